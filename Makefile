@@ -1,0 +1,62 @@
+# The team's vocabulary. Every target sets up what it needs (the .venv) on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt shared/requirements.txt | cksum | cut -d' ' -f1)
+SAM_VENV := .venv-sam
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: venv run demo test lint format openapi openapi-check invoke sam-tools validate build deploy deploy-prod clean
+
+$(STAMP): requirements-dev.txt shared/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)  ## create/refresh the project virtualenv
+
+run: venv  ## serve the API on 127.0.0.1:3000 with DynamoDB in moto and the Stripe/Cal.com doubles
+	$(BIN)/python -m local serve
+
+demo: venv  ## walk the whole booking flow against the running local API (or an embedded one)
+	$(BIN)/python -m local demo $(ARGS)
+
+test: venv lint openapi-check  ## everything CI runs: template lint, ruff, OpenAPI freshness, the test suite
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+openapi: venv  ## regenerate openapi.json from the handlers
+	$(BIN)/python -m local openapi --write openapi.json
+
+openapi-check: venv  ## fail when openapi.json is not what the code generates
+	$(BIN)/python -m local openapi --check openapi.json
+
+invoke: venv  ## run one function with an event file: make invoke FN=ExpireHoldsFunction EVENT=path.json
+	$(BIN)/python -m local invoke $(FN) $(EVENT)
+
+sam-tools:  ## aws-sam-cli in its own venv (it pins boto3/pydantic; never in the project venv)
+	@test -x $(SAM_VENV)/bin/sam || ($(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli)
+
+validate: sam-tools
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(SAM_VENV)/bin/sam validate --lint
+
+build: sam-tools  ## needs python3.13 on PATH (e.g. PYENV_VERSION=3.11.7:3.13.0) and the package registry
+	$(SAM_VENV)/bin/sam build
+
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --guided
+
+deploy-prod: build
+	$(SAM_VENV)/bin/sam deploy --config-env prod
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,41 @@
+"""POST /payments/create-intent: hold the slot, price it, open the Stripe PaymentIntent."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Header
+
+from booking.api_models import CreateIntentRequest
+from booking.http import api_handler, create_app, responses
+from booking.intents import BookingRequest, PaymentStart, start_booking
+
+app = create_app()
+
+
+@app.post(
+    "/payments/create-intent",
+    status_code=201,
+    summary="Hold a slot and create the PaymentIntent for the deposit or the full price",
+    tags=["payments"],
+    responses=responses(201, "Slot held; confirm the payment with client_secret", 400, 409, 422, 502, 503),
+)
+def create_intent(
+    body: CreateIntentRequest,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key", max_length=255, description="Retrying with the same key returns the same booking"
+        ),
+    ] = None,
+) -> PaymentStart:
+    request = BookingRequest(
+        service_id=body.service_id,
+        start=body.start,
+        attendee=body.attendee.to_domain(),
+        payment_type=body.payment_type,
+    )
+    return start_booking(request, idempotency_key)
+
+
+lambda_handler = api_handler(app)

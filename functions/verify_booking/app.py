@@ -1,0 +1,24 @@
+"""POST /bookings/verify: redeem the booking token and create the Cal.com booking."""
+
+from __future__ import annotations
+
+from booking.api_models import VerifyRequest
+from booking.confirmation import Confirmation, confirm_booking
+from booking.http import api_handler, create_app, responses
+from booking.tokens import redeem
+
+app = create_app()
+
+
+@app.post(
+    "/bookings/verify",
+    summary="Confirm the paid booking in Cal.com (safe to call again)",
+    tags=["bookings"],
+    responses=responses(200, "The booking is confirmed in Cal.com", 400, 404, 409, 410, 422, 502, 503),
+)
+def verify(body: VerifyRequest) -> Confirmation:
+    record = redeem(body.token)
+    return confirm_booking(record.booking_id, actor="client")
+
+
+lambda_handler = api_handler(app)

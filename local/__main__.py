@@ -1,0 +1,56 @@
+"""python -m local serve | demo | invoke FUNCTION EVENT | openapi --write/--check FILE"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the API locally (moto + Stripe/Cal.com doubles)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    demo = commands.add_parser("demo", help="walk the booking flow against the local API")
+    demo.add_argument("--api", default="http://127.0.0.1:3000")
+    demo.add_argument("--close-tab", action="store_true", help="pay, then never call create-token/verify")
+    invoke = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke)")
+    invoke.add_argument("function", help="logical id in template.yaml, e.g. ExpireHoldsFunction")
+    invoke.add_argument("event", nargs="?", help="event JSON file (default: the function's events/ fixture)")
+    invoke.add_argument("--api", default="http://127.0.0.1:3000", help="the running local runner to invoke in")
+    openapi = commands.add_parser("openapi", help="generate or check openapi.json")
+    group = openapi.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", type=Path)
+    group.add_argument("--check", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        from local.runner import serve_forever
+
+        return serve_forever(args.host, args.port)
+    if args.command == "demo":
+        from local.demo import run_demo
+
+        return run_demo(args.api, close_tab=args.close_tab)
+    if args.command == "invoke":
+        from local.runner import invoke_remote
+
+        return invoke_remote(args.api, args.function, args.event)
+    from local import openapi as generator
+
+    rendered = generator.render()
+    if args.write:
+        args.write.write_text(rendered, encoding="utf-8")
+        print(f"wrote {args.write}")
+        return 0
+    if not args.check.exists() or args.check.read_text(encoding="utf-8") != rendered:
+        print(f"{args.check} is not what the code generates: run `make openapi` and commit it", file=sys.stderr)
+        return 1
+    print(f"{args.check} is current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The booking flow as the marketing site drives it, against the local runner, printing every step.
+
+services -> availability -> create-intent -> confirm the card with Stripe (as Stripe.js would)
+-> create-token -> verify -> the confirmed booking. With no runner listening it starts an embedded one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import requests
+
+from local.runner import DOUBLE_CAL_KEY, DOUBLE_STRIPE_KEY, LocalEnvironment
+
+SERVICE_ID = "signature-facial"  # the seed's example: 60 minutes, 165.00 USD, 50% deposit
+WEEKS_TO_SEARCH = 6
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+def _show(step: str, response: requests.Response) -> dict[str, Any]:
+    body = response.json() if response.content else {}
+    print(f"\n== {step}  -> HTTP {response.status_code}")
+    print(json.dumps(body, indent=2)[:1800])
+    if not response.ok:
+        raise DemoFailed(f"{step} failed with HTTP {response.status_code}")
+    return body
+
+
+def _first_slot(session: requests.Session, api: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"service_id": SERVICE_ID, "days": 7}  # no start: this week, in the business's zone
+    for _ in range(WEEKS_TO_SEARCH):
+        response = session.get(f"{api}/availability", params=params)
+        availability = _show(f"GET /availability {params}", response) if not response.ok else response.json()
+        slots = [slot for day in availability["days"] for slot in day["slots"]]
+        print(f"\n== GET /availability {params}  -> HTTP {response.status_code}: {len(slots)} free slots")
+        if slots:
+            print(f"   first: {slots[0]}")
+            return slots[0]
+        # Week navigation, as the site's "next week" button does.
+        params["start"] = (date.fromisoformat(availability["days"][-1]["date"]) + timedelta(days=1)).isoformat()
+    raise DemoFailed("no free slot in the next weeks")
+
+
+def _confirm_card(info: dict[str, Any], payment_intent_id: str) -> None:
+    """What Stripe.js does in the browser; here through the real stripe client and a test card."""
+    import stripe
+
+    key = DOUBLE_STRIPE_KEY if info.get("stripe") == "double" else os.environ["STRIPE_SECRET_KEY"]
+    client = stripe.StripeClient(key, base_addresses={"api": info["stripe_api"]})
+    intent = client.v1.payment_intents.confirm(
+        payment_intent_id, params={"payment_method": "pm_card_visa", "return_url": "http://localhost:8080/book/return"}
+    )
+    print(f"\n== Stripe: confirm {payment_intent_id} with the test card pm_card_visa  -> {intent.status}")
+    print(f"   amount_received={intent.amount_received} {intent.currency}")
+
+
+def _cal_booking(info: dict[str, Any], uid: str) -> dict[str, Any]:
+    key = DOUBLE_CAL_KEY if info.get("cal") == "double" else os.environ["CAL_API_KEY"]
+    response = requests.get(
+        f"{info['cal_api']}/v2/bookings/{uid}",
+        headers={"cal-api-version": "2024-08-13", "Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def walk(api: str, *, close_tab: bool = False) -> dict[str, Any]:
+    session = requests.Session()
+    info = session.get(f"{api}/_local", timeout=5).json()
+    services = _show("GET /services", session.get(f"{api}/services"))
+    assert any(service["id"] == SERVICE_ID for service in services["services"])
+    slot = _first_slot(session, api)
+    intent = _show(
+        "POST /payments/create-intent",
+        session.post(
+            f"{api}/payments/create-intent",
+            json={
+                "service_id": SERVICE_ID,
+                "start": slot["start"],
+                "attendee": {"name": "Ada Lovelace", "email": "ada@example.com", "time_zone": "America/New_York"},
+                "payment_type": "deposit",
+            },
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        ),
+    )
+    _confirm_card(info, intent["payment_intent_id"])
+    if close_tab:
+        return _wait_for_webhooks(session, api, info, intent["booking_id"])
+    token = _show(
+        "POST /bookings/create-token",
+        session.post(
+            f"{api}/bookings/create-token",
+            json={"booking_id": intent["booking_id"], "payment_intent_id": intent["payment_intent_id"]},
+        ),
+    )
+    confirmation = _show(
+        "POST /bookings/verify", session.post(f"{api}/bookings/verify", json={"token": token["token"]})
+    )
+    cal = _cal_booking(info, confirmation["cal_booking_uid"])
+    print("\n== The booking")
+    print(f"   {confirmation['status'].upper()}: {cal['title']} on {cal['start']} for {cal['attendees'][0]['name']}")
+    print(
+        f"   paid {confirmation['amount_paid'] / 100:.2f} {confirmation['currency'].upper()} now, "
+        f"balance due {confirmation['balance_due'] / 100:.2f}; Cal.com uid {confirmation['cal_booking_uid']}"
+    )
+    return confirmation
+
+
+def _wait_for_webhooks(session: requests.Session, api: str, info: dict[str, Any], booking_id: str) -> dict[str, Any]:
+    """The client closed the tab: only Stripe's webhook (and the jobs) can finish the booking."""
+    print("\n== The client closes the tab. Waiting for the payment_intent.succeeded webhook to finish the booking...")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = session.get(f"{api}/admin/bookings/{booking_id}", headers=_admin_headers())
+        if response.ok and response.json().get("status") == "CONFIRMED":
+            booking = response.json()
+            print(f"   CONFIRMED by webhooks alone: Cal.com uid {booking['cal_booking_uid']}")
+            return booking
+        time.sleep(0.5)
+    raise DemoFailed("the webhook did not confirm the booking in 30 s")
+
+
+def _admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {os.environ.get('ADMIN_API_TOKEN', 'local-admin-token')}"}
+
+
+def run_demo(api: str, *, close_tab: bool = False) -> int:
+    embedded: LocalEnvironment | None = None
+    try:
+        requests.get(f"{api}/_local", timeout=2)
+    except requests.ConnectionError:
+        print(
+            f"No local runner at {api}; starting an embedded one (run `make run` in another terminal to keep one up)."
+        )
+        embedded = LocalEnvironment(port=0).start()
+        api = embedded.api_url
+    try:
+        walk(api, close_tab=close_tab)
+    except DemoFailed as exc:
+        print(f"\nDEMO FAILED: {exc}")
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print("\nDemo finished: the booking is confirmed.")
+    return 0

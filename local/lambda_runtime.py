@@ -1,0 +1,209 @@
+"""Run the template's Lambda handlers in this process, the way the Lambda service would.
+
+- A handler module is loaded from its file (CodeUri + Handler), once per "container".
+- A container serves one event at a time, like a Lambda execution environment; concurrent events get more
+  containers (cold starts), so module-level state is never shared by two events at once.
+- HTTP requests become API Gateway HTTP API (payload 2.0) events; scheduled invocations get the
+  EventBridge Scheduler payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import itertools
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from local.template import FunctionSpec, functions
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str
+    started: float
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.started + self.timeout_seconds - time.monotonic()) * 1000), 0)
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    body: bytes | str | None = None,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    route_key: str | None = None,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload 2.0 event (header names lower-case, binary bodies base64)."""
+    headers = {name.lower(): value for name, value in (headers or {}).items()}
+    raw = body.encode() if isinstance(body, str) else body
+    is_text = raw is None or headers.get("content-type", "").split(";")[0].strip() in (
+        "application/json",
+        "text/plain",
+        "",
+    )
+    if raw is not None and is_text:
+        try:
+            text_body: str | None = raw.decode("utf-8")
+            encoded = False
+        except UnicodeDecodeError:
+            text_body, encoded = base64.b64encode(raw).decode(), True
+    else:
+        text_body, encoded = (base64.b64encode(raw).decode() if raw is not None else None), raw is not None
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key or f"{method.upper()} {path}",
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": route_key or f"{method.upper()} {path}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": encoded,
+    }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    if text_body is not None:
+        event["body"] = text_body
+    return event
+
+
+def scheduler_event(schedule_name: str, payload: str | None = None) -> dict[str, Any]:
+    """What EventBridge Scheduler delivers: the schedule's Input, or this default when it has none."""
+    if payload:
+        return json.loads(payload)
+    return {"schedule": schedule_name, "time": datetime.now(UTC).isoformat()}
+
+
+class FunctionPool:
+    """The warm containers of one function."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self._idle: list[Handler] = []
+        self._lock = threading.Lock()
+        self.cold_starts = 0
+
+    def _load(self) -> Handler:
+        name = f"lambda_{self.spec.logical_id}_{next(self._ids)}"
+        module_spec = importlib.util.spec_from_file_location(name, self.spec.module_file)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        self.cold_starts += 1
+        return getattr(module, self.spec.function_name)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            handler = self._idle.pop() if self._idle else None
+        if handler is None:
+            handler = self._load()
+        context = LambdaContext(
+            function_name=self.spec.logical_id,
+            memory_limit_in_mb=self.spec.memory_mb,
+            timeout_seconds=self.spec.timeout,
+            aws_request_id=str(uuid.uuid4()),
+            started=time.monotonic(),
+        )
+        try:
+            return handler(event, context)
+        finally:
+            with self._lock:
+                self._idle.append(handler)
+
+
+class LocalLambda:
+    """Every function of the template, and the HTTP routes that lead to them."""
+
+    def __init__(self) -> None:
+        self.pools = {logical_id: FunctionPool(spec) for logical_id, spec in functions().items()}
+        self._routes: list[tuple[str, re.Pattern[str], str, str]] = []
+        for logical_id, pool in self.pools.items():
+            for route in pool.spec.routes:
+                pattern = re.compile("^" + re.sub(r"\{[^/]+?\}", "[^/]+", route.path) + "$")
+                self._routes.append((route.method, pattern, logical_id, f"{route.method} {route.path}"))
+
+    def route(self, method: str, path: str) -> tuple[str, str] | None:
+        """(function logical id, route key) serving this request, if any."""
+        for route_method, pattern, logical_id, route_key in self._routes:
+            if route_method in (method.upper(), "ANY") and pattern.match(path):
+                return logical_id, route_key
+        return None
+
+    def route_keys(self) -> list[str]:
+        return [route_key for *_, route_key in self._routes]
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        return self.pools[logical_id].invoke(event)
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Serve one HTTP request as API Gateway would: 404 without a route, 500 when the handler raises."""
+        found = self.route(method, path)
+        if found is None:
+            return {
+                "statusCode": 404,
+                "headers": {"content-type": "application/json"},
+                "body": '{"message":"Not Found"}',
+            }
+        logical_id, route_key = found
+        event = http_event(method, path, body=body, headers=headers, query=query, route_key=route_key)
+        try:
+            return self.invoke(logical_id, event)
+        except Exception:  # what API Gateway answers when the integration fails
+            import logging
+
+            logging.getLogger("local").exception("handler %s raised", logical_id)
+            return {
+                "statusCode": 500,
+                "headers": {"content-type": "application/json"},
+                "body": '{"message":"Internal Server Error"}',
+            }

@@ -1,0 +1,280 @@
+"""The Docker-free local runner: every HTTP route of template.yaml on 127.0.0.1:3000, as HTTP API v2 events
+to the real handlers, with DynamoDB in moto (server mode) and the Stripe and Cal.com doubles on loopback.
+
+With STRIPE_SECRET_KEY (a test-mode key) in the environment it talks to Stripe test mode instead of the
+double; with CAL_API_KEY, to Cal.com. `GET /_local` says where everything lives.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+
+from local.aws import create_app_tables, fake_credentials, start_moto_server
+from local.lambda_runtime import LocalLambda, scheduler_event
+from local.template import load_template
+
+# Keys of the doubles. They only open the doubles on loopback; real keys come from the environment.
+DOUBLE_STRIPE_KEY = "sk_test_local_double"
+DOUBLE_STRIPE_WEBHOOK_SECRET = "whsec_local_double"  # noqa: S105
+DOUBLE_CAL_KEY = "cal_local_double"
+DOUBLE_CAL_WEBHOOK_SECRET = "cal_whsec_local_double"  # noqa: S105
+
+LOCAL_DEFAULTS = {
+    "TABLE_NAME": "booking-deposits-local",
+    "STAGE": "local",
+    "SITE_BASE_URL": "http://localhost:8080",
+    "POWERTOOLS_SERVICE_NAME": "booking-deposits",
+    "POWERTOOLS_METRICS_NAMESPACE": "BookingDeposits",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+def _template_parameter(name: str) -> str:
+    return str(load_template()["Parameters"][name].get("Default", ""))
+
+
+class LocalEnvironment:
+    """moto + doubles + the API server, started and stopped together (also used by tests and the demo)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.host, self.port = host, port
+        self.stripe_double: Any = None
+        self.cal_double: Any = None
+        self.lam: LocalLambda | None = None
+        self._moto: Any = None
+        self._server: ThreadingHTTPServer | None = None
+        self.api_url = ""
+
+    # --- providers --------------------------------------------------------------------------------------
+
+    def _start_stripe(self) -> None:
+        real_key = os.environ.get("STRIPE_SECRET_KEY", "")
+        if real_key:
+            if real_key.startswith(("sk_live_", "rk_live_")):
+                raise SystemExit("Refusing to run locally with a live Stripe key: use a test-mode key (sk_test_...).")
+            os.environ.setdefault("STRIPE_API_BASE", "https://api.stripe.com")
+            return
+        from booking.clock import now
+        from local.stripe_double import StripeDouble
+
+        self.stripe_double = StripeDouble(clock=now)
+        os.environ["STRIPE_API_BASE"] = self.stripe_double.start(self.host)
+        os.environ["STRIPE_SECRET_KEY"] = DOUBLE_STRIPE_KEY
+        os.environ["STRIPE_WEBHOOK_SECRET"] = DOUBLE_STRIPE_WEBHOOK_SECRET
+
+    def _start_cal(self) -> None:
+        if os.environ.get("CAL_API_KEY"):
+            os.environ.setdefault("CAL_API_BASE", "https://api.cal.com")
+            return
+        from booking.catalog import get_catalog
+        from booking.clock import now
+        from local.cal_double import CalDouble, CalEventType
+
+        catalog = get_catalog()
+        event_types = {
+            service.cal_event_type_id: CalEventType(
+                id=service.cal_event_type_id,
+                slug=service.id,
+                title=service.name,
+                length_minutes=service.duration_minutes,
+            )
+            for service in catalog.services
+        }
+        self.cal_double = CalDouble(event_types, catalog.business.time_zone, clock=now)
+        os.environ["CAL_API_BASE"] = self.cal_double.start(self.host)
+        os.environ["CAL_API_KEY"] = DOUBLE_CAL_KEY
+        os.environ["CAL_WEBHOOK_SECRET"] = DOUBLE_CAL_WEBHOOK_SECRET
+
+    # --- life cycle -------------------------------------------------------------------------------------
+
+    def start(self) -> LocalEnvironment:
+        for name, value in LOCAL_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        fake_credentials()
+        self._moto, _ = start_moto_server(self.host)
+        create_app_tables(os.environ["TABLE_NAME"])
+        self._start_stripe()
+        self._start_cal()
+        self.lam = LocalLambda()
+        self._server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.api_url = f"http://{self.host}:{self.port}"
+        threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()
+        if self.stripe_double is not None:
+            self.stripe_double.add_webhook_endpoint(f"{self.api_url}/webhooks/stripe", DOUBLE_STRIPE_WEBHOOK_SECRET)
+        if self.cal_double is not None:
+            self.cal_double.add_webhook_subscriber(f"{self.api_url}/webhooks/cal", DOUBLE_CAL_WEBHOOK_SECRET)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for double in (self.stripe_double, self.cal_double):
+            if double is not None:
+                double.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "api": self.api_url,
+            "stripe_api": os.environ.get("STRIPE_API_BASE", ""),
+            "cal_api": os.environ.get("CAL_API_BASE", ""),
+            "dynamodb": os.environ.get("AWS_ENDPOINT_URL", ""),
+            "stripe": "double" if self.stripe_double is not None else "stripe test mode",
+            "cal": "double" if self.cal_double is not None else "cal.com",
+            "clock_offset_seconds": float(os.environ.get("LOCAL_CLOCK_OFFSET_SECONDS") or 0),
+            "routes": self.lam.route_keys() if self.lam else [],
+        }
+
+    # --- local-only control routes ----------------------------------------------------------------------
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        if method == "GET" and path == "/_local":
+            return 200, self.describe()
+        payload = json.loads(body or b"{}")
+        if method == "POST" and path == "/_local/clock":
+            current = float(os.environ.get("LOCAL_CLOCK_OFFSET_SECONDS") or 0)
+            offset = float(payload.get("offset_seconds", current + float(payload.get("advance_seconds", 0))))
+            os.environ["LOCAL_CLOCK_OFFSET_SECONDS"] = str(offset)
+            return 200, {"clock_offset_seconds": offset}
+        if method == "POST" and path.startswith("/_local/invoke/"):
+            assert self.lam is not None
+            logical_id = path.removeprefix("/_local/invoke/")
+            if logical_id not in self.lam.pools:
+                return 404, {
+                    "error": {"code": "unknown_function", "message": f"No function {logical_id} in template.yaml"}
+                }
+            event = payload or scheduler_event(logical_id)
+            return 200, {"function": logical_id, "result": self.lam.invoke(logical_id, event)}
+        return 404, {"error": {"code": "not_found", "message": "Unknown /_local route"}}
+
+
+def _cors_headers(origin: str | None) -> dict[str, str]:
+    """HTTP API's CORS answer, from the template's CorsConfiguration (SiteOrigin)."""
+    allowed = os.environ.get("SITE_ORIGIN") or _template_parameter("SiteOrigin")
+    if not origin or origin != allowed:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "GET,POST,OPTIONS",
+        "Access-Control-Allow-Headers": "content-type,idempotency-key",
+        "Access-Control-Max-Age": "600",
+    }
+
+
+def _make_handler(env: LocalEnvironment) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if os.environ.get("LOCAL_ACCESS_LOG"):
+                super().log_message(format, *args)
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _serve(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            cors = _cors_headers(self.headers.get("Origin"))
+            if url.path == "/_local" or url.path.startswith("/_local/"):
+                status, payload = env.control(self.command, url.path, body)
+                self._send(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json"})
+                return
+            if self.command == "OPTIONS" and cors:
+                self._send(204, b"", cors)
+                return
+            assert env.lam is not None
+            query: dict[str, str] = {}
+            for name, value in parse_qsl(url.query, keep_blank_values=True):
+                query[name] = f"{query[name]},{value}" if name in query else value  # HTTP API joins repeats
+            result = env.lam.http(
+                self.command, url.path, body=body or None, headers=dict(self.headers.items()), query=query or None
+            )
+            self._send_lambda_result(result, cors)
+
+        def _send_lambda_result(self, result: Any, cors: dict[str, str]) -> None:
+            if not isinstance(result, dict) or "statusCode" not in result:
+                result = {
+                    "statusCode": 200,
+                    "body": json.dumps(result),
+                    "headers": {"content-type": "application/json"},
+                }
+            raw = result.get("body") or ""
+            body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+            headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+            headers.update(cors)
+            self.send_response(int(result["statusCode"]))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            for cookie in result.get("cookies") or []:
+                self.send_header("Set-Cookie", cookie)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+    return Handler
+
+
+def serve_forever(host: str, port: int) -> int:
+    env = LocalEnvironment(host, port)
+    try:
+        env.start()
+    except OSError as exc:
+        print(
+            f"Cannot listen on {host}:{port}: {exc}. Is another runner already up? (PORT=... to change)",
+            file=sys.stderr,
+        )
+        return 1
+    info = env.describe()
+    print(f"Booking deposits API   {info['api']}")
+    for route in info["routes"]:
+        print(f"  {route}")
+    print(f"Stripe ({info['stripe']})  {info['stripe_api']}")
+    print(f"Cal.com ({info['cal']})  {info['cal_api']}")
+    print(f"DynamoDB (moto)        {info['dynamodb']}")
+    print(f"Local controls         {info['api']}/_local")
+    print("Try it: make demo    (Ctrl-C stops everything; data lives in memory)", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
+    env.stop()
+    return 0
+
+
+def invoke_remote(api: str, function: str, event_file: str | None) -> int:
+    """`python -m local invoke FUNCTION [EVENT]`: run a function inside the running local runner."""
+    event = json.loads(Path(event_file).read_text(encoding="utf-8")) if event_file else {}
+    try:
+        response = requests.post(f"{api}/_local/invoke/{function}", json=event, timeout=120)
+    except requests.ConnectionError:
+        print(f"No local runner at {api}: start it with `make run`.", file=sys.stderr)
+        return 1
+    print(json.dumps(response.json(), indent=2, default=str))
+    return 0 if response.ok else 1

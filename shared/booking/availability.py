@@ -1,0 +1,84 @@
+"""Availability: Cal.com's slots minus our live holds, outside the minimum notice."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from booking.calcom import CalendarDown, CalendarRejected, calendar
+from booking.catalog import Service
+from booking.dal import bookings as store
+from booking.errors import CalendarError, CalendarUnavailable, InvalidSlot
+
+
+class SlotView(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class DayView(BaseModel):
+    date: date
+    slots: list[SlotView]
+
+
+class AvailabilityView(BaseModel):
+    service_id: str
+    time_zone: str
+    days: list[DayView]
+
+
+def _calendar_slots(
+    service: Service, start: datetime, end: datetime, time_zone: str
+) -> list[tuple[datetime, datetime]]:
+    try:
+        slots = calendar().slots(service.cal_event_type_id, start, end, time_zone)
+    except CalendarDown as exc:
+        raise CalendarUnavailable("The calendar is not answering; please try again in a moment.") from exc
+    except CalendarRejected as exc:
+        raise CalendarError(f"The calendar refused the availability request: {exc.message}") from exc
+    duration = timedelta(minutes=service.duration_minutes)
+    return [(slot.start, slot.end or slot.start + duration) for slot in slots]
+
+
+def bookable_slots(service: Service, first_day: date, days: int, time_zone: str, now: datetime) -> AvailabilityView:
+    zone = ZoneInfo(time_zone)
+    window_start = datetime.combine(first_day, time.min, zone)
+    window_end = datetime.combine(first_day + timedelta(days=days), time.min, zone)
+    held = store.live_seat_counts(service.cal_event_type_id, window_start, window_end, now)
+    earliest = now + timedelta(minutes=service.minimum_notice_minutes)
+    by_day: dict[date, list[SlotView]] = defaultdict(list)
+    for start, end in _calendar_slots(service, window_start, window_end, time_zone):
+        if start < earliest or held[start] >= service.capacity or not window_start <= start < window_end:
+            continue
+        local_start = start.astimezone(zone)
+        by_day[local_start.date()].append(SlotView(start=local_start, end=end.astimezone(zone)))
+    return AvailabilityView(
+        service_id=service.id,
+        time_zone=time_zone,
+        days=[
+            DayView(date=day, slots=sorted(by_day[day], key=lambda slot: slot.start))
+            for day in (first_day + timedelta(days=offset) for offset in range(days))
+        ],
+    )
+
+
+def check_bookable(service: Service, start: datetime, now: datetime) -> datetime:
+    """The requested start as a UTC instant, if the client may book it; else InvalidSlot naming why."""
+    start = start.astimezone(UTC)
+    if start <= now:
+        raise InvalidSlot("This time is in the past.", reason="in_past")
+    if start < now + timedelta(minutes=service.minimum_notice_minutes):
+        hours = service.minimum_notice_minutes / 60
+        raise InvalidSlot(
+            f"This service must be booked at least {hours:g} hours ahead.", reason="inside_minimum_notice"
+        )
+    day_start = datetime.combine(start.date(), time.min, UTC)
+    offered = _calendar_slots(service, day_start, day_start + timedelta(days=1), "UTC")
+    if not any(slot_start == start for slot_start, _ in offered):
+        raise InvalidSlot(
+            "The calendar does not offer this time; pick one of the available slots.", reason="not_offered"
+        )
+    return start

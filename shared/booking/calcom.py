@@ -1,0 +1,235 @@
+"""Cal.com API v2: the one client of the calendar.
+
+Contract (DESIGN.md §5, tests/contracts/calcom-api-v2.subset.json): `cal-api-version: 2024-09-04` for slots,
+`2024-08-13` for bookings, `Authorization: Bearer cal_...`, envelope `{"status", "data"}`. A taken slot is a
+400 whose message says "already has booking" / "not available". 120 requests a minute per key (429).
+
+Retries are bounded and safe: reads retry on timeouts, 429 and 5xx; creating a booking retries only when the
+request provably never reached Cal.com (connect timeout) or was throttled (429). Anything ambiguous is
+raised as `CalendarDown` so the caller can look for the booking before trying again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field
+
+from booking.clock import iso_z
+from booking.secrets import provider_secret
+from booking.settings import get_settings
+
+SLOTS_API_VERSION = "2024-09-04"
+BOOKINGS_API_VERSION = "2024-08-13"
+SLOT_TAKEN_MARKERS = ("already has booking", "not available")
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class CalendarDown(Exception):
+    """Cal.com did not answer usefully (timeout, 5xx, throttled after retries). The request may have landed."""
+
+
+class CalendarSlotTaken(Exception):
+    """Cal.com answered 400: the host already has a booking at this time or is not available."""
+
+
+class CalendarRejected(Exception):
+    """Cal.com refused the request for another reason (4xx): a bug or a configuration problem."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"Cal.com answered {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class CalSlot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    end: datetime | None = None
+
+
+class CalAttendee(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    email: str | None = None
+    time_zone: str | None = Field(default=None, alias="timeZone")
+
+
+class CalBooking(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    id: int
+    uid: str
+    status: str
+    start: datetime
+    end: datetime
+    event_type_id: int | None = Field(default=None, alias="eventTypeId")
+    attendees: list[CalAttendee] = []
+    metadata: dict[str, Any] = {}
+
+
+class NewCalBooking(BaseModel):
+    """What we ask Cal.com to book (CreateBookingInput_2024_08_13)."""
+
+    event_type_id: int
+    start: datetime
+    attendee_name: str
+    attendee_email: str
+    attendee_time_zone: str
+    attendee_phone: str | None = None
+    metadata: dict[str, str]
+
+    def body(self) -> dict[str, Any]:
+        attendee: dict[str, Any] = {
+            "name": self.attendee_name,
+            "email": self.attendee_email,
+            "timeZone": self.attendee_time_zone,
+            "language": "en",
+        }
+        if self.attendee_phone:
+            attendee["phoneNumber"] = self.attendee_phone
+        return {
+            "start": iso_z(self.start),
+            "eventTypeId": self.event_type_id,
+            "attendee": attendee,
+            "metadata": self.metadata,
+        }
+
+
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = _sessions.session = requests.Session()
+    return session
+
+
+class CalClient:
+    def __init__(self, base_url: str, api_key: str, timeout_seconds: float, max_attempts: int) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = (min(2.0, timeout_seconds), timeout_seconds)
+        self.max_attempts = max_attempts
+
+    # --- transport ----------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, version: str, idempotent: bool, **kwargs: Any) -> Any:
+        headers = {"cal-api-version": version, "Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        url = f"{self.base_url}{path}"
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            try:
+                response = _session().request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            except requests.exceptions.ConnectTimeout as exc:
+                if last:
+                    raise CalendarDown(f"Cal.com {method} {path}: connect timeout") from exc
+            except requests.RequestException as exc:
+                if last or not idempotent:
+                    raise CalendarDown(f"Cal.com {method} {path}: {type(exc).__name__}") from exc
+            else:
+                retryable = response.status_code == 429 or (idempotent and response.status_code in RETRYABLE_STATUS)
+                if response.status_code < 400 or not retryable or last:
+                    return self._unwrap(method, path, response)
+            time.sleep(min(0.2 * 2 ** (attempt - 1), 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _unwrap(method: str, path: str, response: requests.Response) -> Any:
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise CalendarDown(f"Cal.com {method} {path}: HTTP {status}")
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise CalendarDown(f"Cal.com {method} {path}: HTTP {status} without JSON") from exc
+        if status >= 400:
+            error = payload.get("error") if isinstance(payload, dict) else None
+            message = str((error or {}).get("message") or payload)
+            if status == 400 and any(marker in message for marker in SLOT_TAKEN_MARKERS):
+                raise CalendarSlotTaken(message)
+            raise CalendarRejected(status, message)
+        return payload.get("data") if isinstance(payload, dict) else payload
+
+    # --- API ----------------------------------------------------------------------------------------------
+
+    def slots(self, event_type_id: int, start: datetime, end: datetime, time_zone: str) -> list[CalSlot]:
+        """Bookable slots in [start, end) as Cal.com offers them (GET /v2/slots, format=range)."""
+        data = self._request(
+            "GET",
+            "/v2/slots",
+            version=SLOTS_API_VERSION,
+            idempotent=True,
+            params={
+                "eventTypeId": event_type_id,
+                "start": iso_z(start),
+                "end": iso_z(end),
+                "timeZone": time_zone,
+                "format": "range",
+            },
+        )
+        slots: list[CalSlot] = []
+        for day in (data or {}).values():
+            for slot in day:
+                # The schema says strings, the API returns {start[, end]} objects (calcom-notes §1.2): accept both.
+                slots.append(CalSlot(start=slot) if isinstance(slot, str) else CalSlot.model_validate(slot))
+        return slots
+
+    def create_booking(self, booking: NewCalBooking) -> CalBooking:
+        data = self._request(
+            "POST", "/v2/bookings", version=BOOKINGS_API_VERSION, idempotent=False, json=booking.body()
+        )
+        return CalBooking.model_validate(data)
+
+    def get_booking(self, uid: str) -> CalBooking:
+        data = self._request("GET", f"/v2/bookings/{uid}", version=BOOKINGS_API_VERSION, idempotent=True)
+        return CalBooking.model_validate(data)
+
+    def find_booking(
+        self, *, event_type_id: int, attendee_email: str, start: datetime, booking_id: str
+    ) -> CalBooking | None:
+        """Our booking in Cal.com, found by the booking_id we put in its metadata (after an ambiguous create)."""
+        data = self._request(
+            "GET",
+            "/v2/bookings",
+            version=BOOKINGS_API_VERSION,
+            idempotent=True,
+            params={
+                "eventTypeId": event_type_id,
+                "attendeeEmail": attendee_email,
+                "afterStart": iso_z(start),
+                "beforeEnd": iso_z(start + timedelta(days=1)),
+                "take": 50,
+            },
+        )
+        for entry in data or []:
+            found = CalBooking.model_validate(entry)
+            if str(found.metadata.get("booking_id")) == booking_id and found.status != "cancelled":
+                return found
+        return None
+
+    def cancel_booking(self, uid: str, reason: str) -> CalBooking:
+        data = self._request(
+            "POST",
+            f"/v2/bookings/{uid}/cancel",
+            version=BOOKINGS_API_VERSION,
+            idempotent=True,  # cancelling twice leaves it cancelled
+            json={"cancellationReason": reason},
+        )
+        return CalBooking.model_validate(data)
+
+
+def calendar() -> CalClient:
+    settings = get_settings()
+    return CalClient(
+        settings.cal_api_base, provider_secret("cal_api_key"), settings.cal_timeout_seconds, settings.cal_max_attempts
+    )

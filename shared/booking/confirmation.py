@@ -1,0 +1,199 @@
+"""Confirm a paid booking in Cal.com: the one code path for /bookings/verify, the webhooks and the cleanup job.
+
+Exactly one Cal.com booking per our booking, however many callers race:
+- a lease on the booking item (conditional write) lets one worker talk to Cal.com at a time; the others
+  wait for its result;
+- if an earlier attempt may have reached Cal.com (a timeout, a crash), we first look for a Cal.com booking
+  carrying our booking_id in its metadata before creating one;
+- the PAID -> CONFIRMED transition is conditional, so a webhook that linked the uid first simply wins.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from booking.calcom import (
+    CalBooking,
+    CalClient,
+    CalendarDown,
+    CalendarRejected,
+    CalendarSlotTaken,
+    NewCalBooking,
+    calendar,
+)
+from booking.clock import now as clock_now
+from booking.dal import bookings as store
+from booking.errors import (
+    BookingClosed,
+    BookingNotFound,
+    CalendarError,
+    CalendarUnavailable,
+    ConfirmationInProgress,
+    SlotUnavailable,
+)
+from booking.lifecycle import BookingStatus
+from booking.models import Booking
+from booking.observability import logger, metrics
+from booking.payment_outcomes import flag
+from booking.settings import get_settings
+
+S = BookingStatus
+WAIT_STEP_SECONDS = 0.2
+
+
+class Confirmation(BaseModel):
+    booking_id: str
+    status: str
+    cal_booking_uid: str
+    start: datetime
+    end: datetime
+    amount_paid: int
+    balance_due: int
+    currency: str
+    payment_type: str
+
+    @classmethod
+    def of(cls, booking: Booking) -> Confirmation:
+        assert booking.cal_booking_uid is not None
+        return cls(
+            booking_id=booking.booking_id,
+            status="confirmed" if booking.status == S.CONFIRMED else booking.status.value.lower(),
+            cal_booking_uid=booking.cal_booking_uid,
+            start=booking.slot_start,
+            end=booking.slot_end,
+            amount_paid=booking.amount_paid,
+            balance_due=booking.balance_due,
+            currency=booking.currency,
+            payment_type=booking.payment_type,
+        )
+
+
+def confirm_booking(booking_id: str, *, actor: str) -> Confirmation:
+    settings = get_settings()
+    deadline = time.monotonic() + settings.confirm_deadline_seconds
+    while True:
+        booking = store.get_booking(booking_id)
+        if booking is None:
+            raise BookingNotFound(booking_id)
+        if booking.status in (S.CONFIRMED, S.COMPLETED) and booking.cal_booking_uid:
+            return Confirmation.of(booking)
+        if booking.status == S.SLOT_UNAVAILABLE:
+            raise SlotUnavailable(booking_id)
+        if booking.status != S.PAID:
+            raise BookingClosed(booking_id, booking.status.value)
+        now = clock_now()
+        leased = store.acquire_calendar_lease(
+            booking, now=now, until=now + timedelta(seconds=settings.confirm_lease_seconds)
+        )
+        if leased is not None:
+            return _book_in_calendar(leased, actor=actor, deadline=deadline)
+        if time.monotonic() >= deadline:
+            raise ConfirmationInProgress("Your booking is being confirmed; try again in a moment.")
+        time.sleep(WAIT_STEP_SECONDS)
+
+
+def _new_cal_booking(booking: Booking) -> NewCalBooking:
+    return NewCalBooking(
+        event_type_id=booking.event_type_id,
+        start=booking.slot_start,
+        attendee_name=booking.attendee.name,
+        attendee_email=booking.attendee.email,
+        attendee_time_zone=booking.attendee.time_zone,
+        attendee_phone=booking.attendee.phone,
+        metadata={
+            "booking_id": booking.booking_id,
+            "payment_intent_id": booking.payment_intent_id or "",
+            "payment_type": booking.payment_type,
+            "amount_paid": str(booking.amount_paid),
+            "balance_due": str(booking.balance_due),
+            "currency": booking.currency,
+        },
+    )
+
+
+def _find_ours(cal: CalClient, booking: Booking) -> CalBooking | None:
+    return cal.find_booking(
+        event_type_id=booking.event_type_id,
+        attendee_email=booking.attendee.email,
+        start=booking.slot_start,
+        booking_id=booking.booking_id,
+    )
+
+
+def _book_in_calendar(booking: Booking, *, actor: str, deadline: float) -> Confirmation:
+    """Holding the lease: create the Cal.com booking (or find the one an earlier attempt made)."""
+    cal = calendar()
+    attempt = 0
+    # cal_attempts counts leases taken, this one included: more than one means an earlier try may have landed.
+    maybe_landed = booking.cal_attempts > 1
+    while True:
+        attempt += 1
+        try:
+            created = (_find_ours(cal, booking) if maybe_landed else None) or cal.create_booking(
+                _new_cal_booking(booking)
+            )
+            return _record_confirmation(booking, created, actor=actor)
+        except CalendarSlotTaken as exc:
+            return _slot_taken(cal, booking, actor=actor, message=str(exc))
+        except CalendarDown as exc:
+            maybe_landed = True
+            if attempt >= get_settings().cal_max_attempts or time.monotonic() >= deadline:
+                store.release_calendar_lease(booking.booking_id, error=str(exc))
+                metrics.add_metric(name="CalendarUnavailable", unit="Count", value=1)
+                logger.warning("Cal.com unavailable; booking stays PAID", extra={"error": str(exc)})
+                raise CalendarUnavailable(
+                    "The calendar is not answering. Your payment is safe and your booking will be completed; "
+                    "try again in a moment."
+                ) from exc
+            time.sleep(min(0.25 * attempt, 1.0))
+        except CalendarRejected as exc:
+            store.release_calendar_lease(booking.booking_id, error=str(exc))
+            flag(booking, "calendar_rejected", exc.message)
+            raise CalendarError(f"The calendar refused the booking: {exc.message}") from exc
+
+
+def _slot_taken(cal: CalClient, booking: Booking, *, actor: str, message: str) -> Confirmation:
+    """Cal.com says the time is taken. If the booking there is ours (an earlier attempt), adopt it."""
+    try:
+        ours = _find_ours(cal, booking)
+    except (CalendarDown, CalendarRejected):
+        ours = None
+    if ours is not None:
+        return _record_confirmation(booking, ours, actor=actor)
+    try:
+        lost = store.transition(
+            booking,
+            S.SLOT_UNAVAILABLE,
+            actor=actor,
+            reason=f"Cal.com refused the slot after payment: {message}",
+            now=clock_now(),
+            fields={"cal_lease_until": None, "cal_last_error": message},
+        )
+    except store.StaleBooking:
+        return confirm_booking(booking.booking_id, actor=actor)
+    flag(lost, "slot_unavailable_after_payment", message)
+    metrics.add_metric(name="SlotUnavailableAfterPayment", unit="Count", value=1)
+    raise SlotUnavailable(booking.booking_id)
+
+
+def _record_confirmation(booking: Booking, created: CalBooking, *, actor: str) -> Confirmation:
+    try:
+        confirmed = store.transition(
+            booking,
+            S.CONFIRMED,
+            actor=actor,
+            reason=f"Cal.com booking {created.uid} created",
+            now=clock_now(),
+            fields={"cal_booking_uid": created.uid, "cal_lease_until": None, "cal_last_error": None},
+        )
+    except store.StaleBooking:
+        current = store.get_booking(booking.booking_id)
+        if current is not None and current.status in (S.CONFIRMED, S.COMPLETED) and current.cal_booking_uid:
+            return Confirmation.of(current)  # a webhook linked it first
+        raise
+    metrics.add_metric(name="BookingConfirmed", unit="Count", value=1)
+    logger.info("booking confirmed in Cal.com", extra={"cal_booking_uid": created.uid})
+    return Confirmation.of(confirmed)

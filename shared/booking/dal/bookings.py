@@ -1,0 +1,441 @@
+"""Bookings, their held seats, tokens and client idempotency records.
+
+Every write here is conditional. A booking changes status only through `transition` and friends, whose
+condition is "the status is still the one the caller decided on"; a caller whose view went stale gets
+`StaleBooking` and decides again on a fresh read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import Attribute, MapAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from booking.clock import iso_z
+from booking.dal.items import (
+    AttendeeMap,
+    BookingItem,
+    FlagMap,
+    IdempotencyItem,
+    RefundMap,
+    SeatItem,
+    TokenItem,
+    TransitionMap,
+)
+from booking.dal.transaction import Transaction, TransactionCancelled
+from booking.lifecycle import BookingStatus, check_transition
+from booking.models import Booking, BookingToken, Flag, RefundRecord, Seat
+
+CONFIRM_GRACE = timedelta(minutes=3)  # a PAID booking is due for the cleanup job's confirmation after this
+SEAT_TTL_MARGIN = timedelta(days=1)  # garbage-collect lapsed holds a day after expiry (expiry itself is in code)
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+class StaleBooking(Exception):
+    """The booking changed since it was read: read it again and decide again."""
+
+
+class SeatTaken(Exception):
+    """Another live booking holds this seat."""
+
+
+class IdempotencyKeyClaimed(Exception):
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(booking_id)
+        self.booking_id = booking_id
+
+
+def booking_pk(booking_id: str) -> str:
+    return f"BOOKING#{booking_id}"
+
+
+def seat_keys(seat: Seat) -> tuple[str, str]:
+    return f"SLOT#{seat.event_type_id}#{iso_z(seat.start)}", f"SEAT#{seat.number}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, MapAttribute):
+        return {name: _plain(getattr(value, name)) for name in value.get_attributes()}
+    if isinstance(value, list):
+        return [_plain(entry) for entry in value]
+    return value
+
+
+def to_booking(item: BookingItem) -> Booking:
+    return Booking.model_validate({name: _plain(getattr(item, name)) for name in Booking.model_fields})
+
+
+def due_at(status: BookingStatus, booking: Booking, now: datetime) -> datetime:
+    """When the scheduled jobs should next look at a booking in this status (the StatusIndex sort key)."""
+    if status == BookingStatus.HELD:
+        return booking.hold_expires_at
+    if status == BookingStatus.PAID:
+        return now + CONFIRM_GRACE
+    if status == BookingStatus.CONFIRMED:
+        return booking.slot_start
+    return now
+
+
+# --- reads -----------------------------------------------------------------------------------------------
+
+
+def get_booking(booking_id: str) -> Booking | None:
+    try:
+        return to_booking(BookingItem.get(booking_pk(booking_id), "BOOKING", consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+def bookings_due(status: BookingStatus, before: datetime, limit: int | None = None) -> Iterator[Booking]:
+    """Bookings in `status` whose due time has come, oldest first (StatusIndex: never a scan)."""
+    for item in BookingItem.status_index.query(status, BookingItem.due_at <= before, limit=limit):
+        yield to_booking(item)
+
+
+def live_seat_counts(event_type_id: int, start: datetime, end: datetime, now: datetime) -> Counter[datetime]:
+    """How many seats are held for each slot start of an event type in [start, end)."""
+    counts: Counter[datetime] = Counter()
+    condition = SeatItem.slot_start.between(iso_z(start), iso_z(end))
+    for seat in SeatItem.slot_index.query(f"EVENT_TYPE#{event_type_id}", condition):
+        if seat.hold_expires_at is None or seat.hold_expires_at > now:
+            counts[datetime.fromisoformat(seat.slot_start.split("#")[0].replace("Z", "+00:00"))] += 1
+    return counts
+
+
+def seat_holder(seat: Seat, now: datetime) -> str | None:
+    """The booking holding this seat now, or None if it is free (absent or lapsed)."""
+    try:
+        item = SeatItem.get(*seat_keys(seat), consistent_read=True)
+    except DoesNotExist:
+        return None
+    if item.hold_expires_at is not None and item.hold_expires_at <= now:
+        return None
+    return item.booking_id
+
+
+def idempotent_booking(key_hash: str, operation: str) -> tuple[str, str] | None:
+    """(booking_id, request fingerprint) recorded for a client Idempotency-Key, if any."""
+    try:
+        item = IdempotencyItem.get(f"IDEMPOTENCY#{key_hash}", operation, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return item.booking_id, item.fingerprint
+
+
+def get_token(token_hash: str) -> BookingToken | None:
+    try:
+        item = TokenItem.get(f"TOKEN#{token_hash}", "TOKEN", consistent_read=True)
+    except DoesNotExist:
+        return None
+    return BookingToken.model_validate(
+        {"token_hash": token_hash}
+        | {name: getattr(item, name) for name in BookingToken.model_fields if name != "token_hash"}
+    )
+
+
+# --- writes ----------------------------------------------------------------------------------------------
+
+
+def _booking_ref(booking_id: str) -> BookingItem:
+    return BookingItem(booking_pk(booking_id), "BOOKING")
+
+
+def _seat_item(booking: Booking, seat: Seat, hold_until: datetime | None) -> SeatItem:
+    pk, sk = seat_keys(seat)
+    return SeatItem(
+        pk,
+        sk,
+        booking_id=booking.booking_id,
+        slot_event_type=f"EVENT_TYPE#{seat.event_type_id}",
+        slot_start=f"{iso_z(seat.start)}#{seat.number}",
+        hold_expires_at=hold_until,
+        expires_ttl=hold_until + SEAT_TTL_MARGIN if hold_until else None,
+    )
+
+
+def _seat_is_free(now: datetime) -> Condition:
+    return SeatItem.pk.does_not_exist() | (SeatItem.hold_expires_at.exists() & (SeatItem.hold_expires_at <= now))
+
+
+def _seat_is_free_or_mine(booking_id: str, now: datetime) -> Condition:
+    return _seat_is_free(now) | (SeatItem.booking_id == booking_id)
+
+
+def _attribute_value(attribute: Attribute[Any], value: Any) -> Any:
+    """Domain values (pydantic) to the item attribute's own types (maps and lists of maps)."""
+    maps = {"attendee": AttendeeMap, "flags": FlagMap, "history": TransitionMap, "refunds": RefundMap}
+    map_type = maps.get(attribute.attr_name)
+    if map_type is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [map_type(**entry.model_dump()) for entry in value]
+    return map_type(**value.model_dump())
+
+
+def _set_fields(fields: dict[str, Any]) -> list[Action]:
+    actions: list[Action] = []
+    for name, value in fields.items():
+        attribute = getattr(BookingItem, name)
+        actions.append(attribute.remove() if value is None else attribute.set(_attribute_value(attribute, value)))
+    return actions
+
+
+def _transition_update(
+    booking: Booking, target: BookingStatus, *, actor: str, reason: str, now: datetime, fields: dict[str, Any]
+) -> tuple[list[Action], Condition]:
+    check_transition(booking.status, target)
+    record = TransitionMap(at=now, actor=actor, source=booking.status.value, target=target.value, reason=reason)
+    changed = booking.model_copy(update=fields)
+    actions = [
+        BookingItem.status.set(target.value),
+        BookingItem.due_at.set(due_at(target, changed, now)),
+        BookingItem.updated_at.set(now),
+        BookingItem.history.set(BookingItem.history.append([record])),
+        *_set_fields(fields),
+    ]
+    return actions, BookingItem.status == booking.status.value
+
+
+def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] | None, now: datetime) -> None:
+    """Write the HELD booking and its seat in one transaction; with a client key, claim it in the same one.
+
+    `idempotency` = (key hash, operation, request fingerprint). Raises SeatTaken or IdempotencyKeyClaimed.
+    """
+    item = BookingItem(
+        booking_pk(booking.booking_id),
+        "BOOKING",
+        due_at=due_at(BookingStatus.HELD, booking, now),
+        **{
+            name: _attribute_value(getattr(BookingItem, name), getattr(booking, name))
+            for name in Booking.model_fields
+            if getattr(booking, name) is not None
+        },
+    )
+    item.history = [
+        TransitionMap(
+            at=now, actor="client", source="NEW", target=BookingStatus.HELD.value, reason="slot held for payment"
+        )
+    ]
+    tx = Transaction()
+    tx.put("booking", item, BookingItem.pk.does_not_exist())
+    tx.put("seat", _seat_item(booking, booking.seat, booking.hold_expires_at), _seat_is_free(now))
+    if idempotency:
+        key_hash, operation, fingerprint = idempotency
+        claim = IdempotencyItem(
+            f"IDEMPOTENCY#{key_hash}",
+            operation,
+            booking_id=booking.booking_id,
+            fingerprint=fingerprint,
+            expires_ttl=now + IDEMPOTENCY_TTL,
+        )
+        tx.put("idempotency", claim, IdempotencyItem.pk.does_not_exist())
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "idempotency" in exc.failed and idempotency:
+            claimed = idempotent_booking(idempotency[0], idempotency[1])
+            if claimed:
+                raise IdempotencyKeyClaimed(claimed[0]) from exc
+        if "seat" in exc.failed or "seat" in exc.conflicted:
+            raise SeatTaken from exc
+        raise StaleBooking(booking.booking_id) from exc
+
+
+def transition(
+    booking: Booking,
+    target: BookingStatus,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    fields: dict[str, Any] | None = None,
+    condition: Condition | None = None,
+) -> Booking:
+    """Move a booking to `target` if it is still in the status the caller read. Returns the new booking."""
+    actions, status_condition = _transition_update(
+        booking, target, actor=actor, reason=reason, now=now, fields=fields or {}
+    )
+    item = _booking_ref(booking.booking_id)
+    try:
+        item.update(
+            actions=actions, condition=status_condition & condition if condition is not None else status_condition
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StaleBooking(booking.booking_id) from exc
+        raise
+    return to_booking(item)
+
+
+def take_seat_for_good(
+    booking: Booking, target: BookingStatus, *, actor: str, reason: str, now: datetime, fields: dict[str, Any]
+) -> Booking:
+    """Transition and make the booking's seat permanent in one transaction (payment arrived).
+
+    Raises SeatTaken when another live booking holds the seat (the hold lapsed and someone took it).
+    """
+    actions, condition = _transition_update(booking, target, actor=actor, reason=reason, now=now, fields=fields)
+    tx = Transaction()
+    tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
+    tx.put("seat", _seat_item(booking, booking.seat, None), _seat_is_free_or_mine(booking.booking_id, now))
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "seat" in exc.failed:
+            raise SeatTaken from exc
+        raise StaleBooking(booking.booking_id) from exc
+    refreshed = get_booking(booking.booking_id)
+    assert refreshed is not None
+    return refreshed
+
+
+def release_seat(
+    booking: Booking,
+    target: BookingStatus,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    fields: dict[str, Any] | None = None,
+    forget_idempotency_key: bool = False,
+) -> Booking:
+    """Transition and free the booking's seat (if it still holds it) in one transaction."""
+    actions, condition = _transition_update(booking, target, actor=actor, reason=reason, now=now, fields=fields or {})
+    tx = Transaction()
+    tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
+    pk, sk = seat_keys(booking.seat)
+    holder = _seat_owner(pk, sk)
+    if holder == booking.booking_id:
+        tx.delete("seat", SeatItem(pk, sk), SeatItem.booking_id == booking.booking_id)
+    if forget_idempotency_key and booking.idempotency_key_hash:
+        tx.delete("idempotency", IdempotencyItem(f"IDEMPOTENCY#{booking.idempotency_key_hash}", "create-intent"))
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        raise StaleBooking(booking.booking_id) from exc
+    refreshed = get_booking(booking.booking_id)
+    assert refreshed is not None
+    return refreshed
+
+
+def _seat_owner(pk: str, sk: str) -> str | None:
+    try:
+        return SeatItem.get(pk, sk, consistent_read=True).booking_id
+    except DoesNotExist:
+        return None
+
+
+def status_is(status: BookingStatus) -> Condition:
+    return BookingItem.status == status.value
+
+
+def update_fields(booking_id: str, fields: dict[str, Any], *, condition: Condition | None = None) -> Booking:
+    """Change payment/calendar details without a status change (still conditional when it matters)."""
+    item = _booking_ref(booking_id)
+    exists = BookingItem.pk.exists()
+    try:
+        item.update(actions=_set_fields(fields), condition=exists & condition if condition is not None else exists)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StaleBooking(booking_id) from exc
+        raise
+    return to_booking(item)
+
+
+def attach_payment_intent(booking_id: str, payment_intent_id: str, customer_id: str | None, status: str) -> Booking:
+    """Record the booking's PaymentIntent; a booking never points at two different ones."""
+    condition = BookingItem.payment_intent_id.does_not_exist() | (BookingItem.payment_intent_id == payment_intent_id)
+    return update_fields(
+        booking_id,
+        {"payment_intent_id": payment_intent_id, "customer_id": customer_id, "payment_status": status},
+        condition=condition,
+    )
+
+
+def add_flag(booking_id: str, flag: Flag) -> Booking | None:
+    """Flag a booking for the owner, once per flag code. None if the booking does not exist."""
+    item = _booking_ref(booking_id)
+    try:
+        item.update(
+            actions=[
+                BookingItem.flags.set(BookingItem.flags.append([FlagMap(**flag.model_dump())])),
+                BookingItem.flag_codes.add({flag.code}),
+                BookingItem.attention_since.set(flag.at),
+            ],
+            condition=BookingItem.pk.exists() & ~BookingItem.flag_codes.contains(flag.code),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return get_booking(booking_id)  # flagged already (or no such booking)
+        raise
+    return to_booking(item)
+
+
+def record_refund(booking_id: str, refund: RefundRecord) -> Booking | None:
+    """Record a refund once (by Stripe refund id) and add it to the refunded amount."""
+    item = _booking_ref(booking_id)
+    try:
+        item.update(
+            actions=[
+                BookingItem.refunds.set(BookingItem.refunds.append([RefundMap(**refund.model_dump())])),
+                BookingItem.refund_ids.add({refund.refund_id}),
+                BookingItem.amount_refunded.add(refund.amount),
+                BookingItem.updated_at.set(refund.at),
+            ],
+            condition=BookingItem.pk.exists() & ~BookingItem.refund_ids.contains(refund.refund_id),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return get_booking(booking_id)
+        raise
+    return to_booking(item)
+
+
+def acquire_calendar_lease(booking: Booking, *, now: datetime, until: datetime) -> Booking | None:
+    """Give one worker the right to talk to Cal.com for this PAID booking; None if another holds it."""
+    item = _booking_ref(booking.booking_id)
+    condition = (BookingItem.status == BookingStatus.PAID.value) & (
+        BookingItem.cal_lease_until.does_not_exist() | (BookingItem.cal_lease_until <= now)
+    )
+    try:
+        item.update(
+            actions=[BookingItem.cal_lease_until.set(until), BookingItem.cal_attempts.add(1)], condition=condition
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return to_booking(item)
+
+
+def release_calendar_lease(booking_id: str, *, error: str) -> None:
+    item = _booking_ref(booking_id)
+    try:
+        item.update(
+            actions=[BookingItem.cal_lease_until.remove(), BookingItem.cal_last_error.set(error)],
+            condition=BookingItem.status == BookingStatus.PAID.value,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def save_token(token: BookingToken) -> None:
+    item = TokenItem(
+        f"TOKEN#{token.token_hash}",
+        "TOKEN",
+        expires_ttl=token.expires_at + SEAT_TTL_MARGIN,
+        **{name: getattr(token, name) for name in BookingToken.model_fields if name != "token_hash"},
+    )
+    try:
+        item.save(condition=TokenItem.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StaleBooking(token.booking_id) from exc  # 256 random bits never collide; a replayed write did
+        raise

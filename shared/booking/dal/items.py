@@ -1,0 +1,184 @@
+"""PynamoDB items of the single booking table (key design in docs/data-model.md).
+
+| item        | pk                                   | sk          | indexes                  |
+|-------------|--------------------------------------|-------------|--------------------------|
+| booking     | BOOKING#{booking_id}                 | BOOKING     | StatusIndex              |
+| seat (hold) | SLOT#{event_type_id}#{start Z}       | SEAT#{n}    | SlotIndex                |
+| token       | TOKEN#{sha256(token)}                | TOKEN       | -                        |
+| idempotency | IDEMPOTENCY#{sha256(client key)}     | {operation} | -                        |
+"""
+
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from booking.settings import get_settings
+
+
+class TableMeta:
+    table_name = get_settings().table_name
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    # Fail fast inside a Lambda invocation instead of PynamoDB's 15 s / 30 s defaults.
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+    max_retry_attempts = 3
+
+
+class StatusIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Bookings by status, ordered by when they next need attention (hold expiry, confirmation due, ...)."""
+
+    class Meta:
+        index_name = "StatusIndex"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class SlotIndex(GlobalSecondaryIndex["SeatItem"]):
+    """Held seats of one event type ordered by start: availability subtracts them from Cal.com's slots."""
+
+    class Meta:
+        index_name = "SlotIndex"
+        projection = AllProjection()
+
+    slot_event_type = UnicodeAttribute(hash_key=True)
+    slot_start = UnicodeAttribute(range_key=True)
+
+
+class AttendeeMap(MapAttribute):
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    time_zone = UnicodeAttribute()
+    phone = UnicodeAttribute(null=True)
+
+
+class TransitionMap(MapAttribute):
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()
+    source = UnicodeAttribute()
+    target = UnicodeAttribute()
+    reason = UnicodeAttribute()
+
+
+class FlagMap(MapAttribute):
+    code = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+
+
+class RefundMap(MapAttribute):
+    refund_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    purpose = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+
+
+class BookingItem(Model):
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="BOOKING")
+    booking_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    due_at = UTCDateTimeAttribute()
+    status_index = StatusIndex()
+
+    service_id = UnicodeAttribute()
+    event_type_id = NumberAttribute()
+    slot_start = UTCDateTimeAttribute()
+    slot_end = UTCDateTimeAttribute()
+    seat_number = NumberAttribute(default=0)
+    attendee = AttendeeMap()
+    payment_type = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    total = NumberAttribute()
+    amount_due_now = NumberAttribute()
+    balance_due = NumberAttribute()
+    amount_paid = NumberAttribute(default=0)
+    amount_refunded = NumberAttribute(default=0)
+    payment_intent_id = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+    charge_id = UnicodeAttribute(null=True)
+    payment_status = UnicodeAttribute(null=True)
+    payment_error = UnicodeAttribute(null=True)
+    hold_expires_at = UTCDateTimeAttribute()
+    paid_at = UTCDateTimeAttribute(null=True)
+    cal_booking_uid = UnicodeAttribute(null=True)
+    cal_lease_until = UTCDateTimeAttribute(null=True)
+    cal_attempts = NumberAttribute(default=0)
+    cal_last_error = UnicodeAttribute(null=True)
+    token_expires_at = UTCDateTimeAttribute(null=True)
+    provider_account = UnicodeAttribute(null=True)
+    idempotency_key_hash = UnicodeAttribute(null=True)
+    flags = ListAttribute(of=FlagMap, default=list)
+    flag_codes = UnicodeSetAttribute(null=True)  # makes "flag once per code" one conditional write
+    attention_since = UTCDateTimeAttribute(null=True)
+    history = ListAttribute(of=TransitionMap, default=list)
+    refunds = ListAttribute(of=RefundMap, default=list)
+    refund_ids = UnicodeSetAttribute(null=True)  # makes "record a refund once" one conditional write
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class SeatItem(Model):
+    """A held seat. No `hold_expires_at` means the booking keeps it for good (paid)."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    booking_id = UnicodeAttribute()
+    slot_event_type = UnicodeAttribute()
+    slot_start = UnicodeAttribute()
+    slot_index = SlotIndex()
+    hold_expires_at = UTCDateTimeAttribute(null=True)
+    expires_ttl = TTLAttribute(null=True)
+
+
+class TokenItem(Model):
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="TOKEN")
+    booking_id = UnicodeAttribute()
+    issued_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    selected_slot = UTCDateTimeAttribute()
+    event_type_id = NumberAttribute()
+    deposit_amount = NumberAttribute()
+    balance_due = NumberAttribute()
+    payment_type = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    expires_ttl = TTLAttribute()
+
+
+class IdempotencyItem(Model):
+    """A client Idempotency-Key: which booking it created and a fingerprint of the request that created it."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    booking_id = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    expires_ttl = TTLAttribute()
+
+
+__all__ = ["BookingItem", "IdempotencyItem", "SeatItem", "TokenItem"]

@@ -1,0 +1,78 @@
+"""A DynamoDB transaction whose cancellation says which of our writes failed its condition.
+
+DynamoDB reports one reason per item in the order the items were sent; PynamoDB sends condition checks,
+then deletes, then puts, then updates, whatever order they were added in. We record a label per write in
+that same order so the caller gets names back, not positions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from booking.dal.items import TableMeta
+
+
+class TransactionCancelled(Exception):
+    """`failed`: labels whose condition did not hold. `conflicted`: labels another transaction was writing."""
+
+    def __init__(self, failed: set[str], conflicted: set[str], cause: TransactWriteError) -> None:
+        super().__init__(f"transaction cancelled: conditions {sorted(failed)}, conflicts {sorted(conflicted)}")
+        self.failed = failed
+        self.conflicted = conflicted
+        self.cause = cause
+
+
+_connection: Connection | None = None
+
+
+def _get_connection() -> Connection:
+    global _connection  # one connection per container, like PynamoDB's own per-model connections
+    if _connection is None:
+        _connection = Connection(
+            region=TableMeta.region,
+            connect_timeout_seconds=TableMeta.connect_timeout_seconds,
+            read_timeout_seconds=TableMeta.read_timeout_seconds,
+            max_retry_attempts=TableMeta.max_retry_attempts,
+        )
+    return _connection
+
+
+class Transaction:
+    def __init__(self) -> None:
+        self._ops: dict[str, list[tuple[str, Any]]] = {"check": [], "delete": [], "put": [], "update": []}
+
+    def put(self, label: str, item: Model, condition: Condition | None = None) -> None:
+        self._ops["put"].append((label, (item, condition)))
+
+    def update(self, label: str, item: Model, actions: list[Action], condition: Condition | None = None) -> None:
+        self._ops["update"].append((label, (item, actions, condition)))
+
+    def delete(self, label: str, item: Model, condition: Condition | None = None) -> None:
+        self._ops["delete"].append((label, (item, condition)))
+
+    def commit(self) -> None:
+        labels = [label for kind in ("check", "delete", "put", "update") for label, _ in self._ops[kind]]
+        try:
+            with TransactWrite(connection=_get_connection()) as tx:
+                for _, (item, condition) in self._ops["put"]:
+                    tx.save(item, condition=condition)
+                for _, (item, actions, condition) in self._ops["update"]:
+                    tx.update(item, actions=actions, condition=condition)
+                for _, (item, condition) in self._ops["delete"]:
+                    tx.delete(item, condition=condition)
+        except TransactWriteError as exc:
+            if exc.cause_response_code != "TransactionCanceledException":
+                raise
+            codes = {
+                label: reason.code for label, reason in zip(labels, exc.cancellation_reasons, strict=False) if reason
+            }
+            failed = {label for label, code in codes.items() if code == "ConditionalCheckFailed"}
+            conflicted = {label for label, code in codes.items() if code == "TransactionConflict"}
+            raise TransactionCancelled(failed, conflicted, exc) from exc

@@ -1,0 +1,173 @@
+"""Domain errors. Each carries its HTTP status and machine-readable code; `booking.http` maps them in one place."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    retry_after_seconds: ClassVar[int | None] = None
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        self.details = details
+
+
+class InvalidRequest(DomainError):
+    status = 422
+    code = "validation_error"
+
+
+class UnknownService(InvalidRequest):
+    code = "unknown_service"
+
+    def __init__(self, service_id: str) -> None:
+        super().__init__(f"No service with id {service_id!r}.", fields={"service_id": "unknown service"})
+
+
+class InvalidSlot(InvalidRequest):
+    """The requested start is not bookable: in the past, inside the minimum notice, or not offered by Cal.com."""
+
+    code = "slot_not_offered"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message, fields={"start": message}, reason=reason)
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used with a different request body.",
+            fields={"Idempotency-Key": "already used with a different request"},
+        )
+
+
+class PaymentIntentMismatch(InvalidRequest):
+    code = "payment_intent_mismatch"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The payment_intent_id does not belong to this booking.",
+            fields={"payment_intent_id": "does not belong to this booking"},
+        )
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class BookingNotFound(NotFound):
+    code = "booking_not_found"
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(f"No booking with id {booking_id!r}.", fields={"booking_id": "unknown booking"})
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("This booking link is not valid.", fields={"token": "unknown token"})
+
+
+class TokenExpired(DomainError):
+    status = 410
+    code = "token_expired"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This booking link has expired. Your payment is safe; ask for a new link or contact us.",
+            fields={"token": "expired"},
+        )
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class SlotTaken(Conflict):
+    code = "slot_taken"
+
+    def __init__(self) -> None:
+        super().__init__("Someone else is booking this time. Please pick another slot.", fields={"start": "taken"})
+
+
+class SlotUnavailable(Conflict):
+    code = "slot_unavailable"
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(
+            "The calendar no longer has this time. Your payment is safe; please pick another time.",
+            booking_id=booking_id,
+            action="pick_another_time",
+        )
+
+
+class PaymentNotSucceeded(Conflict):
+    code = "payment_not_succeeded"
+
+    def __init__(self, payment_status: str, reason: str | None = None) -> None:
+        super().__init__(
+            f"The payment has not succeeded (status: {payment_status}).", payment_status=payment_status, reason=reason
+        )
+
+
+class PaymentAmountMismatch(Conflict):
+    code = "payment_amount_mismatch"
+
+    def __init__(self, expected: int, received: int, currency: str) -> None:
+        super().__init__(
+            "The payment received does not match the price of this booking; the owner has been notified.",
+            expected=expected,
+            received=received,
+            currency=currency,
+        )
+
+
+class BookingClosed(Conflict):
+    """The booking can no longer take this step (expired, cancelled, ...)."""
+
+    code = "booking_closed"
+
+    def __init__(self, booking_id: str, status: str, message: str | None = None) -> None:
+        super().__init__(message or f"Booking {booking_id} is {status}.", booking_id=booking_id, booking_status=status)
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "service_unavailable"
+    retry_after_seconds = 5
+
+
+class PaymentProviderUnavailable(ServiceUnavailable):
+    code = "payment_provider_unavailable"
+
+
+class CalendarUnavailable(ServiceUnavailable):
+    code = "calendar_unavailable"
+
+
+class ConfirmationInProgress(ServiceUnavailable):
+    code = "confirmation_in_progress"
+    retry_after_seconds = 2
+
+
+class BadGateway(DomainError):
+    status = 502
+    code = "bad_gateway"
+
+
+class PaymentProviderError(BadGateway):
+    code = "payment_provider_error"
+
+
+class CalendarError(BadGateway):
+    code = "calendar_error"

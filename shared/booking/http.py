@@ -1,0 +1,157 @@
+"""The HTTP edge shared by every API function: one resolver setup, one error shape, one place mapping errors.
+
+Every 4xx/5xx body is `{"error": {"code", "message", "fields"?: [{"field", "message"}], ...details}}`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+from pynamodb.exceptions import PynamoDBException
+
+from booking.dal.bookings import StaleBooking
+from booking.errors import DomainError
+from booking.observability import logger, metrics, tracer
+from booking.secrets import MissingSecret
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldProblem] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _error_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+
+
+# OpenAPI documentation of the error answers, per status, for the route decorators.
+ERRORS: dict[int, dict[str, Any]] = {
+    400: _error_doc("Malformed request (e.g. body is not JSON)"),
+    404: _error_doc("Unknown booking or token"),
+    409: _error_doc("Conflict with the booking's state (slot taken, payment not succeeded, ...)"),
+    410: _error_doc("Expired"),
+    422: _error_doc("Invalid input; `fields` names each offending field"),
+    502: _error_doc("A provider refused the request"),
+    503: _error_doc("A provider or the database is unavailable; nothing was lost, retry later"),
+}
+
+
+def responses(success: int, description: str, *errors: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI responses of a route: its success (schema from the return annotation) and its error statuses."""
+    return {success: {"description": description}} | {status: ERRORS[status] for status in errors}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    fields: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = [{"field": name, "message": problem} for name, problem in fields.items()]
+    error.update({key: value for key, value in (details or {}).items() if value is not None})
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps({"error": error}, default=str),
+        headers=headers or {},
+    )
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    """("body", "attendee", "email") -> "attendee.email"; ("query", "days") -> "days"; the header keeps its name."""
+    parts = (
+        [str(part) for part in location[1:]] if location and location[0] in ("body", "query", "header", "path") else []
+    )
+    return ".".join(parts) or "body"
+
+
+def create_app() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            return error_response(
+                400, "invalid_json", "The request body is not valid JSON.", fields={"body": "invalid JSON"}
+            )
+        fields: dict[str, str] = {}
+        for problem in problems:
+            fields.setdefault(_field_name(tuple(problem.get("loc", ()))), str(problem.get("msg", "invalid")))
+        metrics.add_metric(name="RequestRejected", unit="Count", value=1)
+        return error_response(422, "validation_error", "Some fields are missing or invalid.", fields=fields)
+
+    @app.exception_handler(DomainError)
+    def _domain_error(exc: DomainError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after_seconds)} if exc.retry_after_seconds else None
+        if exc.status >= 500:
+            logger.warning("request failed on a dependency", extra={"code": exc.code, "error": exc.message})
+        return error_response(
+            exc.status, exc.code, exc.message, fields=exc.fields, details=exc.details, headers=headers
+        )
+
+    @app.exception_handler(StaleBooking)
+    def _stale(exc: StaleBooking) -> Response:
+        return error_response(409, "concurrent_update", "The booking changed while we were working on it; retry.")
+
+    @app.exception_handler(PynamoDBException)
+    def _store_down(exc: PynamoDBException) -> Response:
+        logger.exception("database request failed")
+        metrics.add_metric(name="DatabaseUnavailable", unit="Count", value=1)
+        return error_response(
+            503,
+            "database_unavailable",
+            "Our database is not answering; nothing was changed. Retry shortly.",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(MissingSecret)
+    def _misconfigured(exc: MissingSecret) -> Response:
+        logger.error("configuration error", extra={"error": str(exc)})
+        return error_response(500, "misconfigured", "The service is not configured correctly.")
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response:
+        return error_response(404, "route_not_found", "No such route.")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        metrics.add_metric(name="UnhandledError", unit="Count", value=1)
+        return error_response(500, "internal_error", "Something went wrong on our side. Retrying is safe.")
+
+    return app
+
+
+def api_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of an API function: correlation id, tracing and metrics around `app.resolve`."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return lambda_handler

@@ -1,0 +1,126 @@
+"""Domain models: what the logic reads and decides on. The data layer maps its items to these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from booking.lifecycle import SLOT_KEEPING, BookingStatus
+from booking.pricing import PaymentType
+
+
+class Attendee(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    email: str
+    time_zone: str
+    phone: str | None = None
+
+
+class TransitionRecord(BaseModel):
+    """One line of a booking's history: who moved it, when, from where to where, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    actor: str
+    source: str
+    target: str
+    reason: str
+
+
+class Flag(BaseModel):
+    """Something a person must look at (slot lost after payment, amount mismatch, dispute, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    reason: str
+    at: datetime
+
+
+class RefundRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    refund_id: str
+    amount: int
+    purpose: str
+    at: datetime
+
+
+class Seat(BaseModel):
+    """Where a booking holds its slot: one of `capacity` seats of (event type, start)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_type_id: int
+    start: datetime
+    number: int = 0
+
+
+class Booking(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    booking_id: str
+    status: BookingStatus
+    service_id: str
+    event_type_id: int
+    slot_start: datetime
+    slot_end: datetime
+    seat_number: int = 0
+    attendee: Attendee
+    payment_type: PaymentType
+    currency: str
+    total: int
+    amount_due_now: int
+    balance_due: int
+    amount_paid: int = 0
+    amount_refunded: int = 0
+    payment_intent_id: str | None = None
+    customer_id: str | None = None
+    charge_id: str | None = None
+    payment_status: str | None = None
+    payment_error: str | None = None
+    hold_expires_at: datetime
+    paid_at: datetime | None = None
+    cal_booking_uid: str | None = None
+    cal_lease_until: datetime | None = None
+    cal_attempts: int = 0
+    cal_last_error: str | None = None
+    token_expires_at: datetime | None = None
+    provider_account: str | None = None
+    idempotency_key_hash: str | None = None
+    flags: list[Flag] = Field(default_factory=list)
+    history: list[TransitionRecord] = Field(default_factory=list)
+    refunds: list[RefundRecord] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def seat(self) -> Seat:
+        return Seat(event_type_id=self.event_type_id, start=self.slot_start, number=self.seat_number)
+
+    def hold_is_live(self, at: datetime) -> bool:
+        return self.status in SLOT_KEEPING or (self.status == BookingStatus.HELD and self.hold_expires_at > at)
+
+    def has_flag(self, code: str) -> bool:
+        return any(flag.code == code for flag in self.flags)
+
+
+class BookingToken(BaseModel):
+    """What a booking token stands for (seed 000): stored under the token's hash, never the token itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_hash: str
+    booking_id: str
+    issued_at: datetime
+    expires_at: datetime
+    selected_slot: datetime
+    event_type_id: int
+    deposit_amount: int
+    balance_due: int
+    payment_type: PaymentType
+    currency: str

@@ -1,0 +1,43 @@
+"""Pricing: the one place that turns a catalog price into what the client pays now and later.
+
+Deposit rounding, documented once: deposit = total x percent / 100 rounded half up to a whole minor unit
+(16500 at 50% -> 8250; 8999 at 50% -> 4500); balance = total - deposit, exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from booking.catalog import Service
+
+PaymentType = Literal["deposit", "full"]
+
+
+class Quote(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    payment_type: PaymentType
+    total: int
+    amount_due_now: int
+    balance_due: int
+    currency: str
+    deposit_percent: int
+
+
+def deposit_amount(total: int, percent: int) -> int:
+    return (total * percent + 50) // 100
+
+
+def quote(service: Service, payment_type: PaymentType) -> Quote:
+    total = service.price.amount
+    due_now = total if payment_type == "full" else deposit_amount(total, service.deposit_percent)
+    return Quote(
+        payment_type=payment_type,
+        total=total,
+        amount_due_now=due_now,
+        balance_due=total - due_now,
+        currency=service.price.currency,
+        deposit_percent=100 if payment_type == "full" else service.deposit_percent,
+    )

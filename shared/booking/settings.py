@@ -1,0 +1,39 @@
+"""Environment variables, read once into a typed model."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class Settings(BaseModel):
+    """Each field is read from the upper-case environment variable of its name (TABLE_NAME, HOLD_MINUTES, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = Field(default="booking-deposits-local", description="The DynamoDB table of every item")
+    stage: str = "local"
+    site_base_url: HttpUrl = Field(
+        default=HttpUrl("http://localhost:8080"), description="verify_url = this + /book/verify"
+    )
+    stripe_api_base: str = Field(default="https://api.stripe.com", description="Stripe or the local Stripe double")
+    cal_api_base: str = Field(default="https://api.cal.com", description="Cal.com or the local Cal.com double")
+    app_secrets_name: str = Field(default="", description="Secrets Manager secret holding the provider keys (JSON)")
+    catalog_path: str = Field(default="", description="Catalog JSON; empty = the catalog shipped in the layer")
+    hold_minutes: int = Field(default=15, ge=1, le=120, description="How long a slot stays held while paying")
+    token_minutes: int = Field(default=30, ge=1, le=240, description="Booking token lifetime")
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0)
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+    cal_timeout_seconds: float = Field(default=5.0, gt=0)
+    cal_max_attempts: int = Field(default=3, ge=1, le=5)
+    confirm_deadline_seconds: float = Field(default=12.0, gt=0, description="Budget for one Cal.com confirmation")
+    confirm_lease_seconds: int = Field(default=30, ge=5, description="How long one worker owns a confirmation")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.model_validate(
+        {name: os.environ[name.upper()] for name in Settings.model_fields if os.environ.get(name.upper())}
+    )

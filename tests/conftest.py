@@ -1,0 +1,125 @@
+"""Test harness: AWS in moto (in-process), Stripe and Cal.com as HTTP doubles on loopback, handlers loaded
+from template.yaml and invoked with API Gateway HTTP API v2 events, exactly as the local runner does.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Configuration is read once per container, as in Lambda: set it before any product module is imported.
+os.environ.update(
+    {
+        "TABLE_NAME": "booking-deposits-test",
+        "STAGE": "test",
+        "SITE_BASE_URL": "https://site.example",
+        "STRIPE_SECRET_KEY": "sk_test_suite",
+        "STRIPE_WEBHOOK_SECRET": "whsec_suite",
+        "CAL_API_KEY": "cal_test_suite",
+        "CAL_WEBHOOK_SECRET": "cal_whsec_suite",
+        "POWERTOOLS_SERVICE_NAME": "booking-deposits",
+        "POWERTOOLS_METRICS_NAMESPACE": "BookingDepositsTest",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "STRIPE_MAX_NETWORK_RETRIES": "1",
+        "CAL_TIMEOUT_SECONDS": "0.5",
+        "CONFIRM_DEADLINE_SECONDS": "3",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("LOCAL_CLOCK_OFFSET_SECONDS", None)
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import stripe
+from moto import mock_aws
+
+from local.aws import create_app_tables, fake_credentials, serialize_dynamodb
+from local.cal_double import CalDouble, CalEventType
+from local.lambda_runtime import LocalLambda
+from local.stripe_double import StripeDouble
+from tests.support import ApiClient
+
+fake_credentials()
+# The SDK waits at least 0.5 s between retries; the doubles answer instantly, so keep the suite fast.
+stripe._http_client.HTTPClient.INITIAL_DELAY = 0.01
+stripe._http_client.HTTPClient.MAX_DELAY = 0.02
+
+
+@pytest.fixture(scope="session")
+def stripe_double() -> Iterator[StripeDouble]:
+    from booking.clock import now
+
+    double = StripeDouble(clock=now, deliver_webhooks=False)
+    os.environ["STRIPE_API_BASE"] = double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture(scope="session")
+def cal_double() -> Iterator[CalDouble]:
+    from booking.catalog import get_catalog
+    from booking.clock import now
+
+    catalog = get_catalog()
+    event_types = {
+        s.cal_event_type_id: CalEventType(
+            id=s.cal_event_type_id, slug=s.id, title=s.name, length_minutes=s.duration_minutes
+        )
+        for s in catalog.services
+    }
+    double = CalDouble(event_types, catalog.business.time_zone, clock=now, strict_contract=True, send_webhooks=False)
+    os.environ["CAL_API_BASE"] = double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[None]:
+    with mock_aws():
+        serialize_dynamodb()
+        yield
+
+
+@pytest.fixture(scope="session")
+def lam(aws: None, stripe_double: StripeDouble, cal_double: CalDouble) -> LocalLambda:
+    from booking.settings import get_settings
+
+    get_settings.cache_clear()  # the doubles' URLs are known only now
+    return LocalLambda()
+
+
+@pytest.fixture(autouse=True)
+def fresh_world(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts with an empty table and doubles with no history, and leaves no contract violation."""
+    if "lam" not in request.fixturenames and "api" not in request.fixturenames:
+        yield
+        return
+    stripe_double: StripeDouble = request.getfixturevalue("stripe_double")
+    cal_double: CalDouble = request.getfixturevalue("cal_double")
+    request.getfixturevalue("lam")
+    client = boto3.client("dynamodb")
+    table = os.environ["TABLE_NAME"]
+    if table in client.list_tables()["TableNames"]:
+        client.delete_table(TableName=table)
+    create_app_tables(table)
+    stripe_double.reset()
+    cal_double.reset()
+    yield
+    violations = cal_double.contract_violations
+    assert not violations, f"requests to Cal.com broke its OpenAPI contract: {violations}"
+
+
+@pytest.fixture
+def api(lam: LocalLambda) -> ApiClient:
+    return ApiClient(lam)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch):
+    """Move the product's clock (and the doubles') forward: clock.advance(minutes=16)."""
+    from tests.support import Clock
+
+    return Clock(monkeypatch)

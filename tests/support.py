@@ -1,0 +1,159 @@
+"""Helpers the tests share: an API client over the handlers, the site's steps, the clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import stripe
+
+from local.lambda_runtime import LocalLambda
+
+DEFAULT_SERVICE = "signature-facial"
+ATTENDEE = {"name": "Ada Lovelace", "email": "ada@example.com", "time_zone": "America/New_York"}
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def error_code(self) -> str | None:
+        return (self.body or {}).get("error", {}).get("code") if isinstance(self.body, dict) else None
+
+    @property
+    def error_fields(self) -> set[str]:
+        error = (self.body or {}).get("error", {}) if isinstance(self.body, dict) else {}
+        return {problem["field"] for problem in error.get("fields") or []}
+
+
+class ApiClient:
+    """Calls the handler entry points with API Gateway HTTP API v2 events (never the logic directly)."""
+
+    def __init__(self, lam: LocalLambda) -> None:
+        self.lam = lam
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        headers = {"content-type": "application/json", **(headers or {})}
+        body = raw if raw is not None else (json.dumps(json_body) if json_body is not None else None)
+        result = self.lam.http(method, path, body=body, headers=headers, query=query)
+        text = result.get("body") or ""
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        return ApiResponse(
+            int(result["statusCode"]), {k.lower(): v for k, v in (result.get("headers") or {}).items()}, parsed
+        )
+
+    def get(self, path: str, **query: Any) -> ApiResponse:
+        return self.request("GET", path, query={k: str(v) for k, v in query.items()})
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> ApiResponse:
+        return self.request("POST", path, json_body=body, **kwargs)
+
+    # --- the site's steps -------------------------------------------------------------------------------
+
+    def free_slots(self, service_id: str = DEFAULT_SERVICE, weeks: int = 4) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"service_id": service_id, "days": 7}
+        for _ in range(weeks):
+            response = self.get("/availability", **query)
+            assert response.status == 200, response.body
+            slots = [slot for day in response.body["days"] for slot in day["slots"]]
+            if slots:
+                return slots
+            query["start"] = date.fromisoformat(response.body["days"][-1]["date"]) + timedelta(days=1)
+        raise AssertionError(f"no free slot for {service_id}")
+
+    def first_slot(self, service_id: str = DEFAULT_SERVICE) -> str:
+        return self.free_slots(service_id)[0]["start"]
+
+    def create_intent(
+        self,
+        *,
+        service_id: str = DEFAULT_SERVICE,
+        start: str | None = None,
+        payment_type: str = "deposit",
+        attendee: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ApiResponse:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        body = {
+            "service_id": service_id,
+            "start": start or self.first_slot(service_id),
+            "attendee": attendee or ATTENDEE,
+            "payment_type": payment_type,
+        }
+        return self.post("/payments/create-intent", body, headers=headers)
+
+    def paid_booking(self, **kwargs: Any) -> dict[str, Any]:
+        intent = self.create_intent(**kwargs)
+        assert intent.status == 201, intent.body
+        pay(intent.body["payment_intent_id"])
+        return intent.body
+
+    def create_token(self, intent: dict[str, Any]) -> ApiResponse:
+        return self.post(
+            "/bookings/create-token",
+            {"booking_id": intent["booking_id"], "payment_intent_id": intent["payment_intent_id"]},
+        )
+
+    def verify(self, token: str) -> ApiResponse:
+        return self.post("/bookings/verify", {"token": token})
+
+    def confirmed_booking(self, **kwargs: Any) -> dict[str, Any]:
+        intent = self.paid_booking(**kwargs)
+        token = self.create_token(intent)
+        assert token.status == 201, token.body
+        confirmation = self.verify(token.body["token"])
+        assert confirmation.status == 200, confirmation.body
+        return {**intent, **confirmation.body, "token": token.body["token"]}
+
+
+def stripe_client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        os.environ["STRIPE_SECRET_KEY"], base_addresses={"api": os.environ["STRIPE_API_BASE"]}, max_network_retries=0
+    )
+
+
+def pay(payment_intent_id: str, card: str = "pm_card_visa") -> Any:
+    """What Stripe.js does in the browser when the client submits the card."""
+    return stripe_client().v1.payment_intents.confirm(payment_intent_id, params={"payment_method": card})
+
+
+def booking(booking_id: str) -> Any:
+    from booking.dal.bookings import get_booking
+
+    return get_booking(booking_id)
+
+
+def unique_key() -> str:
+    return str(uuid.uuid4())
+
+
+class Clock:
+    """Moves the product's clock (and the doubles', which share it) without waiting."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        self.offset = timedelta()
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+        self._monkeypatch.setenv("LOCAL_CLOCK_OFFSET_SECONDS", str(self.offset.total_seconds()))
