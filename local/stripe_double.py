@@ -1,0 +1,711 @@
+"""An in-memory HTTP double of the Stripe API (v1) that the real `stripe` client talks to unchanged.
+
+    double = StripeDouble()
+    client = stripe.StripeClient("sk_test_local", base_addresses={"api": double.start()}, max_network_retries=2)
+
+Tests use it in-process (`start()` on port 0, or `wsgi_app` directly); the local runner serves it on loopback.
+Resources and business rules live in `local/stripe_objects.py`; this module is the HTTP side: auth, form decoding,
+routing, idempotency, the request log, outage simulation, webhook delivery and the `/_double/...` control routes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from urllib.parse import parse_qsl
+
+from requests import RequestException
+from requests import post as http_post
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from local.stripe_objects import (
+    API_VERSION,
+    Obj,
+    Params,
+    RequestInfo,
+    StripeError,
+    StripeStore,
+    invalid,
+    new_id,
+    public,
+)
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = ["API_VERSION", "DeliveryAttempt", "RecordedRequest", "StripeDouble", "StripeError", "WebhookEndpoint"]
+
+log = logging.getLogger(__name__)
+
+Failure = int | Literal["connection"]
+IDEMPOTENCY_TTL = timedelta(hours=24)  # Stripe prunes keys once they are at least 24 hours old
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One API call as the double saw it; `status` is None when the simulated outage dropped the connection."""
+
+    method: str
+    path: str
+    params: dict[str, Any]
+    idempotency_key: str | None
+    status: int | None
+    request_id: str
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    id: str
+    url: str
+    secret: str
+    events: tuple[str, ...] | None = None  # None or "*" = every event; patterns may use * like Stripe's
+
+    def wants(self, event_type: str) -> bool:
+        return self.events is None or any(fnmatchcase(event_type, pattern) for pattern in self.events)
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    event_id: str
+    event_type: str
+    endpoint_id: str
+    url: str
+    attempt: int
+    status: int | None  # None: no HTTP response (refused, timed out)
+    error: str | None
+    at: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class _Job:
+    event_id: str
+    event_type: str
+    endpoint: WebhookEndpoint
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """The first response under an idempotency key, replayed byte for byte."""
+
+    method: str
+    path: str
+    params: dict[str, Any]
+    status: int
+    body: bytes
+    request_id: str
+    created: datetime
+
+
+@dataclass
+class _Outages:
+    queued: deque[tuple[Failure, str | None]] = field(default_factory=deque)
+    down: Failure | None = None
+
+
+# --------------------------------------------------------------------------------------------------- form decoding
+
+
+def decode_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """`metadata[a]=1&expand[0]=x&created[gte]=5` -> {"metadata": {"a": "1"}, "expand": ["x"], ...}."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        match = re.fullmatch(r"([^\[\]]+)((?:\[[^\[\]]*\])*)", key)
+        parts = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))] if match else [key]
+        node = root
+        for depth, part in enumerate(parts):
+            name = part if part != "" else str(len(node))  # `expand[]=a` appends
+            if depth == len(parts) - 1:
+                node[name] = value
+            else:
+                child = node.get(name)
+                if not isinstance(child, dict):
+                    child = node[name] = {}
+                node = child
+    return _listify(root, None)
+
+
+def _listify(node: Any, key: str | None) -> Any:
+    """Index-keyed dicts become lists, except metadata, whose keys are the user's and may be digits."""
+    if not isinstance(node, dict):
+        return node
+    items = {k: _listify(v, k) for k, v in node.items()}
+    if key != "metadata" and items and all(k.isdigit() for k in items):
+        return [items[k] for k in sorted(items, key=int)]
+    return items
+
+
+# ---------------------------------------------------------------------------------------------------------- routes
+
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (method, re.compile("^" + path.replace("{id}", "([^/]+)") + "$"), handler)
+    for method, path, handler in [
+        ("POST", "/v1/customers", "create_customer"),
+        ("GET", "/v1/customers", "list_customers"),
+        ("GET", "/v1/customers/{id}", "retrieve_customer"),
+        ("POST", "/v1/customers/{id}", "update_customer"),
+        ("GET", "/v1/customers/{id}/payment_methods", "list_customer_payment_methods"),
+        ("GET", "/v1/payment_methods/{id}", "retrieve_payment_method"),
+        ("POST", "/v1/payment_methods/{id}/attach", "attach_payment_method"),
+        ("POST", "/v1/payment_methods/{id}/detach", "detach_payment_method"),
+        ("POST", "/v1/payment_intents", "create_payment_intent"),
+        ("GET", "/v1/payment_intents", "list_payment_intents"),
+        ("GET", "/v1/payment_intents/{id}", "retrieve_payment_intent"),
+        ("POST", "/v1/payment_intents/{id}", "update_payment_intent"),
+        ("POST", "/v1/payment_intents/{id}/confirm", "confirm_payment_intent"),
+        ("POST", "/v1/payment_intents/{id}/cancel", "cancel_payment_intent"),
+        ("POST", "/v1/payment_intents/{id}/capture", "capture_payment_intent"),
+        ("GET", "/v1/charges", "list_charges"),
+        ("GET", "/v1/charges/{id}", "retrieve_charge"),
+        ("POST", "/v1/refunds", "create_refund"),
+        ("GET", "/v1/refunds", "list_refunds"),
+        ("GET", "/v1/refunds/{id}", "retrieve_refund"),
+        ("POST", "/v1/transfers", "create_transfer"),
+        ("GET", "/v1/transfers", "list_transfers"),
+        ("GET", "/v1/transfers/{id}", "retrieve_transfer"),
+        ("POST", "/v1/transfers/{id}/reversals", "create_reversal"),
+        ("GET", "/v1/transfers/{id}/reversals", "list_reversals"),
+        ("GET", "/v1/transfers/{id}/reversals/{id}", "retrieve_reversal"),
+        ("GET", "/v1/disputes", "list_disputes"),
+        ("GET", "/v1/disputes/{id}", "retrieve_dispute"),
+        ("GET", "/v1/events", "list_events"),
+        ("GET", "/v1/events/{id}", "retrieve_event"),
+    ]
+]
+
+
+def _api_error(status: int, type_: str, message: str, code: str | None = None) -> StripeError:
+    return StripeError(status, type_, message, code=code, saved=False)
+
+
+def _outage_error(status: int) -> StripeError:
+    if status == 429:
+        return _api_error(429, "invalid_request_error", "Request rate limit exceeded. Learn more about rate limits "
+                          "here https://stripe.com/docs/rate-limits.", code="rate_limit")
+    return _api_error(status, "api_error", "Sorry, something went wrong. We've already been notified of the "
+                      "problem. (Simulated outage of the local Stripe double.)")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Per-request access logs drown test output; errors still go through `log`."""
+
+
+# ------------------------------------------------------------------------------------------------ webhook worker
+
+
+class _Dispatcher:
+    """One daemon thread delivering webhook jobs in submission order, so an API call never waits on a receiver."""
+
+    def __init__(self, deliver: Callable[[_Job], object]) -> None:
+        self._deliver = deliver
+        self._jobs: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    def submit(self, job: _Job) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._thread is None or not self._thread.is_alive():
+                self.stopping.clear()
+                self._thread = threading.Thread(target=self._run, name="stripe-double-webhooks", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._jobs or self.stopping.is_set())
+                if self.stopping.is_set():
+                    return
+                job = self._jobs.popleft()
+                self._busy = True
+            try:
+                self._deliver(job)
+            except Exception:  # a bug must not kill the worker and silently stop all later deliveries
+                log.exception("webhook delivery of %s failed", job.event_id)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._jobs and not self._busy, timeout)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._jobs.clear()
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopping.set()
+            self._jobs.clear()
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+# ------------------------------------------------------------------------------------------------------- the double
+
+
+class StripeDouble:
+    """In-memory Stripe (test mode). Thread-safe: one lock guards the store, the log and the idempotency table."""
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime] | None = None,
+        deliver_webhooks: bool = True,
+        *,
+        webhook_retry_delays: Iterable[float] = (0.05, 0.25, 1.0),
+        webhook_timeout: float = 5.0,
+    ) -> None:
+        self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.deliver_webhooks = deliver_webhooks
+        self._retry_delays = tuple(webhook_retry_delays)
+        self._webhook_timeout = webhook_timeout
+        self._lock = threading.RLock()
+        self._endpoints: dict[str, WebhookEndpoint] = {}
+        self._dispatcher = _Dispatcher(self._deliver)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._store = StripeStore(self._clock, self._on_event)
+        self._idempotency: dict[tuple[str, str], _Saved] = {}
+        self._requests: list[RecordedRequest] = []
+        self._bodies: dict[str, bytes] = {}
+        self._pending: list[str] = []
+        self._attempts: list[DeliveryAttempt] = []
+        self._outages = _Outages()
+
+    # ------------------------------------------------------------------------------------------------ server
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on a daemon thread (threaded werkzeug server) and return the base URL for `base_addresses`."""
+        if self._server is not None:
+            return self.url
+        server = make_server(host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="stripe-double-http", daemon=True)
+        self._thread.start()
+        self._url = f"http://{f'[{host}]' if ':' in host else host}:{server.port}"
+        return self._url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+        self._server = self._thread = self._url = None
+        self._dispatcher.stop()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("StripeDouble is not serving; call start() first")
+        return self._url
+
+    def __enter__(self) -> StripeDouble:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------------------------------- test controls
+
+    def reset(self) -> None:
+        """Forget every object, event, logged request, idempotency key and outage. Webhook endpoints stay."""
+        self._dispatcher.clear()
+        with self._lock:
+            self._reset_state()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def events(self) -> list[Obj]:
+        """Every event, oldest first, as the API renders it."""
+        with self._lock:
+            rows = sorted(self._store.objects["event"].values(), key=lambda e: e["_seq"])
+            return [public(e) for e in rows]
+
+    def get_object(self, object_id: str) -> Obj | None:
+        with self._lock:
+            obj = self._store.find(object_id)
+            return None if obj is None else public(obj)
+
+    def fail_next(self, n: int = 1, status: Failure = 500, path: str | None = None) -> None:
+        """The next `n` API calls (optionally only those whose path starts with `path`) fail before reaching the
+        store: `status` is an HTTP status (500 -> api_error, 429 -> rate_limit) or "connection" (socket closed)."""
+        self._check_failure(status)
+        with self._lock:
+            self._outages.queued.extend([(status, path)] * n)
+
+    def set_down(self, down: bool = True, status: Failure = 500) -> None:
+        """While down, every API call fails like `fail_next` does."""
+        self._check_failure(status)
+        with self._lock:
+            self._outages.down = status if down else None
+
+    @property
+    def down(self) -> bool:
+        with self._lock:
+            return self._outages.down is not None
+
+    @staticmethod
+    def _check_failure(status: Failure) -> None:
+        if status != "connection" and not (isinstance(status, int) and 400 <= status <= 599):
+            raise ValueError(f"status must be an HTTP error status or 'connection', not {status!r}")
+
+    def create_dispute(self, charge_id: str, amount: int | None = None, reason: str = "fraudulent") -> Obj:
+        """Open a dispute (`dp_...`, status needs_response) on a charge; emits `charge.dispute.created`."""
+        with self._lock:
+            self._store.request = RequestInfo()
+            return self._store.create_dispute(charge_id, amount=amount, reason=reason)
+
+    def succeed_payment_intent(self, pi_id: str) -> Obj:
+        """Finish a PaymentIntent as if the customer paid in the browser (Visa unless it already has a good card)."""
+        with self._lock:
+            self._store.request = RequestInfo()
+            return self._store.force_succeed(pi_id)
+
+    # ---------------------------------------------------------------------------------------------- webhooks
+
+    def add_webhook_endpoint(self, url: str, secret: str, events: Iterable[str] | None = None) -> str:
+        types = None if events is None else tuple(events)
+        endpoint = WebhookEndpoint(new_id("we"), url, secret, None if types is None or "*" in types else types)
+        with self._lock:
+            self._endpoints[endpoint.id] = endpoint
+        return endpoint.id
+
+    def remove_webhook_endpoint(self, endpoint_id: str) -> None:
+        with self._lock:
+            self._endpoints.pop(endpoint_id, None)
+
+    @property
+    def webhook_endpoints(self) -> list[WebhookEndpoint]:
+        with self._lock:
+            return list(self._endpoints.values())
+
+    @property
+    def deliveries(self) -> list[DeliveryAttempt]:
+        with self._lock:
+            return list(self._attempts)
+
+    def wait_for_deliveries(self, timeout: float = 5.0) -> bool:
+        """Block until the background worker has nothing queued; False if `timeout` ran out first."""
+        return self._dispatcher.wait_idle(timeout)
+
+    def pending_events(self) -> list[Obj]:
+        """Events recorded while `deliver_webhooks` is False and not yet passed to `deliver_pending()`."""
+        with self._lock:
+            return [public(self._store.objects["event"][event_id]) for event_id in self._pending]
+
+    def deliver_pending(self) -> list[DeliveryAttempt]:
+        """Deliver the pending events now, in order, on the calling thread; returns the attempts made."""
+        with self._lock:
+            event_ids, self._pending = self._pending, []
+            jobs = [
+                _Job(event_id, event["type"], endpoint, self._bodies[event_id])
+                for event_id in event_ids
+                for event in [self._store.objects["event"][event_id]]
+                for endpoint in self._endpoints.values()
+                if endpoint.wants(event["type"])
+            ]
+        return [attempt for job in jobs for attempt in self._deliver(job)]
+
+    def event_payload(self, event_id: str) -> bytes:
+        """The exact JSON bytes delivered (and signed) for an event."""
+        with self._lock:
+            return self._bodies[event_id]
+
+    @staticmethod
+    def signature_header(payload: bytes | str, secret: str, timestamp: int | None = None) -> str:
+        """`Stripe-Signature` value: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<payload>")>."""
+        t = int(time.time()) if timestamp is None else timestamp
+        body = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+        digest = hmac.new(secret.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+        return f"t={t},v1={digest}"
+
+    def _on_event(self, event: Obj) -> None:
+        """Store callback, run under the lock: freeze the event's bytes and route it to the endpoints."""
+        targets = [e for e in self._endpoints.values() if e.wants(event["type"])]
+        event["pending_webhooks"] = len(targets)
+        body = json.dumps(public(event), indent=2).encode()
+        self._bodies[event["id"]] = body
+        if not self.deliver_webhooks:
+            self._pending.append(event["id"])
+            return
+        for endpoint in targets:
+            self._dispatcher.submit(_Job(event["id"], event["type"], endpoint, body))
+
+    def _deliver(self, job: _Job) -> list[DeliveryAttempt]:
+        """POST one event to one endpoint, retrying failures and non-2xx answers after each retry delay."""
+        made: list[DeliveryAttempt] = []
+        for number, delay in enumerate((*self._retry_delays, None), start=1):
+            attempt = self._post(job, number)
+            made.append(attempt)
+            with self._lock:
+                if job.event_id not in self._bodies:
+                    return made  # reset() ran meanwhile: this event no longer exists
+                self._attempts.append(attempt)
+                if attempt.ok:
+                    event = self._store.objects["event"].get(job.event_id)
+                    if event is not None:
+                        event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+            if attempt.ok or delay is None or self._dispatcher.stopping.wait(delay):
+                break
+        return made
+
+    def _post(self, job: _Job, number: int) -> DeliveryAttempt:
+        # Signed with the wall clock at send time, as Stripe does: receivers check it against time.time().
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": self.signature_header(job.body, job.endpoint.secret),
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = http_post(job.endpoint.url, data=job.body, headers=headers, timeout=self._webhook_timeout,
+                                 allow_redirects=False)
+            status = response.status_code
+        except RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return DeliveryAttempt(job.event_id, job.event_type, job.endpoint.id, job.endpoint.url, number, status,
+                               error, self._clock())
+
+    # -------------------------------------------------------------------------------------------------- HTTP
+
+    def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        control = request.path.startswith("/_double/")
+        response = self._control(request) if control else self._api(request, environ)
+        return response(environ, start_response)
+
+    def _api(self, request: Request, environ: WSGIEnvironment) -> Response:
+        request_id = new_id("req", 14)
+        method, path = request.method, request.path
+        params = decode_form(parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True))
+        if method == "POST":
+            params.update(decode_form(parse_qsl(request.get_data(as_text=True), keep_blank_values=True)))
+        idem = request.headers.get("Idempotency-Key") if method == "POST" else None
+        headers = {"Request-Id": request_id, "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)}
+        if idem:
+            headers["Idempotency-Key"] = idem
+
+        def answer(status: int, body: bytes, replayed: bool = False) -> Response:
+            with self._lock:
+                self._requests.append(RecordedRequest(method, path, params, idem, status, request_id, replayed))
+            return Response(body, status=status, headers=headers, content_type="application/json")
+
+        failure = self._take_failure(path)
+        if failure == "connection":
+            with self._lock:
+                self._requests.append(RecordedRequest(method, path, params, idem, None, request_id))
+            self._drop_connection(environ)
+        if isinstance(failure, int):
+            return answer(failure, self._encode(_outage_error(failure).body()))
+        try:
+            api_key = self._authenticate(request)
+            handler, args = self._route(method, path)
+            if request.headers.get("Stripe-Account"):
+                raise invalid("The local Stripe double does not model Connect requests made on behalf of a "
+                              "connected account (Stripe-Account header).", param="Stripe-Account")
+            if idem is not None and len(idem) > 255:
+                raise _api_error(400, "invalid_request_error", "Idempotency-Key must be at most 255 characters.")
+        except StripeError as err:
+            if err.status == 401:
+                headers["WWW-Authenticate"] = 'Bearer realm="Stripe"'
+            return answer(err.status, self._encode(err.body()))
+
+        with self._lock:
+            saved = self._saved_response(api_key, idem, method, path, params)
+            if isinstance(saved, StripeError):
+                return answer(saved.status, self._encode(saved.body()))
+            if saved is not None:
+                headers.update({"Idempotent-Replayed": "true", "Original-Request": saved.request_id})
+                return answer(saved.status, saved.body, replayed=True)
+            status, body, keep = self._execute(handler, args, params, RequestInfo(request_id, idem))
+            if idem and keep:
+                self._idempotency[(api_key, idem)] = _Saved(method, path, params, status, body, request_id,
+                                                             self._clock())
+            return answer(status, body)
+
+    def _execute(self, handler: str, args: tuple[str, ...], params: dict[str, Any],
+                 info: RequestInfo) -> tuple[int, bytes, bool]:
+        self._store.request = info
+        try:
+            result = getattr(self._store, handler)(Params(params), *args)
+            return 200, self._encode(result), True
+        except StripeError as err:
+            return err.status, self._encode(err.body()), err.saved
+        except Exception:
+            # A bug in the double: answer like Stripe's 500 instead of killing the connection, and don't save it.
+            log.exception("stripe double failed on %s", handler)
+            return 500, self._encode(_api_error(500, "api_error", f"The local Stripe double crashed in {handler}; "
+                                                "see its log.").body()), False
+        finally:
+            self._store.request = RequestInfo()
+
+    def _saved_response(self, api_key: str, idem: str | None, method: str, path: str,
+                        params: dict[str, Any]) -> _Saved | StripeError | None:
+        if not idem:
+            return None
+        saved = self._idempotency.get((api_key, idem))
+        if saved is None:
+            return None
+        if self._clock() - saved.created > IDEMPOTENCY_TTL:
+            del self._idempotency[(api_key, idem)]
+            return None
+        if (saved.method, saved.path) != (method, path):
+            return _api_error(400, "idempotency_error", f"Keys for idempotent requests can only be used for the "
+                              f"same endpoint they were first used for ('{saved.method} {saved.path}' vs "
+                              f"'{method} {path}'). Try using a key other than '{idem}' if you meant to execute "
+                              "a different request.")
+        if saved.params != params:
+            return _api_error(400, "idempotency_error", "Keys for idempotent requests can only be used with the "
+                              f"same parameters they were first used with. Try using a key other than '{idem}' "
+                              "if you meant to execute a different request.")
+        return saved
+
+    @staticmethod
+    def _encode(body: Obj) -> bytes:
+        return json.dumps(body, indent=2).encode()
+
+    def _take_failure(self, path: str) -> Failure | None:
+        with self._lock:
+            if self._outages.down is not None:
+                return self._outages.down
+            for index, (failure, prefix) in enumerate(self._outages.queued):
+                if prefix is None or path.startswith(prefix):
+                    del self._outages.queued[index]
+                    return failure
+        return None
+
+    @staticmethod
+    def _drop_connection(environ: WSGIEnvironment) -> NoReturn:
+        """Close the client's socket without a response; werkzeug treats the error as a dropped connection."""
+        sock = environ.get("werkzeug.socket")
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        raise ConnectionAbortedError("simulated Stripe outage: connection closed without a response")
+
+    @staticmethod
+    def _authenticate(request: Request) -> str:
+        auth = request.headers.get("Authorization", "")
+        key = ""
+        if auth.startswith("Bearer "):
+            key = auth[len("Bearer "):].strip()
+        elif auth.startswith("Basic "):
+            with contextlib.suppress(ValueError):
+                key = base64.b64decode(auth[len("Basic "):]).decode().split(":", 1)[0]
+        if not key:
+            raise _api_error(401, "invalid_request_error", "You did not provide an API key. You need to provide "
+                             "your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: "
+                             "Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details.")
+        if not key.startswith(("sk_test_", "rk_test_")):
+            masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
+            raise _api_error(401, "invalid_request_error", f"Invalid API Key provided: {masked} (the local Stripe "
+                             "double accepts only test-mode keys: sk_test_... or rk_test_...)")
+        return key
+
+    @staticmethod
+    def _route(method: str, path: str) -> tuple[str, tuple[str, ...]]:
+        for route_method, pattern, handler in _ROUTES:
+            match = pattern.match(path)
+            if match and route_method == method:
+                return handler, match.groups()
+        raise _api_error(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}). Please see "
+                         "https://stripe.com/docs or we can help at https://support.stripe.com/.")
+
+    # ------------------------------------------------------------------------------------------ control HTTP
+
+    def _control(self, request: Request) -> Response:
+        """`/_double/...`: the test controls over HTTP (JSON in, JSON out) for the local runner."""
+        path, method = request.path[len("/_double"):], request.method
+        data = request.get_json(silent=True) or {}
+        try:
+            result = self._control_dispatch(method, path, data)
+        except StripeError as err:
+            return Response(self._encode(err.body()), status=err.status, content_type="application/json")
+        except (KeyError, ValueError, TypeError) as exc:
+            body = {"error": {"type": "invalid_request_error", "message": f"{type(exc).__name__}: {exc}"}}
+            return Response(self._encode(body), status=400, content_type="application/json")
+        if result is None:
+            body = {"error": {"type": "invalid_request_error", "message": f"Unknown control route {method} {path}"}}
+            return Response(self._encode(body), status=404, content_type="application/json")
+        return Response(json.dumps(result, indent=2, default=str), status=200, content_type="application/json")
+
+    def _control_dispatch(self, method: str, path: str, data: dict[str, Any]) -> Any:
+        parts = path.strip("/").split("/")
+        match method, parts:
+            case "POST", ["reset"]:
+                self.reset()
+                return {"reset": True}
+            case "GET", ["requests"]:
+                return [asdict(r) for r in self.requests]
+            case "GET", ["events"]:
+                return self.events
+            case "GET", ["events", "pending"]:
+                return self.pending_events()
+            case "POST", ["events", "deliver_pending"]:
+                return [asdict(a) for a in self.deliver_pending()]
+            case "GET", ["deliveries"]:
+                return [asdict(a) for a in self.deliveries]
+            case "POST", ["deliveries", "wait"]:
+                return {"idle": self.wait_for_deliveries(float(data.get("timeout", 5.0)))}
+            case "POST", ["fail_next"]:
+                self.fail_next(int(data.get("count", 1)), data.get("status", 500), data.get("path"))
+                return {"queued": int(data.get("count", 1))}
+            case "POST", ["down"]:
+                self.set_down(bool(data.get("down", True)), data.get("status", 500))
+                return {"down": self.down}
+            case "GET", ["webhook_endpoints"]:
+                return [asdict(e) for e in self.webhook_endpoints]
+            case "POST", ["webhook_endpoints"]:
+                return {"id": self.add_webhook_endpoint(data["url"], data["secret"], data.get("events"))}
+            case "DELETE", ["webhook_endpoints", endpoint_id]:
+                self.remove_webhook_endpoint(endpoint_id)
+                return {"id": endpoint_id, "deleted": True}
+            case "POST", ["charges", charge_id, "dispute"]:
+                return self.create_dispute(charge_id, data.get("amount"), data.get("reason", "fraudulent"))
+            case "POST", ["payment_intents", pi_id, "succeed"]:
+                return self.succeed_payment_intent(pi_id)
+            case "GET", ["objects", object_id]:
+                obj = self.get_object(object_id)
+                if obj is None:
+                    raise KeyError(object_id)
+                return obj
+        return None
