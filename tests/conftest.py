@@ -91,6 +91,17 @@ def lam(aws: None, stripe_double: StripeDouble, cal_double: CalDouble) -> LocalL
     return LocalLambda()
 
 
+def reset_world(stripe_double: StripeDouble, cal_double: CalDouble) -> None:
+    """An empty table and doubles with no history (also between hypothesis examples)."""
+    client = boto3.client("dynamodb")
+    table = os.environ["TABLE_NAME"]
+    if table in client.list_tables()["TableNames"]:
+        client.delete_table(TableName=table)
+    create_app_tables(table)
+    stripe_double.reset()
+    cal_double.reset()
+
+
 @pytest.fixture(autouse=True)
 def fresh_world(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test starts with an empty table and doubles with no history, and leaves no contract violation."""
@@ -100,13 +111,7 @@ def fresh_world(request: pytest.FixtureRequest) -> Iterator[None]:
     stripe_double: StripeDouble = request.getfixturevalue("stripe_double")
     cal_double: CalDouble = request.getfixturevalue("cal_double")
     request.getfixturevalue("lam")
-    client = boto3.client("dynamodb")
-    table = os.environ["TABLE_NAME"]
-    if table in client.list_tables()["TableNames"]:
-        client.delete_table(TableName=table)
-    create_app_tables(table)
-    stripe_double.reset()
-    cal_double.reset()
+    reset_world(stripe_double, cal_double)
     yield
     violations = cal_double.contract_violations
     assert not violations, f"requests to Cal.com broke its OpenAPI contract: {violations}"

@@ -157,3 +157,30 @@ class Clock:
     def advance(self, **delta: float) -> None:
         self.offset += timedelta(**delta)
         self._monkeypatch.setenv("LOCAL_CLOCK_OFFSET_SECONDS", str(self.offset.total_seconds()))
+
+
+# --- webhooks -------------------------------------------------------------------------------------------
+
+
+def stripe_event(stripe_double: Any, event_type: str, object_id: str) -> dict[str, Any]:
+    """The newest event of `event_type` about `object_id` that the Stripe double recorded."""
+    for event in reversed(stripe_double.events):
+        if event["type"] == event_type and event["data"]["object"]["id"] == object_id:
+            return event
+    raise AssertionError(f"no {event_type} event for {object_id}")
+
+
+def deliver_stripe(
+    api: ApiClient, stripe_double: Any, event_id: str, *, secret: str | None = None, timestamp: int | None = None
+) -> ApiResponse:
+    """POST the event's exact bytes to /webhooks/stripe, signed like Stripe signs them."""
+    raw = stripe_double.event_payload(event_id)
+    signature = stripe_double.signature_header(raw, secret or os.environ["STRIPE_WEBHOOK_SECRET"], timestamp)
+    return api.request("POST", "/webhooks/stripe", raw=raw, headers={"Stripe-Signature": signature})
+
+
+def deliver_cal(api: ApiClient, cal_double: Any, trigger: str, uid: str, **kwargs: Any) -> ApiResponse:
+    """POST a Cal.com webhook about booking `uid`, signed like Cal.com signs it."""
+    kwargs.setdefault("secret", os.environ["CAL_WEBHOOK_SECRET"])
+    raw, headers = cal_double.build_webhook(trigger, uid, **kwargs)
+    return api.request("POST", "/webhooks/cal", raw=raw, headers=headers)

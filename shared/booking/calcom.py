@@ -197,7 +197,10 @@ class CalClient:
     def find_booking(
         self, *, event_type_id: int, attendee_email: str, start: datetime, booking_id: str
     ) -> CalBooking | None:
-        """Our booking in Cal.com, found by the booking_id we put in its metadata (after an ambiguous create)."""
+        """Our booking in Cal.com, found by the booking_id we put in its metadata (after an ambiguous create).
+
+        A cancelled one is returned too (when no live one exists): it must not be booked again.
+        """
         data = self._request(
             "GET",
             "/v2/bookings",
@@ -211,11 +214,10 @@ class CalClient:
                 "take": 50,
             },
         )
-        for entry in data or []:
-            found = CalBooking.model_validate(entry)
-            if str(found.metadata.get("booking_id")) == booking_id and found.status != "cancelled":
-                return found
-        return None
+        ours = [CalBooking.model_validate(entry) for entry in data or []]
+        ours = [found for found in ours if str(found.metadata.get("booking_id")) == booking_id]
+        # A live one wins (a reschedule leaves the old one cancelled); else the cancelled one says what happened.
+        return next((found for found in ours if found.status != "cancelled"), ours[0] if ours else None)
 
     def cancel_booking(self, uid: str, reason: str) -> CalBooking:
         data = self._request(

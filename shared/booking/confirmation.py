@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from pydantic import BaseModel
 
@@ -29,6 +30,7 @@ from booking.dal import bookings as store
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
+    CalendarBookingCancelled,
     CalendarError,
     CalendarUnavailable,
     ConfirmationInProgress,
@@ -123,6 +125,11 @@ def _find_ours(cal: CalClient, booking: Booking) -> CalBooking | None:
     )
 
 
+def _linked(cal: CalClient, booking: Booking) -> CalBooking | None:
+    """The Cal.com booking a BOOKING_CREATED webhook linked before the payment was recorded."""
+    return cal.get_booking(booking.cal_booking_uid) if booking.cal_booking_uid else None
+
+
 def _book_in_calendar(booking: Booking, *, actor: str, deadline: float) -> Confirmation:
     """Holding the lease: create the Cal.com booking (or find the one an earlier attempt made)."""
     cal = calendar()
@@ -132,9 +139,10 @@ def _book_in_calendar(booking: Booking, *, actor: str, deadline: float) -> Confi
     while True:
         attempt += 1
         try:
-            created = (_find_ours(cal, booking) if maybe_landed else None) or cal.create_booking(
-                _new_cal_booking(booking)
-            )
+            existing = _linked(cal, booking) or (_find_ours(cal, booking) if maybe_landed else None)
+            if existing is not None and existing.status == "cancelled":
+                return _cancelled_in_calendar(booking, existing)
+            created = existing or cal.create_booking(_new_cal_booking(booking))
             return _record_confirmation(booking, created, actor=actor)
         except CalendarSlotTaken as exc:
             return _slot_taken(cal, booking, actor=actor, message=str(exc))
@@ -161,6 +169,8 @@ def _slot_taken(cal: CalClient, booking: Booking, *, actor: str, message: str) -
         ours = _find_ours(cal, booking)
     except (CalendarDown, CalendarRejected):
         ours = None
+    if ours is not None and ours.status == "cancelled":
+        return _cancelled_in_calendar(booking, ours)
     if ours is not None:
         return _record_confirmation(booking, ours, actor=actor)
     try:
@@ -177,6 +187,13 @@ def _slot_taken(cal: CalClient, booking: Booking, *, actor: str, message: str) -
     flag(lost, "slot_unavailable_after_payment", message)
     metrics.add_metric(name="SlotUnavailableAfterPayment", unit="Count", value=1)
     raise SlotUnavailable(booking.booking_id)
+
+
+def _cancelled_in_calendar(booking: Booking, cancelled: CalBooking) -> NoReturn:
+    """Our Cal.com booking exists but was cancelled there: never book again. Its BOOKING_CANCELLED event
+    cancels and refunds by the policy; the cleanup job flags the booking if that event never comes."""
+    store.release_calendar_lease(booking.booking_id, error=f"Cal.com booking {cancelled.uid} is cancelled")
+    raise CalendarBookingCancelled(booking.booking_id)
 
 
 def _record_confirmation(booking: Booking, created: CalBooking, *, actor: str) -> Confirmation:

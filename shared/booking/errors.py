@@ -111,6 +111,15 @@ class SlotUnavailable(Conflict):
         )
 
 
+class CalendarBookingCancelled(Conflict):
+    code = "calendar_booking_cancelled"
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(
+            "This booking was cancelled in the calendar; it will not be booked again.", booking_id=booking_id
+        )
+
+
 class PaymentNotSucceeded(Conflict):
     code = "payment_not_succeeded"
 
@@ -171,3 +180,14 @@ class PaymentProviderError(BadGateway):
 
 class CalendarError(BadGateway):
     code = "calendar_error"
+
+
+class InvalidSignature(DomainError):
+    """A webhook whose signature does not verify: nothing is written."""
+
+    status = 400
+    code = "invalid_signature"
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status  # type: ignore[misc]  # Cal.com: 400 when missing, 401 when wrong

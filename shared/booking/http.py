@@ -5,6 +5,7 @@ Every 4xx/5xx body is `{"error": {"code", "message", "fields"?: [{"field", "mess
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 from pynamodb.exceptions import PynamoDBException
 
 from booking.dal.bookings import StaleBooking
-from booking.errors import DomainError
+from booking.errors import DomainError, InvalidSignature
 from booking.observability import logger, metrics, tracer
 from booking.secrets import MissingSecret
 
@@ -37,6 +38,12 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class WebhookAck(BaseModel):
+    received: bool
+    event_id: str
+    outcome: str
+
+
 def _error_doc(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
 
@@ -46,6 +53,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     400: _error_doc("Malformed request (e.g. body is not JSON)"),
     404: _error_doc("Unknown booking or token"),
     409: _error_doc("Conflict with the booking's state (slot taken, payment not succeeded, ...)"),
+    401: _error_doc("Signature does not match"),
     410: _error_doc("Expired"),
     422: _error_doc("Invalid input; `fields` names each offending field"),
     502: _error_doc("A provider refused the request"),
@@ -87,6 +95,12 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def raw_body(event: dict[str, Any]) -> bytes:
+    """The request body exactly as sent (API Gateway base64-encodes bodies it does not treat as text)."""
+    body = event.get("body") or ""
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+
+
 def create_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 
@@ -105,6 +119,8 @@ def create_app() -> APIGatewayHttpResolver:
 
     @app.exception_handler(DomainError)
     def _domain_error(exc: DomainError) -> Response:
+        if isinstance(exc, InvalidSignature):
+            metrics.add_metric(name="WebhookSignatureInvalid", unit="Count", value=1)
         headers = {"Retry-After": str(exc.retry_after_seconds)} if exc.retry_after_seconds else None
         if exc.status >= 500:
             logger.warning("request failed on a dependency", extra={"code": exc.code, "error": exc.message})

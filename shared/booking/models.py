@@ -90,6 +90,10 @@ class Booking(BaseModel):
     cal_attempts: int = 0
     cal_last_error: str | None = None
     token_expires_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    dispute_id: str | None = None
+    no_show: str | None = None
     provider_account: str | None = None
     idempotency_key_hash: str | None = None
     flags: list[Flag] = Field(default_factory=list)

@@ -6,6 +6,7 @@ a refund with the reason recorded and the booking flagged, or (amount differs fr
 
 from __future__ import annotations
 
+from booking.cancellation import settle_refund
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.errors import BookingNotFound, PaymentAmountMismatch, PaymentIntentMismatch, PaymentNotSucceeded
@@ -65,9 +66,11 @@ def record_payment(booking_id: str, intent: PaymentIntentView, *, actor: str) ->
                 )
                 metrics.add_metric(name="PaymentRecorded", unit="Count", value=1)
                 return paid
-            # Paid for a booking that can no longer take its slot (cancelled while paying): keep the money
-            # visible on the booking, then refund it below.
+            # Paid for a booking that can no longer take its slot: keep the money visible on the booking, then
+            # refund it: by the cancellation policy if it was cancelled, in full otherwise.
             closed = store.update_fields(booking_id, fields, condition=store.status_is(booking.status))
+            if closed.status == S.CANCELLED:
+                return settle_refund(closed)
             return _refund_unusable_payment(closed, f"payment arrived for a {booking.status.value} booking")
         except store.SeatTaken:
             lost = store.transition(

@@ -9,13 +9,16 @@ from booking.models import Booking, RefundRecord
 from booking.observability import logger, metrics
 
 
-def refundable(booking: Booking) -> int:
-    return max(booking.amount_paid - booking.amount_refunded, 0)
-
-
 def refund(booking: Booking, amount: int, *, purpose: str, reason: str) -> Booking:
-    """Refund `amount` (capped at what is left) for `purpose`; the same purpose never refunds twice."""
-    amount = min(amount, refundable(booking))
+    """Refund `amount` for `purpose`, once: a purpose already refunded is never refunded again.
+
+    The amount is capped by what our other refunds left, computed from our own records only, so a retry after
+    a crash sends Stripe the same parameters under the same Idempotency-Key and gets the first refund back.
+    """
+    if any(existing.purpose == purpose for existing in booking.refunds):
+        return booking
+    others = sum(existing.amount for existing in booking.refunds)
+    amount = min(amount, booking.amount_paid - others)
     if amount <= 0 or not booking.payment_intent_id:
         return booking
     created = payments.create_refund(booking, amount, purpose=purpose, reason=reason)

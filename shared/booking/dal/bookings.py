@@ -23,6 +23,7 @@ from booking.dal.items import (
     BookingItem,
     FlagMap,
     IdempotencyItem,
+    InboxItem,
     RefundMap,
     SeatItem,
     TokenItem,
@@ -35,6 +36,8 @@ from booking.models import Booking, BookingToken, Flag, RefundRecord, Seat
 CONFIRM_GRACE = timedelta(minutes=3)  # a PAID booking is due for the cleanup job's confirmation after this
 SEAT_TTL_MARGIN = timedelta(days=1)  # garbage-collect lapsed holds a day after expiry (expiry itself is in code)
 IDEMPOTENCY_TTL = timedelta(hours=24)
+INBOX_TTL = timedelta(days=30)
+MAX_OPTIMISTIC_ATTEMPTS = 5
 
 
 class StaleBooking(Exception):
@@ -189,7 +192,8 @@ def _set_fields(fields: dict[str, Any]) -> list[Action]:
 def _transition_update(
     booking: Booking, target: BookingStatus, *, actor: str, reason: str, now: datetime, fields: dict[str, Any]
 ) -> tuple[list[Action], Condition]:
-    check_transition(booking.status, target)
+    if target != booking.status:  # same status = an event in the history (e.g. rescheduled), not a transition
+        check_transition(booking.status, target)
     record = TransitionMap(at=now, actor=actor, source=booking.status.value, target=target.value, reason=reason)
     changed = booking.model_copy(update=fields)
     actions = [
@@ -358,6 +362,23 @@ def attach_payment_intent(booking_id: str, payment_intent_id: str, customer_id: 
     )
 
 
+def record_payment_failure(booking_id: str, status: str, error: str | None, now: datetime) -> Booking | None:
+    """Why the last payment attempt failed, for a booking not paid yet (a late event never overwrites a success)."""
+    try:
+        _booking_ref(booking_id).update(
+            actions=[
+                BookingItem.payment_status.set(status),
+                BookingItem.payment_error.set(error or "payment failed"),
+                BookingItem.updated_at.set(now),
+            ],
+            condition=BookingItem.pk.exists() & (BookingItem.amount_paid == 0),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return get_booking(booking_id)
+
+
 def add_flag(booking_id: str, flag: Flag) -> Booking | None:
     """Flag a booking for the owner, once per flag code. None if the booking does not exist."""
     item = _booking_ref(booking_id)
@@ -378,23 +399,93 @@ def add_flag(booking_id: str, flag: Flag) -> Booking | None:
 
 
 def record_refund(booking_id: str, refund: RefundRecord) -> Booking | None:
-    """Record a refund once (by Stripe refund id) and add it to the refunded amount."""
-    item = _booking_ref(booking_id)
+    """Record one of our refunds once (by Stripe refund id).
+
+    `amount_refunded` is the best lower bound of what Stripe has refunded: the larger of the sum of the
+    refunds we made and the charge total a `charge.refunded` event reported, so neither order counts twice.
+    """
+    for _ in range(MAX_OPTIMISTIC_ATTEMPTS):
+        booking = get_booking(booking_id)
+        if booking is None or any(existing.refund_id == refund.refund_id for existing in booking.refunds):
+            return booking
+        total = max(booking.amount_refunded, sum(existing.amount for existing in booking.refunds) + refund.amount)
+        try:
+            _booking_ref(booking_id).update(
+                actions=[
+                    BookingItem.refunds.set(BookingItem.refunds.append([RefundMap(**refund.model_dump())])),
+                    BookingItem.refund_ids.add({refund.refund_id}),
+                    BookingItem.amount_refunded.set(total),
+                    BookingItem.updated_at.set(refund.at),
+                ],
+                condition=BookingItem.pk.exists() & (BookingItem.amount_refunded == booking.amount_refunded),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                continue
+            raise
+        return get_booking(booking_id)
+    raise StaleBooking(booking_id)
+
+
+def raise_refunded_total(booking_id: str, total: int, now: datetime) -> Booking | None:
+    """Stripe says the charge has `total` refunded (charge.refunded): never lower what we know."""
     try:
-        item.update(
-            actions=[
-                BookingItem.refunds.set(BookingItem.refunds.append([RefundMap(**refund.model_dump())])),
-                BookingItem.refund_ids.add({refund.refund_id}),
-                BookingItem.amount_refunded.add(refund.amount),
-                BookingItem.updated_at.set(refund.at),
-            ],
-            condition=BookingItem.pk.exists() & ~BookingItem.refund_ids.contains(refund.refund_id),
+        _booking_ref(booking_id).update(
+            actions=[BookingItem.amount_refunded.set(total), BookingItem.updated_at.set(now)],
+            condition=BookingItem.pk.exists() & (BookingItem.amount_refunded < total),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return get_booking(booking_id)
-        raise
-    return to_booking(item)
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return get_booking(booking_id)
+
+
+def booking_id_by_payment_intent(payment_intent_id: str) -> str | None:
+    for item in BookingItem.payment_intent_index.query(payment_intent_id, limit=1):
+        return item.pk.removeprefix("BOOKING#")
+    return None
+
+
+def booking_id_by_cal_uid(uid: str) -> str | None:
+    for item in BookingItem.cal_uid_index.query(uid, limit=1):
+        return item.pk.removeprefix("BOOKING#")
+    return None
+
+
+def move_booking(
+    booking: Booking,
+    *,
+    start: datetime,
+    end: datetime,
+    cal_uid: str,
+    capacity: int,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> Booking:
+    """Cal.com moved the booking: free the old seat and take one of the new slot in one transaction."""
+    for seat_number in range(capacity):
+        moved = booking.model_copy(update={"slot_start": start, "slot_end": end, "seat_number": seat_number})
+        fields = {"slot_start": start, "slot_end": end, "seat_number": seat_number, "cal_booking_uid": cal_uid}
+        actions, condition = _transition_update(
+            booking, booking.status, actor=actor, reason=reason, now=now, fields=fields
+        )
+        tx = Transaction()
+        tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
+        old_pk, old_sk = seat_keys(booking.seat)
+        if _seat_owner(old_pk, old_sk) == booking.booking_id:
+            tx.delete("old_seat", SeatItem(old_pk, old_sk), SeatItem.booking_id == booking.booking_id)
+        tx.put("seat", _seat_item(moved, moved.seat, None), _seat_is_free_or_mine(booking.booking_id, now))
+        try:
+            tx.commit()
+        except TransactionCancelled as exc:
+            if "seat" in exc.failed:
+                continue
+            raise StaleBooking(booking.booking_id) from exc
+        refreshed = get_booking(booking.booking_id)
+        assert refreshed is not None
+        return refreshed
+    raise SeatTaken
 
 
 def acquire_calendar_lease(booking: Booking, *, now: datetime, until: datetime) -> Booking | None:
@@ -439,3 +530,48 @@ def save_token(token: BookingToken) -> None:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             raise StaleBooking(token.booking_id) from exc  # 256 random bits never collide; a replayed write did
         raise
+
+
+# --- webhook inbox --------------------------------------------------------------------------------------
+
+
+def receive_event(source: str, identity: str, event_type: str, body: str, now: datetime) -> bool:
+    """Store a verified event once. False if it was processed already (a redelivery: change nothing)."""
+    item = InboxItem(
+        f"EVENT#{source}#{identity}",
+        "EVENT",
+        source=source,
+        event_type=event_type,
+        body=body,
+        received_at=now,
+        inbox_state="PENDING",
+        attempts=1,
+        expires_ttl=now + INBOX_TTL,
+    )
+    try:
+        item.save(condition=InboxItem.pk.does_not_exist())
+        return True
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    existing = InboxItem.get(item.pk, "EVENT", consistent_read=True)
+    if existing.processed_at is not None:
+        return False
+    existing.update(actions=[InboxItem.attempts.add(1)])
+    return True  # received before but not processed (a failure): process it again
+
+
+def event_processed(source: str, identity: str, now: datetime) -> None:
+    InboxItem(f"EVENT#{source}#{identity}", "EVENT").update(
+        actions=[InboxItem.processed_at.set(now), InboxItem.inbox_state.remove(), InboxItem.last_error.remove()]
+    )
+
+
+def event_failed(source: str, identity: str, error: str) -> None:
+    InboxItem(f"EVENT#{source}#{identity}", "EVENT").update(actions=[InboxItem.last_error.set(error[:1000])])
+
+
+def pending_events(received_before: datetime, limit: int) -> list[tuple[str, str, str]]:
+    """(source, identity, raw body) of events whose processing failed, oldest first."""
+    found = InboxItem.inbox_index.query("PENDING", InboxItem.received_at <= received_before, limit=limit)
+    return [(item.source, item.pk.split("#", 2)[2], item.body) for item in found]

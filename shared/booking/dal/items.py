@@ -2,10 +2,11 @@
 
 | item        | pk                                   | sk          | indexes                  |
 |-------------|--------------------------------------|-------------|--------------------------|
-| booking     | BOOKING#{booking_id}                 | BOOKING     | StatusIndex              |
+| booking     | BOOKING#{booking_id}                 | BOOKING     | StatusIndex, PaymentIntentIndex, CalUidIndex |
 | seat (hold) | SLOT#{event_type_id}#{start Z}       | SEAT#{n}    | SlotIndex                |
 | token       | TOKEN#{sha256(token)}                | TOKEN       | -                        |
 | idempotency | IDEMPOTENCY#{sha256(client key)}     | {operation} | -                        |
+| inbox event | EVENT#{source}#{event identity}      | EVENT       | InboxIndex (pending)     |
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from booking.settings import get_settings
@@ -56,6 +57,37 @@ class SlotIndex(GlobalSecondaryIndex["SeatItem"]):
 
     slot_event_type = UnicodeAttribute(hash_key=True)
     slot_start = UnicodeAttribute(range_key=True)
+
+
+class PaymentIntentIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Booking by its Stripe PaymentIntent (charge and dispute events carry only the PaymentIntent id)."""
+
+    class Meta:
+        index_name = "PaymentIntentIndex"
+        projection = KeysOnlyProjection()
+
+    payment_intent_id = UnicodeAttribute(hash_key=True)
+
+
+class CalUidIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Booking by its Cal.com uid (cancel/reschedule webhooks may carry only the uid)."""
+
+    class Meta:
+        index_name = "CalUidIndex"
+        projection = KeysOnlyProjection()
+
+    cal_booking_uid = UnicodeAttribute(hash_key=True)
+
+
+class InboxIndex(GlobalSecondaryIndex["InboxItem"]):
+    """Webhook events received but not yet processed (sparse: the key is removed once processed)."""
+
+    class Meta:
+        index_name = "InboxIndex"
+        projection = AllProjection()
+
+    inbox_state = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute(range_key=True)
 
 
 class AttendeeMap(MapAttribute):
@@ -111,6 +143,7 @@ class BookingItem(Model):
     amount_paid = NumberAttribute(default=0)
     amount_refunded = NumberAttribute(default=0)
     payment_intent_id = UnicodeAttribute(null=True)
+    payment_intent_index = PaymentIntentIndex()
     customer_id = UnicodeAttribute(null=True)
     charge_id = UnicodeAttribute(null=True)
     payment_status = UnicodeAttribute(null=True)
@@ -118,10 +151,15 @@ class BookingItem(Model):
     hold_expires_at = UTCDateTimeAttribute()
     paid_at = UTCDateTimeAttribute(null=True)
     cal_booking_uid = UnicodeAttribute(null=True)
+    cal_uid_index = CalUidIndex()
     cal_lease_until = UTCDateTimeAttribute(null=True)
     cal_attempts = NumberAttribute(default=0)
     cal_last_error = UnicodeAttribute(null=True)
     token_expires_at = UTCDateTimeAttribute(null=True)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    cancelled_by = UnicodeAttribute(null=True)
+    dispute_id = UnicodeAttribute(null=True)
+    no_show = UnicodeAttribute(null=True)
     provider_account = UnicodeAttribute(null=True)
     idempotency_key_hash = UnicodeAttribute(null=True)
     flags = ListAttribute(of=FlagMap, default=list)
@@ -181,4 +219,24 @@ class IdempotencyItem(Model):
     expires_ttl = TTLAttribute()
 
 
-__all__ = ["BookingItem", "IdempotencyItem", "SeatItem", "TokenItem"]
+class InboxItem(Model):
+    """A verified webhook event: the dedupe record, and the copy a job can reprocess if handling failed."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="EVENT")
+    source = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    body = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+    inbox_state = UnicodeAttribute(null=True)  # "PENDING" until processed, then removed (leaves the index)
+    inbox_index = InboxIndex()
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+    processed_at = UTCDateTimeAttribute(null=True)
+    expires_ttl = TTLAttribute()
+
+
+__all__ = ["BookingItem", "IdempotencyItem", "InboxItem", "SeatItem", "TokenItem"]

@@ -1,0 +1,236 @@
+"""Cal.com webhooks: verify the HMAC, dedupe, and keep our bookings true to the calendar.
+
+Cal.com signs the raw body with no timestamp and sends once, without retry. We dedupe on the event's
+identity (trigger, uid, createdAt), refuse events too old to dedupe, and store every verified event before
+handling it, so a failure leaves it in the inbox for the cleanup job instead of losing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from booking.cancellation import cancel
+from booking.catalog import get_catalog
+from booking.clock import now as clock_now
+from booking.dal import bookings as store
+from booking.errors import BookingClosed, BookingNotFound, InvalidSignature
+from booking.inbox import process_once
+from booking.lifecycle import BookingStatus
+from booking.models import Booking
+from booking.observability import logger, metrics
+from booking.payment_outcomes import flag
+from booking.secrets import provider_secret
+
+S = BookingStatus
+MAX_EVENT_AGE = timedelta(days=7)  # older events cannot be told apart from replays: ignored
+
+
+class CalEvent(BaseModel):
+    """`{triggerEvent, createdAt, payload}`; MEETING_STARTED/ENDED send the booking flat, without `payload`."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    trigger: str = ""
+    created_at: datetime
+    payload: dict[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, raw: bytes) -> CalEvent:
+        import json
+
+        document = json.loads(raw)
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        return cls.model_validate(
+            {**document, "trigger": document.get("triggerEvent", ""), "created_at": document.get("createdAt")}
+        )
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.payload if self.payload is not None else dict(self.model_extra or {})
+
+    @property
+    def uid(self) -> str:
+        return str(self.body.get("uid") or self.body.get("bookingUid") or "")
+
+    @property
+    def identity(self) -> str:
+        key = f"{self.trigger}|{self.uid}|{self.created_at.isoformat()}"
+        return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def verify(raw: bytes, signature: str | None) -> CalEvent:
+    if not signature:
+        raise InvalidSignature("Missing X-Cal-Signature-256 header.")
+    expected = hmac.new(provider_secret("cal_webhook_secret").encode(), raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature.strip().lower()):
+        raise InvalidSignature("X-Cal-Signature-256 does not match this body.", status=401)
+    try:
+        return CalEvent.parse(raw)
+    except (ValueError, ValidationError) as exc:
+        raise InvalidSignature("Signed body is not a Cal.com webhook.") from exc
+
+
+def handle(event: CalEvent, raw: bytes) -> str:
+    handler = HANDLERS.get(event.trigger)
+    if handler is None:
+        return "ignored"
+    if clock_now() - event.created_at > MAX_EVENT_AGE:
+        metrics.add_metric(name="WebhookStale", unit="Count", value=1)
+        return "ignored: too old to be told apart from a replay"
+    return process_once("cal", event.identity, event.trigger, raw.decode("utf-8"), lambda: handler(event))
+
+
+def _our_booking(event: CalEvent, *uids: str) -> Booking | None:
+    """Our booking for this Cal.com booking: by the booking_id we put in its metadata, else by a known uid."""
+    metadata = event.body.get("metadata") or {}
+    candidates = [str(metadata["booking_id"])] if metadata.get("booking_id") else []
+    candidates += [found for uid in uids if uid and (found := store.booking_id_by_cal_uid(uid))]
+    for booking_id in candidates:
+        booking = store.get_booking(booking_id)
+        if booking is not None:
+            logger.append_keys(booking_id=booking_id)
+            return booking
+    return None
+
+
+def booking_created(event: CalEvent) -> str:
+    """Link the Cal.com uid and confirm the booking if our side had not yet (seed 000 step 8)."""
+    for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
+        booking = _our_booking(event, event.uid)
+        if booking is None:
+            return "ignored: not made through our flow"
+        try:
+            if booking.status in (S.PAID, S.SLOT_UNAVAILABLE):
+                store.transition(
+                    booking,
+                    S.CONFIRMED,
+                    actor="cal.com",
+                    reason=f"Cal.com booking {event.uid} created",
+                    now=clock_now(),
+                    fields={"cal_booking_uid": event.uid, "cal_lease_until": None, "cal_last_error": None},
+                )
+                metrics.add_metric(name="BookingConfirmed", unit="Count", value=1)
+                return "confirmed"
+            if booking.cal_booking_uid in (None, event.uid):
+                if booking.cal_booking_uid is None:
+                    store.update_fields(booking.booking_id, {"cal_booking_uid": event.uid})
+                return f"linked ({booking.status.value})"
+            flag(booking, "duplicate_calendar_booking", f"Cal.com has {event.uid} besides {booking.cal_booking_uid}")
+            return "flagged: a second Cal.com booking"
+        except store.StaleBooking:
+            continue
+    raise store.StaleBooking(event.uid)
+
+
+def booking_cancelled(event: CalEvent) -> str:
+    booking = _our_booking(event, event.uid)
+    if booking is None:
+        return "ignored: not made through our flow"
+    organizer = (event.body.get("organizer") or {}).get("email")
+    cancelled_by = event.body.get("cancelledBy")
+    by_business = bool(organizer) and cancelled_by == organizer
+    reason = event.body.get("cancellationReason") or "no reason given"
+    return _cancel(booking, event, by_business=by_business, reason=f"cancelled in Cal.com: {reason}")
+
+
+def booking_rejected(event: CalEvent) -> str:
+    booking = _our_booking(event, event.uid)
+    if booking is None:
+        return "ignored: not made through our flow"
+    reason = event.body.get("rejectionReason") or "no reason given"
+    return _cancel(booking, event, by_business=True, reason=f"declined by the host: {reason}")
+
+
+def _cancel(booking: Booking, event: CalEvent, *, by_business: bool, reason: str) -> str:
+    try:
+        cancelled = cancel(
+            booking.booking_id,
+            cancelled_at=event.created_at,
+            by_business=by_business,
+            actor="cal.com",
+            reason=reason,
+            cal_uid=event.uid or None,
+        )
+    except BookingClosed as exc:
+        return f"ignored: booking is {exc.details.get('booking_status')}"
+    return f"cancelled; refunded {cancelled.amount_refunded} of {cancelled.amount_paid}"
+
+
+def booking_rescheduled(event: CalEvent) -> str:
+    """The booking moved in Cal.com: new uid and time; the old slot is freed and the new one held."""
+    old_uid = str(event.body.get("rescheduleUid") or "")
+    start, end = event.body.get("startTime"), event.body.get("endTime")
+    for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
+        booking = _our_booking(event, old_uid, event.uid)
+        if booking is None:
+            return "ignored: not made through our flow"
+        if booking.cal_booking_uid == event.uid:
+            return "already moved"
+        if booking.status not in (S.CONFIRMED, S.PAID) or not start or not end:
+            return f"ignored: booking is {booking.status.value}"
+        new_start, new_end = datetime.fromisoformat(str(start)), datetime.fromisoformat(str(end))
+        capacity = get_catalog().service(booking.service_id).capacity
+        try:
+            store.move_booking(
+                booking,
+                start=new_start,
+                end=new_end,
+                cal_uid=event.uid,
+                capacity=capacity,
+                actor="cal.com",
+                reason=f"rescheduled in Cal.com from {old_uid} to {event.uid} at {start}",
+                now=clock_now(),
+            )
+        except store.SeatTaken:
+            flag(booking, "reschedule_conflict", f"Cal.com moved it to {start}, a slot another booking holds here")
+            return "flagged: the new slot is held by another booking"
+        except store.StaleBooking:
+            continue
+        metrics.add_metric(name="BookingRescheduled", unit="Count", value=1)
+        return "moved"
+    raise store.StaleBooking(event.uid)
+
+
+def meeting_ended(event: CalEvent) -> str:
+    booking = _our_booking(event, event.uid)
+    if booking is None:
+        return "ignored: not made through our flow"
+    if booking.status != S.CONFIRMED:
+        return f"ignored: booking is {booking.status.value}"
+    try:
+        store.transition(booking, S.COMPLETED, actor="cal.com", reason="meeting ended", now=clock_now())
+    except store.StaleBooking:
+        return "already moved"
+    return "completed"
+
+
+def no_show_updated(event: CalEvent) -> str:
+    booking = _our_booking(event, event.uid)
+    if booking is None:
+        return "ignored: not made through our flow"
+    absent = [str(a.get("email")) for a in event.body.get("attendees") or [] if a.get("noShow")]
+    summary = ("no-show: " + ", ".join(absent)) if absent else "attendance confirmed"
+    try:
+        store.transition(
+            booking, booking.status, actor="cal.com", reason=summary, now=clock_now(), fields={"no_show": summary}
+        )
+    except (store.StaleBooking, BookingNotFound):
+        return "already changed"
+    return "recorded"
+
+
+HANDLERS: dict[str, Callable[[CalEvent], str]] = {
+    "BOOKING_CREATED": booking_created,
+    "BOOKING_CANCELLED": booking_cancelled,
+    "BOOKING_REJECTED": booking_rejected,
+    "BOOKING_RESCHEDULED": booking_rescheduled,
+    "MEETING_ENDED": meeting_ended,
+    "BOOKING_NO_SHOW_UPDATED": no_show_updated,
+}

@@ -1,0 +1,79 @@
+"""Cancelling a booking (by the client or the business, from Cal.com or the owner) and the refund it owes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from booking.catalog import get_catalog
+from booking.clock import now as clock_now
+from booking.dal import bookings as store
+from booking.errors import BookingClosed, BookingNotFound
+from booking.lifecycle import BookingStatus
+from booking.models import Booking
+from booking.observability import logger, metrics
+from booking.policy import cancellation_terms
+from booking.refunds import refund
+
+S = BookingStatus
+CANCELLABLE = frozenset({S.HELD, S.PAID, S.CONFIRMED, S.SLOT_UNAVAILABLE})
+
+
+def cancel(
+    booking_id: str,
+    *,
+    cancelled_at: datetime,
+    by_business: bool,
+    actor: str,
+    reason: str,
+    cal_uid: str | None = None,
+) -> Booking:
+    """Cancel (once) and refund what the policy says (once). A second cancellation changes nothing."""
+    for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
+        booking = store.get_booking(booking_id)
+        if booking is None:
+            raise BookingNotFound(booking_id)
+        if booking.status == S.CANCELLED:
+            return settle_refund(booking)
+        if booking.status not in CANCELLABLE:
+            raise BookingClosed(booking_id, booking.status.value)
+        try:
+            cancelled = store.release_seat(
+                booking,
+                S.CANCELLED,
+                actor=actor,
+                reason=reason,
+                now=clock_now(),
+                fields={
+                    "cancelled_at": cancelled_at,
+                    "cancelled_by": "business" if by_business else "client",
+                    "cal_booking_uid": cal_uid or booking.cal_booking_uid,
+                    "cal_lease_until": None,
+                },
+            )
+        except store.StaleBooking:
+            continue
+        metrics.add_metric(name="BookingCancelled", unit="Count", value=1)
+        logger.info("booking cancelled", extra={"by": cancelled.cancelled_by, "reason": reason})
+        return settle_refund(cancelled)
+    raise store.StaleBooking(booking_id)
+
+
+def settle_refund(booking: Booking) -> Booking:
+    """Refund a cancelled booking by its service's policy, once both the payment and the cancellation are known.
+
+    Called after every event that can complete the picture (cancellation, late payment, replays), so the
+    refund does not depend on the order the events arrive in.
+    """
+    if booking.status != S.CANCELLED or not booking.amount_paid or booking.cancelled_at is None:
+        return booking
+    service = get_catalog().service(booking.service_id)
+    terms = cancellation_terms(
+        amount_paid=booking.amount_paid,
+        total=booking.total,
+        slot_start=booking.slot_start,
+        cancelled_at=booking.cancelled_at,
+        by_business=booking.cancelled_by == "business",
+        policy=service.cancellation,
+    )
+    logger.info("cancellation terms", extra={"fee": terms.fee, "refund": terms.refund, "why": terms.reason})
+    return refund(booking, terms.refund, purpose="cancellation", reason=terms.reason)

@@ -1,0 +1,49 @@
+"""The cancellation policy (seed 003), per service in the catalog: the one place refund amounts are decided.
+
+- Cancelled by the business (host cancels or declines): everything paid is refunded.
+- Cancelled by the client at least `free_until_hours` before the start: everything paid is refunded.
+- Later: the business keeps a fee of `late_fee_percent` of the price (rounded like the deposit) and refunds
+  the rest of what was paid. A 50% deposit against a 50% fee is exactly the fee: nothing to refund.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from booking.catalog import CancellationPolicy
+from booking.pricing import deposit_amount
+
+
+class CancellationTerms(BaseModel):
+    fee: int
+    refund: int
+    reason: str
+
+
+def cancellation_terms(
+    *,
+    amount_paid: int,
+    total: int,
+    slot_start: datetime,
+    cancelled_at: datetime,
+    by_business: bool,
+    policy: CancellationPolicy,
+) -> CancellationTerms:
+    if by_business:
+        return CancellationTerms(fee=0, refund=amount_paid, reason="cancelled by the business: full refund")
+    hours_ahead = (slot_start - cancelled_at).total_seconds() / 3600
+    if hours_ahead >= policy.free_until_hours:
+        return CancellationTerms(
+            fee=0,
+            refund=amount_paid,
+            reason=f"cancelled {hours_ahead:.1f} h ahead (free until {policy.free_until_hours} h): full refund",
+        )
+    fee = min(deposit_amount(total, policy.late_fee_percent), amount_paid)
+    return CancellationTerms(
+        fee=fee,
+        refund=amount_paid - fee,
+        reason=f"cancelled {max(hours_ahead, 0):.1f} h ahead (free until {policy.free_until_hours} h): "
+        f"fee {policy.late_fee_percent}% of the price",
+    )

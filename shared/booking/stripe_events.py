@@ -1,0 +1,190 @@
+"""Stripe webhooks: verify, then let each event type move its booking (idempotently, in any order).
+
+Stripe retries for days, may deliver twice and never promises order. Each handler reads the booking's
+current state and applies a conditional change, so a late, early or repeated event is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from booking.clock import now as clock_now
+from booking.confirmation import confirm_booking
+from booking.dal import bookings as store
+from booking.errors import (
+    BookingClosed,
+    CalendarBookingCancelled,
+    CalendarError,
+    CalendarUnavailable,
+    ConfirmationInProgress,
+    InvalidSignature,
+    PaymentAmountMismatch,
+    PaymentIntentMismatch,
+    SlotUnavailable,
+)
+from booking.inbox import process_once
+from booking.lifecycle import BookingStatus
+from booking.observability import logger, metrics
+from booking.payment_outcomes import flag, record_payment
+from booking.payments import PaymentIntentView
+from booking.secrets import provider_secret
+
+S = BookingStatus
+SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default: older signatures are replays
+
+
+class StripeEventData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    object: dict[str, Any]
+
+
+class StripeEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: str
+    created: int
+    data: StripeEventData
+
+
+def verify(raw: bytes, signature: str | None) -> StripeEvent:
+    """The event, if `Stripe-Signature` proves Stripe sent exactly these bytes recently; else InvalidSignature."""
+    import stripe
+
+    if not signature:
+        raise InvalidSignature("Missing Stripe-Signature header.")
+    try:
+        stripe.WebhookSignature.verify_header(
+            raw.decode("utf-8"), signature, provider_secret("stripe_webhook_secret"), SIGNATURE_TOLERANCE_SECONDS
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+        raise InvalidSignature("Stripe-Signature does not match this body, or is too old.") from exc
+    try:
+        return StripeEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidSignature("Signed body is not a Stripe event.") from exc
+
+
+def handle(event: StripeEvent, raw: bytes) -> str:
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        return "ignored"
+    return process_once("stripe", event.id, event.type, raw.decode("utf-8"), lambda: handler(event.data.object))
+
+
+def _booking_id(obj: dict[str, Any], payment_intent_id: str | None) -> str | None:
+    metadata = obj.get("metadata") or {}
+    booking_id = metadata.get("booking_id")
+    if booking_id:
+        return str(booking_id)
+    return store.booking_id_by_payment_intent(payment_intent_id) if payment_intent_id else None
+
+
+def payment_succeeded(obj: dict[str, Any]) -> str:
+    intent = PaymentIntentView.from_stripe(obj)
+    booking_id = _booking_id(obj, intent.id)
+    if booking_id is None:
+        return "ignored: not a booking payment"
+    logger.append_keys(booking_id=booking_id)
+    if store.get_booking(booking_id) is None:
+        # Money for a booking we do not know: never silent (DESIGN §3 "no lost payment").
+        logger.error("payment succeeded for an unknown booking", extra={"payment_intent_id": intent.id})
+        metrics.add_metric(name="OrphanPayment", unit="Count", value=1)
+        return "orphan payment: owner alerted by the OrphanPayment alarm"
+    try:
+        booking = record_payment(booking_id, intent, actor="stripe")
+    except PaymentAmountMismatch:
+        return "flagged: amount differs from the price"
+    except PaymentIntentMismatch:
+        current = store.get_booking(booking_id)
+        if current is not None:
+            flag(current, "unexpected_payment", f"{intent.id} paid but the booking uses {current.payment_intent_id}")
+        return "flagged: a second PaymentIntent was paid"
+    if booking.status != S.PAID:
+        return f"recorded: booking {booking.status.value}"
+    return finish_booking(booking_id, actor="stripe")
+
+
+def finish_booking(booking_id: str, *, actor: str) -> str:
+    """Confirm in Cal.com now; if Cal.com cannot, the booking stays PAID and the cleanup job finishes it."""
+    try:
+        confirmation = confirm_booking(booking_id, actor=actor)
+    except (CalendarUnavailable, ConfirmationInProgress, CalendarError) as exc:
+        return f"paid; confirmation deferred ({exc.code})"
+    except (SlotUnavailable, BookingClosed, CalendarBookingCancelled) as exc:
+        return f"paid; {exc.code}"
+    return f"confirmed {confirmation.cal_booking_uid}"
+
+
+def payment_failed(obj: dict[str, Any]) -> str:
+    intent = PaymentIntentView.from_stripe(obj)
+    booking_id = _booking_id(obj, intent.id)
+    if booking_id is None:
+        return "ignored: not a booking payment"
+    reason = intent.last_payment_error_message or intent.last_payment_error_code
+    store.record_payment_failure(booking_id, intent.status, reason, clock_now())
+    metrics.add_metric(name="PaymentFailed", unit="Count", value=1)
+    return "recorded failure; the hold stays until it expires"
+
+
+def payment_canceled(obj: dict[str, Any]) -> str:
+    booking_id = _booking_id(obj, obj.get("id"))
+    if booking_id is None:
+        return "ignored: not a booking payment"
+    for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
+        booking = store.get_booking(booking_id)
+        if booking is None or booking.status != S.HELD:
+            return "nothing to release"
+        try:
+            store.release_seat(
+                booking,
+                S.EXPIRED,
+                actor="stripe",
+                reason=f"PaymentIntent canceled ({obj.get('cancellation_reason') or 'no reason given'})",
+                now=clock_now(),
+                fields={"payment_status": "canceled"},
+            )
+        except store.StaleBooking:
+            continue
+        metrics.add_metric(name="HoldReleased", unit="Count", value=1)
+        return "expired; slot released"
+    raise store.StaleBooking(booking_id)
+
+
+def charge_refunded(obj: dict[str, Any]) -> str:
+    booking_id = _booking_id(obj, obj.get("payment_intent"))
+    if booking_id is None:
+        return "ignored: not a booking payment"
+    refunded = int(obj.get("amount_refunded") or 0)
+    booking = store.raise_refunded_total(booking_id, refunded, clock_now())
+    if booking is None:
+        return "ignored: unknown booking"
+    status = "refunded" if obj.get("refunded") else "partially_refunded"
+    store.update_fields(booking_id, {"payment_status": status})
+    return f"refunded total {booking.amount_refunded}"
+
+
+def dispute_created(obj: dict[str, Any]) -> str:
+    booking_id = _booking_id(obj, obj.get("payment_intent"))
+    if booking_id is None:
+        return "ignored: not a booking payment"
+    booking = store.get_booking(booking_id)
+    if booking is None:
+        return "ignored: unknown booking"
+    store.update_fields(booking_id, {"dispute_id": obj.get("id")})
+    flag(booking, "disputed", f"dispute {obj.get('id')}: {obj.get('reason')} ({obj.get('amount')}); payout blocked")
+    metrics.add_metric(name="DisputeOpened", unit="Count", value=1)
+    return "flagged: disputed, payout blocked"
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "payment_intent.succeeded": payment_succeeded,
+    "payment_intent.payment_failed": payment_failed,
+    "payment_intent.canceled": payment_canceled,
+    "charge.refunded": charge_refunded,
+    "charge.dispute.created": dispute_created,
+}
