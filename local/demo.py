@@ -115,21 +115,39 @@ def walk(api: str, *, close_tab: bool = False) -> dict[str, Any]:
     return confirmation
 
 
-def _wait_for_webhooks(session: requests.Session, api: str, info: dict[str, Any], booking_id: str) -> dict[str, Any]:
-    """The client closed the tab: only Stripe's webhook (and the jobs) can finish the booking."""
-    print("\n== The client closes the tab. Waiting for the payment_intent.succeeded webhook to finish the booking...")
+def _wait_for_status(session: requests.Session, api: str, booking_id: str, status: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        response = session.get(f"{api}/admin/bookings/{booking_id}", headers=_admin_headers())
-        if response.ok and response.json().get("status") == "CONFIRMED":
-            booking = response.json()
-            print(f"   CONFIRMED by webhooks alone: Cal.com uid {booking['cal_booking_uid']}")
-            return booking
-        time.sleep(0.5)
-    raise DemoFailed("the webhook did not confirm the booking in 30 s")
+        response = session.get(f"{api}/admin/bookings/{booking_id}", headers=_owner_headers())
+        if response.ok and response.json().get("status") == status:
+            return response.json()
+        time.sleep(0.3)
+    raise DemoFailed(f"booking {booking_id} did not become {status} within 30 s")
 
 
-def _admin_headers() -> dict[str, str]:
+def _wait_for_webhooks(session: requests.Session, api: str, info: dict[str, Any], booking_id: str) -> dict[str, Any]:
+    """The client closed the tab: only Stripe's webhook can finish the booking. Then they cancel in Cal.com."""
+    print("\n== The client closes the tab. Stripe delivers payment_intent.succeeded to /webhooks/stripe ...")
+    confirmed = _wait_for_status(session, api, booking_id, "CONFIRMED")
+    payment = confirmed["payment"]
+    print(f"   CONFIRMED by webhooks alone: Cal.com uid {confirmed['cal_booking_uid']}")
+    print(f"   paid {payment['amount_paid']} {payment['currency']}, balance due {payment['balance_due']}")
+    if info.get("cal") != "double":
+        return confirmed
+    print("\n== The client cancels in Cal.com; Cal.com sends BOOKING_CANCELLED to /webhooks/cal ...")
+    session.post(
+        f"{info['cal_api']}/_double/bookings/{confirmed['cal_booking_uid']}/cancel",
+        json={"reason": "cannot make it", "by": confirmed["client_email"]},
+        timeout=10,
+    ).raise_for_status()
+    cancelled = _wait_for_status(session, api, booking_id, "CANCELLED")
+    refunds = cancelled["refunds"]
+    print(f"   CANCELLED; refunds by the cancellation policy: {[(r['amount'], r['purpose']) for r in refunds]}")
+    print(f"   why: {cancelled['history'][-1]['reason']}")
+    return cancelled
+
+
+def _owner_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {os.environ.get('ADMIN_API_TOKEN', 'local-admin-token')}"}
 
 
@@ -144,12 +162,12 @@ def run_demo(api: str, *, close_tab: bool = False) -> int:
         embedded = LocalEnvironment(port=0).start()
         api = embedded.api_url
     try:
-        walk(api, close_tab=close_tab)
+        final = walk(api, close_tab=close_tab)
     except DemoFailed as exc:
         print(f"\nDEMO FAILED: {exc}")
         return 1
     finally:
         if embedded is not None:
             embedded.stop()
-    print("\nDemo finished: the booking is confirmed.")
+    print(f"\nDemo finished: booking {final['booking_id']} is {final['status'].upper()}.")
     return 0

@@ -40,6 +40,7 @@ LOCAL_DEFAULTS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "ADMIN_API_TOKEN": "local-admin-token",  # the owner's bearer token for /admin locally
 }
 
 
@@ -109,6 +110,9 @@ class LocalEnvironment:
         create_app_tables(os.environ["TABLE_NAME"])
         self._start_stripe()
         self._start_cal()
+        from booking.settings import get_settings
+
+        get_settings.cache_clear()  # configuration is complete only now (the doubles' URLs)
         self.lam = LocalLambda()
         self._server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
         self._server.daemon_threads = True
@@ -174,7 +178,7 @@ def _cors_headers(origin: str | None) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": "GET,POST,OPTIONS",
-        "Access-Control-Allow-Headers": "content-type,idempotency-key",
+        "Access-Control-Allow-Headers": "content-type,idempotency-key,authorization",
         "Access-Control-Max-Age": "600",
     }
 

@@ -200,10 +200,18 @@ def _api_error(status: int, type_: str, message: str, code: str | None = None) -
 
 def _outage_error(status: int) -> StripeError:
     if status == 429:
-        return _api_error(429, "invalid_request_error", "Request rate limit exceeded. Learn more about rate limits "
-                          "here https://stripe.com/docs/rate-limits.", code="rate_limit")
-    return _api_error(status, "api_error", "Sorry, something went wrong. We've already been notified of the "
-                      "problem. (Simulated outage of the local Stripe double.)")
+        return _api_error(
+            429,
+            "invalid_request_error",
+            "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+            code="rate_limit",
+        )
+    return _api_error(
+        status,
+        "api_error",
+        "Sorry, something went wrong. We've already been notified of the "
+        "problem. (Simulated outage of the local Stripe double.)",
+    )
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -311,8 +319,9 @@ class StripeDouble:
             return self.url
         server = make_server(host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="stripe-double-http", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="stripe-double-http", daemon=True
+        )
         self._thread.start()
         self._url = f"http://{f'[{host}]' if ':' in host else host}:{server.port}"
         return self._url
@@ -497,13 +506,15 @@ class StripeDouble:
         status: int | None = None
         error: str | None = None
         try:
-            response = http_post(job.endpoint.url, data=job.body, headers=headers, timeout=self._webhook_timeout,
-                                 allow_redirects=False)
+            response = http_post(
+                job.endpoint.url, data=job.body, headers=headers, timeout=self._webhook_timeout, allow_redirects=False
+            )
             status = response.status_code
         except RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
-        return DeliveryAttempt(job.event_id, job.event_type, job.endpoint.id, job.endpoint.url, number, status,
-                               error, self._clock())
+        return DeliveryAttempt(
+            job.event_id, job.event_type, job.endpoint.id, job.endpoint.url, number, status, error, self._clock()
+        )
 
     # -------------------------------------------------------------------------------------------------- HTTP
 
@@ -540,8 +551,11 @@ class StripeDouble:
             api_key = self._authenticate(request)
             handler, args = self._route(method, path)
             if request.headers.get("Stripe-Account"):
-                raise invalid("The local Stripe double does not model Connect requests made on behalf of a "
-                              "connected account (Stripe-Account header).", param="Stripe-Account")
+                raise invalid(
+                    "The local Stripe double does not model Connect requests made on behalf of a "
+                    "connected account (Stripe-Account header).",
+                    param="Stripe-Account",
+                )
             if idem is not None and len(idem) > 255:
                 raise _api_error(400, "invalid_request_error", "Idempotency-Key must be at most 255 characters.")
         except StripeError as err:
@@ -558,12 +572,14 @@ class StripeDouble:
                 return answer(saved.status, saved.body, replayed=True)
             status, body, keep = self._execute(handler, args, params, RequestInfo(request_id, idem))
             if idem and keep:
-                self._idempotency[(api_key, idem)] = _Saved(method, path, params, status, body, request_id,
-                                                             self._clock())
+                self._idempotency[(api_key, idem)] = _Saved(
+                    method, path, params, status, body, request_id, self._clock()
+                )
             return answer(status, body)
 
-    def _execute(self, handler: str, args: tuple[str, ...], params: dict[str, Any],
-                 info: RequestInfo) -> tuple[int, bytes, bool]:
+    def _execute(
+        self, handler: str, args: tuple[str, ...], params: dict[str, Any], info: RequestInfo
+    ) -> tuple[int, bytes, bool]:
         self._store.request = info
         try:
             result = getattr(self._store, handler)(Params(params), *args)
@@ -573,13 +589,19 @@ class StripeDouble:
         except Exception:
             # A bug in the double: answer like Stripe's 500 instead of killing the connection, and don't save it.
             log.exception("stripe double failed on %s", handler)
-            return 500, self._encode(_api_error(500, "api_error", f"The local Stripe double crashed in {handler}; "
-                                                "see its log.").body()), False
+            return (
+                500,
+                self._encode(
+                    _api_error(500, "api_error", f"The local Stripe double crashed in {handler}; see its log.").body()
+                ),
+                False,
+            )
         finally:
             self._store.request = RequestInfo()
 
-    def _saved_response(self, api_key: str, idem: str | None, method: str, path: str,
-                        params: dict[str, Any]) -> _Saved | StripeError | None:
+    def _saved_response(
+        self, api_key: str, idem: str | None, method: str, path: str, params: dict[str, Any]
+    ) -> _Saved | StripeError | None:
         if not idem:
             return None
         saved = self._idempotency.get((api_key, idem))
@@ -589,14 +611,22 @@ class StripeDouble:
             del self._idempotency[(api_key, idem)]
             return None
         if (saved.method, saved.path) != (method, path):
-            return _api_error(400, "idempotency_error", f"Keys for idempotent requests can only be used for the "
-                              f"same endpoint they were first used for ('{saved.method} {saved.path}' vs "
-                              f"'{method} {path}'). Try using a key other than '{idem}' if you meant to execute "
-                              "a different request.")
+            return _api_error(
+                400,
+                "idempotency_error",
+                f"Keys for idempotent requests can only be used for the "
+                f"same endpoint they were first used for ('{saved.method} {saved.path}' vs "
+                f"'{method} {path}'). Try using a key other than '{idem}' if you meant to execute "
+                "a different request.",
+            )
         if saved.params != params:
-            return _api_error(400, "idempotency_error", "Keys for idempotent requests can only be used with the "
-                              f"same parameters they were first used with. Try using a key other than '{idem}' "
-                              "if you meant to execute a different request.")
+            return _api_error(
+                400,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the "
+                f"same parameters they were first used with. Try using a key other than '{idem}' "
+                "if you meant to execute a different request.",
+            )
         return saved
 
     @staticmethod
@@ -627,18 +657,26 @@ class StripeDouble:
         auth = request.headers.get("Authorization", "")
         key = ""
         if auth.startswith("Bearer "):
-            key = auth[len("Bearer "):].strip()
+            key = auth[len("Bearer ") :].strip()
         elif auth.startswith("Basic "):
             with contextlib.suppress(ValueError):
-                key = base64.b64decode(auth[len("Basic "):]).decode().split(":", 1)[0]
+                key = base64.b64decode(auth[len("Basic ") :]).decode().split(":", 1)[0]
         if not key:
-            raise _api_error(401, "invalid_request_error", "You did not provide an API key. You need to provide "
-                             "your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: "
-                             "Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details.")
+            raise _api_error(
+                401,
+                "invalid_request_error",
+                "You did not provide an API key. You need to provide "
+                "your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: "
+                "Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details.",
+            )
         if not key.startswith(("sk_test_", "rk_test_")):
             masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
-            raise _api_error(401, "invalid_request_error", f"Invalid API Key provided: {masked} (the local Stripe "
-                             "double accepts only test-mode keys: sk_test_... or rk_test_...)")
+            raise _api_error(
+                401,
+                "invalid_request_error",
+                f"Invalid API Key provided: {masked} (the local Stripe "
+                "double accepts only test-mode keys: sk_test_... or rk_test_...)",
+            )
         return key
 
     @staticmethod
@@ -647,14 +685,18 @@ class StripeDouble:
             match = pattern.match(path)
             if match and route_method == method:
                 return handler, match.groups()
-        raise _api_error(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}). Please see "
-                         "https://stripe.com/docs or we can help at https://support.stripe.com/.")
+        raise _api_error(
+            404,
+            "invalid_request_error",
+            f"Unrecognized request URL ({method}: {path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        )
 
     # ------------------------------------------------------------------------------------------ control HTTP
 
     def _control(self, request: Request) -> Response:
         """`/_double/...`: the test controls over HTTP (JSON in, JSON out) for the local runner."""
-        path, method = request.path[len("/_double"):], request.method
+        path, method = request.path[len("/_double") :], request.method
         data = request.get_json(silent=True) or {}
         try:
             result = self._control_dispatch(method, path, data)

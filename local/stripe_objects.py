@@ -27,27 +27,87 @@ ZERO_DECIMAL = frozenset(
 )
 # Minimum charge amounts (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts), smallest unit.
 MINIMUM_AMOUNT = {
-    "usd": 50, "aed": 200, "aud": 50, "bgn": 100, "brl": 50, "cad": 50, "chf": 50, "czk": 1500, "dkk": 250,
-    "eur": 50, "gbp": 30, "hkd": 400, "huf": 17500, "inr": 50, "jpy": 50, "mxn": 1000, "myr": 200, "nok": 300,
-    "nzd": 50, "pln": 200, "ron": 200, "sek": 300, "sgd": 50, "thb": 1000,
+    "usd": 50,
+    "aed": 200,
+    "aud": 50,
+    "bgn": 100,
+    "brl": 50,
+    "cad": 50,
+    "chf": 50,
+    "czk": 1500,
+    "dkk": 250,
+    "eur": 50,
+    "gbp": 30,
+    "hkd": 400,
+    "huf": 17500,
+    "inr": 50,
+    "jpy": 50,
+    "mxn": 1000,
+    "myr": 200,
+    "nok": 300,
+    "nzd": 50,
+    "pln": 200,
+    "ron": 200,
+    "sek": 300,
+    "sgd": 50,
+    "thb": 1000,
 }
-SUPPORTED_CURRENCIES = frozenset(MINIMUM_AMOUNT) | ZERO_DECIMAL | frozenset(
-    ["ars", "cny", "cop", "egp", "idr", "ils", "isk", "kes", "mad", "ngn", "pen", "php", "pkr", "qar", "sar", "try",
-     "twd", "uah", "zar"]
+SUPPORTED_CURRENCIES = (
+    frozenset(MINIMUM_AMOUNT)
+    | ZERO_DECIMAL
+    | frozenset(
+        [
+            "ars",
+            "cny",
+            "cop",
+            "egp",
+            "idr",
+            "ils",
+            "isk",
+            "kes",
+            "mad",
+            "ngn",
+            "pen",
+            "php",
+            "pkr",
+            "qar",
+            "sar",
+            "try",
+            "twd",
+            "uah",
+            "zar",
+        ]
+    )
 )
 MAX_AMOUNT = 99_999_999  # eight digits
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
 
 PI_CANCELABLE = (
-    "requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing",
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
 )
 PI_CONFIRMABLE = ("requires_confirmation", "requires_payment_method", "requires_action")
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 DISPUTE_REASONS = (
-    "bank_cannot_process", "check_returned", "credit_not_processed", "customer_initiated", "debit_not_authorized",
-    "duplicate", "fraudulent", "general", "incorrect_account_details", "insufficient_funds", "noncompliant",
-    "product_not_received", "product_unacceptable", "subscription_canceled", "unrecognized",
+    "bank_cannot_process",
+    "check_returned",
+    "credit_not_processed",
+    "customer_initiated",
+    "debit_not_authorized",
+    "duplicate",
+    "fraudulent",
+    "general",
+    "incorrect_account_details",
+    "insufficient_funds",
+    "noncompliant",
+    "product_not_received",
+    "product_unacceptable",
+    "subscription_canceled",
+    "unrecognized",
 )
 
 
@@ -143,8 +203,9 @@ class Params:
         allowed = {name for group in groups for name in group}
         for key in self.raw:
             if key not in allowed:
-                raise invalid(f"Received unknown parameter: {self._name(key)}", param=self._name(key),
-                              code="parameter_unknown")
+                raise invalid(
+                    f"Received unknown parameter: {self._name(key)}", param=self._name(key), code="parameter_unknown"
+                )
 
     def has(self, name: str) -> bool:
         return name in self.raw
@@ -153,14 +214,18 @@ class Params:
         value = self.raw.get(name)
         if value is None or value == "":
             if required:
-                raise invalid(f"Missing required param: {self._name(name)}.", param=self._name(name),
-                              code="parameter_missing")
+                raise invalid(
+                    f"Missing required param: {self._name(name)}.", param=self._name(name), code="parameter_missing"
+                )
             return None
         if not isinstance(value, str):
             raise invalid(f"Invalid string: {value!r}", param=self._name(name), code="parameter_invalid_string")
         if len(value) > max_length:
-            raise invalid(f"Invalid string: {value[:20]}...; must be at most {max_length} characters",
-                          param=self._name(name), code="parameter_invalid_string")
+            raise invalid(
+                f"Invalid string: {value[:20]}...; must be at most {max_length} characters",
+                param=self._name(name),
+                code="parameter_invalid_string",
+            )
         return value
 
     def integer(self, name: str, *, required: bool = False, minimum: int | None = None) -> int | None:
@@ -171,8 +236,11 @@ class Params:
             raise invalid(f"Invalid integer: {text}", param=self._name(name), code="parameter_invalid_integer")
         value = int(text)
         if minimum is not None and value < minimum:
-            raise invalid(f"This value must be greater than or equal to {minimum}.", param=self._name(name),
-                          code="parameter_invalid_integer")
+            raise invalid(
+                f"This value must be greater than or equal to {minimum}.",
+                param=self._name(name),
+                code="parameter_invalid_integer",
+            )
         return value
 
     def boolean(self, name: str) -> bool | None:
@@ -234,13 +302,16 @@ class Params:
         result: dict[str, str | None] = {}
         for key, item in value.items():
             if len(key) > 40:
-                raise invalid(f"Metadata keys can have up to 40 characters; {key!r} has {len(key)}.",
-                              param=f"metadata[{key}]")
+                raise invalid(
+                    f"Metadata keys can have up to 40 characters; {key!r} has {len(key)}.", param=f"metadata[{key}]"
+                )
             if not isinstance(item, str):
                 raise invalid(f"Invalid string: metadata[{key}] must be a string", param=f"metadata[{key}]")
             if len(item) > 500:
-                raise invalid(f"Metadata values can have up to 500 characters; metadata[{key}] has {len(item)}.",
-                              param=f"metadata[{key}]")
+                raise invalid(
+                    f"Metadata values can have up to 500 characters; metadata[{key}] has {len(item)}.",
+                    param=f"metadata[{key}]",
+                )
             result[key] = item or None
         return result
 
@@ -255,7 +326,9 @@ class Params:
         assert bounds is not None
         gt, gte, lt, lte = (bounds.integer(op) for op in ("gt", "gte", "lt", "lte"))
         return lambda ts: (
-            (gt is None or ts > gt) and (gte is None or ts >= gte) and (lt is None or ts < lt)
+            (gt is None or ts > gt)
+            and (gte is None or ts >= gte)
+            and (lt is None or ts < lt)
             and (lte is None or ts <= lte)
         )
 
@@ -299,30 +372,75 @@ TEST_CARDS: dict[str, TestCard] = {
     "pm_card_visa_debit": TestCard("visa", "5556", funding="debit"),
     "pm_card_mastercard": TestCard("mastercard", "4444"),
     "pm_card_amex": TestCard("amex", "8431"),
-    "pm_card_chargeDeclined": TestCard("visa", "0002", outcome="decline", code="card_declined",
-                                       decline_code="generic_decline", message=_DECLINED, attach_fails=True),
+    "pm_card_chargeDeclined": TestCard(
+        "visa",
+        "0002",
+        outcome="decline",
+        code="card_declined",
+        decline_code="generic_decline",
+        message=_DECLINED,
+        attach_fails=True,
+    ),
     "pm_card_chargeDeclinedInsufficientFunds": TestCard(
-        "visa", "9995", outcome="decline", code="card_declined", decline_code="insufficient_funds",
-        message="Your card has insufficient funds.", attach_fails=True),
-    "pm_card_chargeDeclinedLostCard": TestCard("visa", "9987", outcome="decline", code="card_declined",
-                                               decline_code="lost_card", message=_DECLINED, attach_fails=True),
-    "pm_card_chargeDeclinedStolenCard": TestCard("visa", "9979", outcome="decline", code="card_declined",
-                                                 decline_code="stolen_card", message=_DECLINED, attach_fails=True),
-    "pm_card_chargeDeclinedExpiredCard": TestCard("visa", "0069", outcome="decline", code="expired_card",
-                                                  decline_code="expired_card", message="Your card has expired.",
-                                                  attach_fails=True),
+        "visa",
+        "9995",
+        outcome="decline",
+        code="card_declined",
+        decline_code="insufficient_funds",
+        message="Your card has insufficient funds.",
+        attach_fails=True,
+    ),
+    "pm_card_chargeDeclinedLostCard": TestCard(
+        "visa",
+        "9987",
+        outcome="decline",
+        code="card_declined",
+        decline_code="lost_card",
+        message=_DECLINED,
+        attach_fails=True,
+    ),
+    "pm_card_chargeDeclinedStolenCard": TestCard(
+        "visa",
+        "9979",
+        outcome="decline",
+        code="card_declined",
+        decline_code="stolen_card",
+        message=_DECLINED,
+        attach_fails=True,
+    ),
+    "pm_card_chargeDeclinedExpiredCard": TestCard(
+        "visa",
+        "0069",
+        outcome="decline",
+        code="expired_card",
+        decline_code="expired_card",
+        message="Your card has expired.",
+        attach_fails=True,
+    ),
     "pm_card_chargeDeclinedProcessingError": TestCard(
-        "visa", "0119", outcome="decline", code="processing_error", decline_code="processing_error",
-        message="An error occurred while processing your card. Try again in a little bit.", attach_fails=True),
-    "pm_card_chargeCustomerFail": TestCard("visa", "0341", outcome="decline", code="card_declined",
-                                           decline_code="generic_decline", message=_DECLINED),
+        "visa",
+        "0119",
+        outcome="decline",
+        code="processing_error",
+        decline_code="processing_error",
+        message="An error occurred while processing your card. Try again in a little bit.",
+        attach_fails=True,
+    ),
+    "pm_card_chargeCustomerFail": TestCard(
+        "visa", "0341", outcome="decline", code="card_declined", decline_code="generic_decline", message=_DECLINED
+    ),
     "pm_card_authenticationRequired": TestCard("visa", "3184", outcome="auth_required"),
     "pm_card_authenticationRequiredOnSetup": TestCard("visa", "3155", outcome="auth_on_setup"),
     "pm_card_createDispute": TestCard("visa", "0259", outcome="dispute"),
 }
-_AUTH_REQUIRED = TestCard("visa", "3184", outcome="decline", code="authentication_required",
-                          decline_code="authentication_required",
-                          message="Your card was declined. This transaction requires authentication.")
+_AUTH_REQUIRED = TestCard(
+    "visa",
+    "3184",
+    outcome="decline",
+    code="authentication_required",
+    decline_code="authentication_required",
+    message="Your card was declined. This transaction requires authentication.",
+)
 
 # Which fields of which object can be expanded, and the store collection holding the target.
 EXPANDABLE: dict[str, dict[str, str]] = {
@@ -353,9 +471,17 @@ class StripeStore:
         self._event_sink = event_sink
         self.request = RequestInfo()
         self.objects: dict[str, dict[str, Obj]] = {
-            kind: {} for kind in (
-                "customer", "payment_intent", "charge", "payment_method", "refund", "transfer",
-                "transfer_reversal", "dispute", "event",
+            kind: {}
+            for kind in (
+                "customer",
+                "payment_intent",
+                "charge",
+                "payment_method",
+                "refund",
+                "transfer",
+                "transfer_reversal",
+                "dispute",
+                "event",
             )
         }
         self._seq = 0
@@ -388,12 +514,19 @@ class StripeStore:
         data: Obj = {"object": public(obj)}
         if previous is not None and type_.endswith(".updated"):
             data["previous_attributes"] = previous
-        event = self._add({
-            "id": new_id("evt"), "object": "event", "api_version": API_VERSION, "created": self.now(),
-            "data": data, "livemode": False, "pending_webhooks": 0,
-            "request": {"id": self.request.id, "idempotency_key": self.request.idempotency_key},
-            "type": type_,
-        })
+        event = self._add(
+            {
+                "id": new_id("evt"),
+                "object": "event",
+                "api_version": API_VERSION,
+                "created": self.now(),
+                "data": data,
+                "livemode": False,
+                "pending_webhooks": 0,
+                "request": {"id": self.request.id, "idempotency_key": self.request.idempotency_key},
+                "type": type_,
+            }
+        )
         self._event_sink(event)
         return event
 
@@ -425,12 +558,14 @@ class StripeStore:
         limit = p.integer("limit", minimum=1)
         limit = 10 if limit is None else limit
         if limit > 100:
-            raise invalid("This value must be less than or equal to 100.", param="limit",
-                          code="parameter_invalid_integer")
+            raise invalid(
+                "This value must be less than or equal to 100.", param="limit", code="parameter_invalid_integer"
+            )
         in_range = p.created_range()
         rows = sorted(
             (o for o in items if in_range is None or in_range(o["created"])),
-            key=lambda o: (o["created"], o["_seq"]), reverse=True,
+            key=lambda o: (o["created"], o["_seq"]),
+            reverse=True,
         )
         after, before = p.string("starting_after"), p.string("ending_before")
         if after:
@@ -461,13 +596,33 @@ class StripeStore:
         if pm is not None:
             self._check_attachable(pm)
         customer = {
-            "id": new_id("cus", 14), "object": "customer", "address": None, "balance": 0, "created": self.now(),
-            "currency": None, "default_source": None, "delinquent": False, "description": None, "discount": None,
-            "email": None, "invoice_prefix": random_text(8, string.ascii_uppercase),
-            "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
-                                 "rendering_options": None},
-            "livemode": False, "metadata": {}, "name": None, "next_invoice_sequence": 1, "phone": None,
-            "preferred_locales": [], "shipping": None, "tax_exempt": "none", "test_clock": None,
+            "id": new_id("cus", 14),
+            "object": "customer",
+            "address": None,
+            "balance": 0,
+            "created": self.now(),
+            "currency": None,
+            "default_source": None,
+            "delinquent": False,
+            "description": None,
+            "discount": None,
+            "email": None,
+            "invoice_prefix": random_text(8, string.ascii_uppercase),
+            "invoice_settings": {
+                "custom_fields": None,
+                "default_payment_method": None,
+                "footer": None,
+                "rendering_options": None,
+            },
+            "livemode": False,
+            "metadata": {},
+            "name": None,
+            "next_invoice_sequence": 1,
+            "phone": None,
+            "preferred_locales": [],
+            "shipping": None,
+            "tax_exempt": "none",
+            "test_clock": None,
         }
         customer.update(values)
         apply_metadata(customer, metadata)
@@ -492,8 +647,10 @@ class StripeStore:
         settings = p.nested("invoice_settings", ("default_payment_method", "footer", "custom_fields"))
         if settings is not None:
             values["invoice_settings"] = {
-                "custom_fields": None, "default_payment_method": settings.string("default_payment_method"),
-                "footer": settings.string("footer"), "rendering_options": None,
+                "custom_fields": None,
+                "default_payment_method": settings.string("default_payment_method"),
+                "footer": settings.string("footer"),
+                "rendering_options": None,
             }
         return values
 
@@ -533,21 +690,39 @@ class StripeStore:
             return self.get("payment_method", token, param=param, status=400)
         year = self._clock().year + 1
         pm = {
-            "id": new_id("pm"), "object": "payment_method", "allow_redisplay": "unspecified",
-            "billing_details": {"address": {k: None for k in ("city", "country", "line1", "line2", "postal_code",
-                                                              "state")},
-                                "email": None, "name": None, "phone": None, "tax_id": None},
-            "card": {
-                "brand": card.brand, "checks": {"address_line1_check": None, "address_postal_code_check": None,
-                                                "cvc_check": "pass"},
-                "country": "US", "display_brand": card.brand, "exp_month": 12, "exp_year": year,
-                "fingerprint": hashlib.sha256(token.encode()).hexdigest()[:16], "funding": card.funding,
-                "generated_from": None, "last4": card.last4,
-                "networks": {"available": [card.brand], "preferred": None}, "regulated_status": "unregulated",
-                "three_d_secure_usage": {"supported": True}, "wallet": None,
+            "id": new_id("pm"),
+            "object": "payment_method",
+            "allow_redisplay": "unspecified",
+            "billing_details": {
+                "address": {k: None for k in ("city", "country", "line1", "line2", "postal_code", "state")},
+                "email": None,
+                "name": None,
+                "phone": None,
+                "tax_id": None,
             },
-            "created": self.now(), "customer": None, "livemode": False, "metadata": {}, "type": "card",
-            "_card": token, "_consumed": False,
+            "card": {
+                "brand": card.brand,
+                "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+                "country": "US",
+                "display_brand": card.brand,
+                "exp_month": 12,
+                "exp_year": year,
+                "fingerprint": hashlib.sha256(token.encode()).hexdigest()[:16],
+                "funding": card.funding,
+                "generated_from": None,
+                "last4": card.last4,
+                "networks": {"available": [card.brand], "preferred": None},
+                "regulated_status": "unregulated",
+                "three_d_secure_usage": {"supported": True},
+                "wallet": None,
+            },
+            "created": self.now(),
+            "customer": None,
+            "livemode": False,
+            "metadata": {},
+            "type": "card",
+            "_card": token,
+            "_consumed": False,
         }
         return self._add(pm)
 
@@ -563,19 +738,25 @@ class StripeStore:
 
     def _check_attachable(self, pm: Obj) -> None:
         if pm["customer"] is not None:
-            raise invalid("The payment method you provided has already been attached to a customer.",
-                          param="payment_method", saved=True)
+            raise invalid(
+                "The payment method you provided has already been attached to a customer.",
+                param="payment_method",
+                saved=True,
+            )
         self._check_reusable(pm)
         card = self._card(pm)
         if card.attach_fails:
-            raise StripeError(402, "card_error", card.message or _DECLINED, code=card.code,
-                              decline_code=card.decline_code)
+            raise StripeError(
+                402, "card_error", card.message or _DECLINED, code=card.code, decline_code=card.decline_code
+            )
 
     def _check_reusable(self, pm: Obj) -> None:
         if pm["_consumed"] and pm["customer"] is None:
             raise invalid(
                 "This PaymentMethod was previously used without being attached to a Customer or was detached from "
-                "a Customer, and may not be used again.", param="payment_method", saved=True,
+                "a Customer, and may not be used again.",
+                param="payment_method",
+                saved=True,
             )
 
     def retrieve_payment_method(self, p: Params, pm_id: str) -> Obj:
@@ -596,8 +777,11 @@ class StripeStore:
         p.allow(("expand",))
         pm = self.get("payment_method", pm_id)
         if pm["customer"] is None:
-            raise invalid("The payment method you provided is not attached to a customer so detachment is "
-                          "impossible.", param="payment_method", saved=True)
+            raise invalid(
+                "The payment method you provided is not attached to a customer so detachment is impossible.",
+                param="payment_method",
+                saved=True,
+            )
         pm["customer"], pm["_consumed"] = None, True  # a detached PaymentMethod can never be used again
         self.emit("payment_method.detached", pm)
         return self.render(pm, p.expand())
@@ -606,23 +790,53 @@ class StripeStore:
         p.allow(("type", "ending_before", "expand", "limit", "starting_after", "allow_redisplay"))
         self.get("customer", customer_id)
         kind = p.string("type")
-        rows = [pm for pm in self.objects["payment_method"].values()
-                if pm["customer"] == customer_id and kind in (None, pm["type"])]
+        rows = [
+            pm
+            for pm in self.objects["payment_method"].values()
+            if pm["customer"] == customer_id and kind in (None, pm["type"])
+        ]
         return self.page(rows, p, f"/v1/customers/{customer_id}/payment_methods", "payment_method")
 
     # ------------------------------------------------------------------------------------- payment intents
 
     # Accepted because they only describe the payment; the double stores or ignores them without changing flow.
-    _PI_DESCRIPTIVE = ("description", "receipt_email", "shipping", "statement_descriptor",
-                       "statement_descriptor_suffix", "payment_method_options", "return_url", "use_stripe_sdk",
-                       "mandate_data", "radar_options", "metadata", "expand")
-    _CONFIRM_FLOW = ("payment_method", "off_session", "error_on_requires_action", "setup_future_usage",
-                     "capture_method", "payment_method_types")
+    _PI_DESCRIPTIVE = (
+        "description",
+        "receipt_email",
+        "shipping",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+        "payment_method_options",
+        "return_url",
+        "use_stripe_sdk",
+        "mandate_data",
+        "radar_options",
+        "metadata",
+        "expand",
+    )
+    _CONFIRM_FLOW = (
+        "payment_method",
+        "off_session",
+        "error_on_requires_action",
+        "setup_future_usage",
+        "capture_method",
+        "payment_method_types",
+    )
 
     def create_payment_intent(self, p: Params) -> Obj:
-        p.allow(self._PI_DESCRIPTIVE, self._CONFIRM_FLOW,
-                ("amount", "currency", "customer", "confirm", "transfer_group", "automatic_payment_methods",
-                 "confirmation_method"))
+        p.allow(
+            self._PI_DESCRIPTIVE,
+            self._CONFIRM_FLOW,
+            (
+                "amount",
+                "currency",
+                "customer",
+                "confirm",
+                "transfer_group",
+                "automatic_payment_methods",
+                "confirmation_method",
+            ),
+        )
         amount, currency = self._amount(p)
         customer_id = p.string("customer")
         if customer_id:
@@ -631,8 +845,10 @@ class StripeStore:
         auto = p.nested("automatic_payment_methods", ("enabled", "allow_redirects"))
         types = p.strings("payment_method_types")
         if auto is not None and types is not None:
-            raise invalid("You may only specify one of these parameters: automatic_payment_methods, "
-                          "payment_method_types.", param="automatic_payment_methods")
+            raise invalid(
+                "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
+                param="automatic_payment_methods",
+            )
         automatic = None if types else {"allow_redirects": "always", "enabled": True}
         if auto is not None:
             enabled = auto.boolean("enabled")
@@ -651,24 +867,52 @@ class StripeStore:
         now = self.now()
         pi_id = new_id("pi")
         pi: Obj = {
-            "id": pi_id, "object": "payment_intent", "amount": amount, "amount_capturable": 0,
-            "amount_details": {"tip": {}}, "amount_received": 0, "application": None,
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_details": {"tip": {}},
+            "amount_received": 0,
+            "application": None,
             "application_fee_amount": None,
             "automatic_payment_methods": automatic,
-            "canceled_at": None, "cancellation_reason": None, "capture_method": capture,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "capture_method": capture,
             "client_secret": f"{pi_id}_secret_{random_text(25)}",
-            "confirmation_method": p.string("confirmation_method") or "automatic", "created": now,
-            "currency": currency, "customer": customer_id, "description": p.string("description"),
-            "excluded_payment_method_types": None, "last_payment_error": None, "latest_charge": None,
-            "livemode": False, "metadata": {}, "next_action": None, "on_behalf_of": None, "payment_method": None,
+            "confirmation_method": p.string("confirmation_method") or "automatic",
+            "created": now,
+            "currency": currency,
+            "customer": customer_id,
+            "description": p.string("description"),
+            "excluded_payment_method_types": None,
+            "last_payment_error": None,
+            "latest_charge": None,
+            "livemode": False,
+            "metadata": {},
+            "next_action": None,
+            "on_behalf_of": None,
+            "payment_method": None,
             "payment_method_configuration_details": None,
-            "payment_method_options": {"card": {"installments": None, "mandate_options": None, "network": None,
-                                                "request_three_d_secure": "automatic"}},
-            "payment_method_types": types or ["card"], "processing": None, "receipt_email": p.string("receipt_email"),
-            "review": None, "setup_future_usage": sfu, "shipping": p.dictionary("shipping"), "source": None,
+            "payment_method_options": {
+                "card": {
+                    "installments": None,
+                    "mandate_options": None,
+                    "network": None,
+                    "request_three_d_secure": "automatic",
+                }
+            },
+            "payment_method_types": types or ["card"],
+            "processing": None,
+            "receipt_email": p.string("receipt_email"),
+            "review": None,
+            "setup_future_usage": sfu,
+            "shipping": p.dictionary("shipping"),
+            "source": None,
             "statement_descriptor": p.string("statement_descriptor"),
             "statement_descriptor_suffix": p.string("statement_descriptor_suffix"),
-            "status": "requires_payment_method", "transfer_data": None,
+            "status": "requires_payment_method",
+            "transfer_data": None,
             "transfer_group": p.string("transfer_group"),
         }
         apply_metadata(pi, metadata)
@@ -680,7 +924,10 @@ class StripeStore:
             if pm is None:
                 raise unexpected_state(
                     "You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the "
-                    "PaymentIntent, pass a `payment_method`.", param="payment_method", payment_intent=public(pi))
+                    "PaymentIntent, pass a `payment_method`.",
+                    param="payment_method",
+                    payment_intent=public(pi),
+                )
             self._confirm(pi, pm, flow)
         return self.render(pi, p.expand())
 
@@ -689,15 +936,24 @@ class StripeStore:
         currency = (p.string("currency", required=True) or "").lower()
         assert amount is not None
         if currency not in SUPPORTED_CURRENCIES:
-            raise invalid(f"Invalid currency: {currency}. Stripe currently supports these currencies: "
-                          + ", ".join(sorted(SUPPORTED_CURRENCIES)), param="currency")
+            raise invalid(
+                f"Invalid currency: {currency}. Stripe currently supports these currencies: "
+                + ", ".join(sorted(SUPPORTED_CURRENCIES)),
+                param="currency",
+            )
         minimum = MINIMUM_AMOUNT.get(currency, 1)
         if amount < minimum:
-            raise invalid(f"Amount must be at least {format_amount(minimum, currency)} {currency}",
-                          param="amount", code="amount_too_small")
+            raise invalid(
+                f"Amount must be at least {format_amount(minimum, currency)} {currency}",
+                param="amount",
+                code="amount_too_small",
+            )
         if amount > MAX_AMOUNT:
-            raise invalid(f"Amount must be no more than {format_amount(MAX_AMOUNT, currency)}", param="amount",
-                          code="amount_too_large")
+            raise invalid(
+                f"Amount must be no more than {format_amount(MAX_AMOUNT, currency)}",
+                param="amount",
+                code="amount_too_large",
+            )
         return amount, currency
 
     def _confirm_options(self, p: Params) -> Obj:
@@ -722,18 +978,31 @@ class StripeStore:
 
     def update_payment_intent(self, p: Params, pi_id: str) -> Obj:
         pi = self.get("payment_intent", pi_id)
-        money = ("amount", "currency", "customer", "payment_method", "setup_future_usage", "capture_method",
-                 "payment_method_types")
+        money = (
+            "amount",
+            "currency",
+            "customer",
+            "payment_method",
+            "setup_future_usage",
+            "capture_method",
+            "payment_method_types",
+        )
         p.allow(money, self._PI_DESCRIPTIVE, ("transfer_group",))
         changes: Obj = {}
         if any(p.has(k) for k in money):
             if pi["status"] not in PI_CONFIRMABLE:
                 raise unexpected_state(
                     f"You cannot update this PaymentIntent because it has a status of {pi['status']}.",
-                    payment_intent=public(pi))
+                    payment_intent=public(pi),
+                )
             if p.has("amount") or p.has("currency"):
-                merged = Params({"amount": str(pi["amount"]), "currency": pi["currency"],
-                                 **{k: p.raw[k] for k in ("amount", "currency") if k in p.raw}})
+                merged = Params(
+                    {
+                        "amount": str(pi["amount"]),
+                        "currency": pi["currency"],
+                        **{k: p.raw[k] for k in ("amount", "currency") if k in p.raw},
+                    }
+                )
                 changes["amount"], changes["currency"] = self._amount(merged)
             if p.has("customer"):
                 customer_id = p.string("customer")
@@ -746,8 +1015,13 @@ class StripeStore:
                 changes["capture_method"] = p.enum("capture_method", ("automatic", "automatic_async", "manual"))
             if p.has("payment_method_types"):
                 changes["payment_method_types"] = p.strings("payment_method_types") or ["card"]
-        for field in ("description", "receipt_email", "statement_descriptor", "statement_descriptor_suffix",
-                      "transfer_group"):
+        for field in (
+            "description",
+            "receipt_email",
+            "statement_descriptor",
+            "statement_descriptor_suffix",
+            "transfer_group",
+        ):
             if p.has(field):
                 changes[field] = p.string(field)
         if p.has("shipping"):
@@ -770,14 +1044,17 @@ class StripeStore:
         if pi["status"] not in PI_CONFIRMABLE:
             raise unexpected_state(
                 f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}. Only a "
-                "PaymentIntent with one of the following statuses may be confirmed: "
-                + ", ".join(PI_CONFIRMABLE) + ".", payment_intent=public(pi))
+                "PaymentIntent with one of the following statuses may be confirmed: " + ", ".join(PI_CONFIRMABLE) + ".",
+                payment_intent=public(pi),
+            )
         token = flow["payment_method"] or pi["payment_method"]
         if token is None:
             raise unexpected_state(
                 "You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the "
                 "PaymentIntent, pass a `payment_method` or update the PaymentIntent with one first.",
-                param="payment_method", payment_intent=public(pi))
+                param="payment_method",
+                payment_intent=public(pi),
+            )
         if not p.has("setup_future_usage"):
             sfu = pi["setup_future_usage"]
         pm = self._resolve_payment_method(token)
@@ -794,16 +1071,21 @@ class StripeStore:
     def _check_confirmable(self, customer_id: str | None, sfu: str | None, pm: Obj | None, flow: Obj) -> None:
         """Refusals Stripe makes before it touches the PaymentIntent or the card network."""
         if flow["off_session"] and sfu:
-            raise invalid("You cannot confirm with the `off_session` parameter when `setup_future_usage` is also "
-                          "set on the PaymentIntent because you cannot set up future usages when processing "
-                          "payments off-session.", param="off_session")
+            raise invalid(
+                "You cannot confirm with the `off_session` parameter when `setup_future_usage` is also "
+                "set on the PaymentIntent because you cannot set up future usages when processing "
+                "payments off-session.",
+                param="off_session",
+            )
         if pm is None:
             return
         self._check_reusable(pm)
         if pm["customer"] is not None and pm["customer"] != customer_id:
             raise invalid(
                 f"The provided PaymentMethod ({pm['id']}) is attached to Customer {pm['customer']}; pass that "
-                f"Customer as `customer` on the PaymentIntent to use it.", param="payment_method")
+                f"Customer as `customer` on the PaymentIntent to use it.",
+                param="payment_method",
+            )
 
     def _confirm(self, pi: Obj, pm: Obj, flow: Obj) -> None:
         """Run a confirmation: success, a 3DS step, or a decline (raised as a 402 after the state is saved)."""
@@ -817,10 +1099,14 @@ class StripeStore:
         if outcome == "auth_required":
             if off_session or flow["error_on_requires_action"]:
                 self._decline(pi, pm, _AUTH_REQUIRED)
-            pi.update(status="requires_action", last_payment_error=None, next_action={
-                "type": "use_stripe_sdk",
-                "use_stripe_sdk": {"type": "three_d_secure_redirect", "source": new_id("src")},
-            })
+            pi.update(
+                status="requires_action",
+                last_payment_error=None,
+                next_action={
+                    "type": "use_stripe_sdk",
+                    "use_stripe_sdk": {"type": "three_d_secure_redirect", "source": new_id("src")},
+                },
+            )
             self.emit("payment_intent.requires_action", pi)
             return
         if outcome == "decline":
@@ -833,17 +1119,33 @@ class StripeStore:
         charge = self._new_charge(pi, pm, failure=card)
         pm["_consumed"] = pm["customer"] is None
         error: Obj = {
-            "charge": charge["id"], "code": card.code, "decline_code": card.decline_code,
+            "charge": charge["id"],
+            "code": card.code,
+            "decline_code": card.decline_code,
             "doc_url": f"https://stripe.com/docs/error-codes/{(card.code or '').replace('_', '-')}",
-            "message": card.message, "payment_method": public(pm), "type": "card_error",
+            "message": card.message,
+            "payment_method": public(pm),
+            "type": "card_error",
         }
-        pi.update(status="requires_payment_method", payment_method=None, next_action=None,
-                  last_payment_error=error, latest_charge=charge["id"])
+        pi.update(
+            status="requires_payment_method",
+            payment_method=None,
+            next_action=None,
+            last_payment_error=error,
+            latest_charge=charge["id"],
+        )
         self.emit("charge.failed", charge)
         self.emit("payment_intent.payment_failed", pi)
-        raise StripeError(402, "card_error", card.message or _DECLINED, code=card.code,
-                          decline_code=card.decline_code, charge=charge["id"], payment_intent=public(pi),
-                          payment_method=public(pm))
+        raise StripeError(
+            402,
+            "card_error",
+            card.message or _DECLINED,
+            code=card.code,
+            decline_code=card.decline_code,
+            charge=charge["id"],
+            payment_intent=public(pi),
+            payment_method=public(pm),
+        )
 
     def _succeed(self, pi: Obj, pm: Obj) -> None:
         customer = self.objects["customer"].get(pi["customer"] or "")
@@ -869,38 +1171,78 @@ class StripeStore:
         card = self._card(pm)
         ok = failure is None
         outcome = {
-            "advice_code": None, "network_advice_code": None, "network_decline_code": None,
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
             "network_status": "approved_by_network" if ok else "declined_by_network",
-            "reason": None if ok else failure.decline_code, "risk_level": "normal", "risk_score": 32,
-            "seller_message": "Payment complete." if ok else
-            "The bank did not return any further details with this decline.",
+            "reason": None if ok else failure.decline_code,
+            "risk_level": "normal",
+            "risk_score": 32,
+            "seller_message": "Payment complete."
+            if ok
+            else "The bank did not return any further details with this decline.",
             "type": "authorized" if ok else "issuer_declined",
         }
         charge = {
-            "id": new_id("ch"), "object": "charge", "amount": pi["amount"],
-            "amount_captured": pi["amount"] if ok else 0, "amount_refunded": 0, "application": None,
-            "application_fee": None, "application_fee_amount": None,
+            "id": new_id("ch"),
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_captured": pi["amount"] if ok else 0,
+            "amount_refunded": 0,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
             "balance_transaction": new_id("txn") if ok else None,
-            "billing_details": copy.deepcopy(pm["billing_details"]), "calculated_statement_descriptor": "STRIPE",
-            "captured": ok, "created": self.now(), "currency": pi["currency"], "customer": pi["customer"],
-            "description": pi["description"], "disputed": False, "failure_balance_transaction": None,
-            "failure_code": None if ok else failure.code, "failure_message": None if ok else failure.message,
-            "fraud_details": {}, "livemode": False, "metadata": dict(pi["metadata"]), "on_behalf_of": None,
-            "outcome": outcome, "paid": ok, "payment_intent": pi["id"], "payment_method": pm["id"],
-            "payment_method_details": {"card": {
-                "amount_authorized": pi["amount"] if ok else None, "brand": card.brand,
-                "checks": dict(pm["card"]["checks"]), "country": "US", "exp_month": pm["card"]["exp_month"],
-                "exp_year": pm["card"]["exp_year"], "fingerprint": pm["card"]["fingerprint"],
-                "funding": card.funding, "last4": card.last4, "mandate": None, "network": card.brand,
-                "network_transaction_id": random_text(15, string.digits),
-                "three_d_secure": None, "wallet": None,
-            }, "type": "card"},
-            "receipt_email": pi["receipt_email"], "receipt_number": None,
+            "billing_details": copy.deepcopy(pm["billing_details"]),
+            "calculated_statement_descriptor": "STRIPE",
+            "captured": ok,
+            "created": self.now(),
+            "currency": pi["currency"],
+            "customer": pi["customer"],
+            "description": pi["description"],
+            "disputed": False,
+            "failure_balance_transaction": None,
+            "failure_code": None if ok else failure.code,
+            "failure_message": None if ok else failure.message,
+            "fraud_details": {},
+            "livemode": False,
+            "metadata": dict(pi["metadata"]),
+            "on_behalf_of": None,
+            "outcome": outcome,
+            "paid": ok,
+            "payment_intent": pi["id"],
+            "payment_method": pm["id"],
+            "payment_method_details": {
+                "card": {
+                    "amount_authorized": pi["amount"] if ok else None,
+                    "brand": card.brand,
+                    "checks": dict(pm["card"]["checks"]),
+                    "country": "US",
+                    "exp_month": pm["card"]["exp_month"],
+                    "exp_year": pm["card"]["exp_year"],
+                    "fingerprint": pm["card"]["fingerprint"],
+                    "funding": card.funding,
+                    "last4": card.last4,
+                    "mandate": None,
+                    "network": card.brand,
+                    "network_transaction_id": random_text(15, string.digits),
+                    "three_d_secure": None,
+                    "wallet": None,
+                },
+                "type": "card",
+            },
+            "receipt_email": pi["receipt_email"],
+            "receipt_number": None,
             "receipt_url": f"https://pay.stripe.com/receipts/payment/{random_text(40)}",
-            "refunded": False, "review": None, "shipping": pi["shipping"], "source": None, "source_transfer": None,
+            "refunded": False,
+            "review": None,
+            "shipping": pi["shipping"],
+            "source": None,
+            "source_transfer": None,
             "statement_descriptor": pi["statement_descriptor"],
             "statement_descriptor_suffix": pi["statement_descriptor_suffix"],
-            "status": "succeeded" if ok else "failed", "transfer_data": None,
+            "status": "succeeded" if ok else "failed",
+            "transfer_data": None,
             "transfer_group": pi["transfer_group"],
         }
         return self._add(charge)
@@ -912,38 +1254,56 @@ class StripeStore:
         if pi["status"] not in PI_CANCELABLE:
             raise unexpected_state(
                 f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. Only a "
-                "PaymentIntent with one of the following statuses may be canceled: " + ", ".join(PI_CANCELABLE)
-                + ".", payment_intent=public(pi))
+                "PaymentIntent with one of the following statuses may be canceled: " + ", ".join(PI_CANCELABLE) + ".",
+                payment_intent=public(pi),
+            )
         if pi["status"] == "requires_capture":
             # Releasing an authorisation marks the uncaptured charge as refunded.
             charge = self.objects["charge"][pi["latest_charge"]]
             charge.update(amount_refunded=charge["amount"], refunded=True)
             self.emit("charge.refunded", charge)
-        pi.update(status="canceled", canceled_at=self.now(), cancellation_reason=reason, amount_capturable=0,
-                  next_action=None)
+        pi.update(
+            status="canceled", canceled_at=self.now(), cancellation_reason=reason, amount_capturable=0, next_action=None
+        )
         self.emit("payment_intent.canceled", pi)
         return self.render(pi, p.expand())
 
     def capture_payment_intent(self, p: Params, pi_id: str) -> Obj:
         pi = self.get("payment_intent", pi_id)
-        p.allow(("amount_to_capture", "expand", "metadata", "statement_descriptor", "statement_descriptor_suffix",
-                 "final_capture"))
+        p.allow(
+            (
+                "amount_to_capture",
+                "expand",
+                "metadata",
+                "statement_descriptor",
+                "statement_descriptor_suffix",
+                "final_capture",
+            )
+        )
         amount = p.integer("amount_to_capture", minimum=1)
         metadata = p.metadata()
         if pi["status"] != "requires_capture":
             raise unexpected_state(
                 f"This PaymentIntent could not be captured because it has a status of {pi['status']}. Only a "
                 "PaymentIntent with one of the following statuses may be captured: requires_capture.",
-                payment_intent=public(pi))
+                payment_intent=public(pi),
+            )
         amount = pi["amount_capturable"] if amount is None else amount
         if amount > pi["amount_capturable"]:
-            raise invalid(f"The amount to capture ({amount}) is greater than the amount capturable "
-                          f"({pi['amount_capturable']}).", param="amount_to_capture", code="amount_too_large",
-                          saved=True)
+            raise invalid(
+                f"The amount to capture ({amount}) is greater than the amount capturable ({pi['amount_capturable']}).",
+                param="amount_to_capture",
+                code="amount_too_large",
+                saved=True,
+            )
         charge = self.objects["charge"][pi["latest_charge"]]
         # Stripe releases the uncaptured remainder, which shows up as refunded on the charge.
-        charge.update(captured=True, amount_captured=amount, amount_refunded=charge["amount"] - amount,
-                      balance_transaction=new_id("txn"))
+        charge.update(
+            captured=True,
+            amount_captured=amount,
+            amount_refunded=charge["amount"] - amount,
+            balance_transaction=new_id("txn"),
+        )
         apply_metadata(pi, metadata)
         pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
         self.emit("charge.captured", charge)
@@ -968,33 +1328,59 @@ class StripeStore:
         return self.render(self.get("charge", charge_id), p.expand())
 
     def list_charges(self, p: Params) -> Obj:
-        p.allow(("created", "customer", "ending_before", "expand", "limit", "payment_intent", "starting_after",
-                 "transfer_group"))
+        p.allow(
+            (
+                "created",
+                "customer",
+                "ending_before",
+                "expand",
+                "limit",
+                "payment_intent",
+                "starting_after",
+                "transfer_group",
+            )
+        )
         wanted = {k: p.string(k) for k in ("customer", "payment_intent", "transfer_group")}
-        rows = [c for c in self.objects["charge"].values()
-                if all(v is None or c[k] == v for k, v in wanted.items())]
+        rows = [c for c in self.objects["charge"].values() if all(v is None or c[k] == v for k, v in wanted.items())]
         return self.page(rows, p, "/v1/charges", "charge")
 
     # --------------------------------------------------------------------------------------------- refunds
 
     def create_refund(self, p: Params) -> Obj:
-        p.allow(("amount", "charge", "payment_intent", "reason", "metadata", "expand", "instructions_email",
-                 "refund_application_fee", "reverse_transfer"))
+        p.allow(
+            (
+                "amount",
+                "charge",
+                "payment_intent",
+                "reason",
+                "metadata",
+                "expand",
+                "instructions_email",
+                "refund_application_fee",
+                "reverse_transfer",
+            )
+        )
         amount = p.integer("amount", minimum=1)
         reason = p.enum("reason", REFUND_REASONS)
         metadata = p.metadata()
         for flag in ("refund_application_fee", "reverse_transfer"):
             if p.boolean(flag):
-                raise invalid(f"`{flag}` only applies to charges created with `transfer_data` (destination "
-                              "charges); reverse separate transfers with a transfer reversal.", param=flag)
+                raise invalid(
+                    f"`{flag}` only applies to charges created with `transfer_data` (destination "
+                    "charges); reverse separate transfers with a transfer reversal.",
+                    param=flag,
+                )
         charge_id, pi_id = p.string("charge"), p.string("payment_intent")
         if charge_id and pi_id:
             raise invalid("You can only specify one of these parameters: charge, payment_intent.", param="charge")
         if pi_id:
             pi = self.get("payment_intent", pi_id, param="payment_intent", status=400)
             if pi["status"] != "succeeded" or pi["latest_charge"] is None:
-                raise invalid(f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
-                              param="payment_intent", saved=True)
+                raise invalid(
+                    f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                    param="payment_intent",
+                    saved=True,
+                )
             charge = self.objects["charge"][pi["latest_charge"]]
         elif charge_id:
             charge = self.get("charge", charge_id, param="charge", status=400)
@@ -1002,25 +1388,48 @@ class StripeStore:
             raise invalid("Missing required param: charge.", param="charge", code="parameter_missing")
         remaining = charge["amount_captured"] - charge["amount_refunded"]
         if charge["status"] != "succeeded" or not charge["captured"]:
-            raise invalid(f"Charge {charge['id']} cannot be refunded because it has not succeeded.", param="charge",
-                          saved=True)
+            raise invalid(
+                f"Charge {charge['id']} cannot be refunded because it has not succeeded.", param="charge", saved=True
+            )
         if remaining <= 0:
-            raise invalid(f"Charge {charge['id']} has already been refunded.", param="charge",
-                          code="charge_already_refunded", saved=True)
+            raise invalid(
+                f"Charge {charge['id']} has already been refunded.",
+                param="charge",
+                code="charge_already_refunded",
+                saved=True,
+            )
         amount = remaining if amount is None else amount
         if amount > remaining:
             raise invalid(
                 f"Refund amount ({format_amount(amount, charge['currency'])}) is greater than unrefunded amount on "
-                f"charge ({format_amount(remaining, charge['currency'])})", param="amount", code="amount_too_large",
-                saved=True)
+                f"charge ({format_amount(remaining, charge['currency'])})",
+                param="amount",
+                code="amount_too_large",
+                saved=True,
+            )
         refund = {
-            "id": new_id("re"), "object": "refund", "amount": amount, "balance_transaction": new_id("txn"),
-            "charge": charge["id"], "created": self.now(), "currency": charge["currency"],
-            "destination_details": {"card": {"reference_status": "pending",
-                                             "reference_type": "acquirer_reference_number", "type": "refund"},
-                                    "type": "card"},
-            "metadata": {}, "payment_intent": charge["payment_intent"], "reason": reason, "receipt_number": None,
-            "source_transfer_reversal": None, "status": "succeeded", "transfer_reversal": None,
+            "id": new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": new_id("txn"),
+            "charge": charge["id"],
+            "created": self.now(),
+            "currency": charge["currency"],
+            "destination_details": {
+                "card": {
+                    "reference_status": "pending",
+                    "reference_type": "acquirer_reference_number",
+                    "type": "refund",
+                },
+                "type": "card",
+            },
+            "metadata": {},
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": "succeeded",
+            "transfer_reversal": None,
         }
         apply_metadata(refund, metadata)
         self._add(refund)
@@ -1043,8 +1452,19 @@ class StripeStore:
     # ------------------------------------------------------------------------------------------- transfers
 
     def create_transfer(self, p: Params) -> Obj:
-        p.allow(("amount", "currency", "description", "destination", "expand", "metadata", "source_transaction",
-                 "source_type", "transfer_group"))
+        p.allow(
+            (
+                "amount",
+                "currency",
+                "description",
+                "destination",
+                "expand",
+                "metadata",
+                "source_transaction",
+                "source_type",
+                "transfer_group",
+            )
+        )
         amount = p.integer("amount", required=True, minimum=1)
         currency = (p.string("currency", required=True) or "").lower()
         destination = p.string("destination", required=True) or ""
@@ -1059,27 +1479,49 @@ class StripeStore:
         if source_id:
             charge = self.get("charge", source_id, param="source_transaction", status=400)
             if charge["status"] != "succeeded" or not charge["captured"]:
-                raise invalid(f"The source_transaction {source_id} has not succeeded.",
-                              param="source_transaction", saved=True)
+                raise invalid(
+                    f"The source_transaction {source_id} has not succeeded.", param="source_transaction", saved=True
+                )
             if charge["currency"] != currency:
-                raise invalid(f"The currency of source_transaction's balance transaction ({charge['currency']}) "
-                              f"must be the same as the transfer currency ({currency}).", param="currency")
+                raise invalid(
+                    f"The currency of source_transaction's balance transaction ({charge['currency']}) "
+                    f"must be the same as the transfer currency ({currency}).",
+                    param="currency",
+                )
             used = sum(t["amount"] for t in self.objects["transfer"].values() if t["source_transaction"] == source_id)
             available = charge["amount_captured"] - charge["amount_refunded"] - used
             if amount > available:
                 raise invalid(
                     f"Transfers using this transaction as a source must not exceed the source amount of "
-                    f"{format_amount(available, currency)}.", param="amount", code="balance_insufficient",
-                    saved=True)
+                    f"{format_amount(available, currency)}.",
+                    param="amount",
+                    code="balance_insufficient",
+                    saved=True,
+                )
         transfer_id = new_id("tr")
         transfer = {
-            "id": transfer_id, "object": "transfer", "amount": amount, "amount_reversed": 0,
-            "balance_transaction": new_id("txn"), "created": self.now(), "currency": currency,
-            "description": p.string("description"), "destination": destination,
-            "destination_payment": new_id("py"), "livemode": False, "metadata": {},
-            "reversals": {"object": "list", "data": [], "has_more": False, "total_count": 0,
-                          "url": f"/v1/transfers/{transfer_id}/reversals"},
-            "reversed": False, "source_transaction": source_id, "source_type": source_type,
+            "id": transfer_id,
+            "object": "transfer",
+            "amount": amount,
+            "amount_reversed": 0,
+            "balance_transaction": new_id("txn"),
+            "created": self.now(),
+            "currency": currency,
+            "description": p.string("description"),
+            "destination": destination,
+            "destination_payment": new_id("py"),
+            "livemode": False,
+            "metadata": {},
+            "reversals": {
+                "object": "list",
+                "data": [],
+                "has_more": False,
+                "total_count": 0,
+                "url": f"/v1/transfers/{transfer_id}/reversals",
+            },
+            "reversed": False,
+            "source_transaction": source_id,
+            "source_type": source_type,
             "transfer_group": p.string("transfer_group"),
         }
         apply_metadata(transfer, metadata)
@@ -1094,8 +1536,7 @@ class StripeStore:
     def list_transfers(self, p: Params) -> Obj:
         p.allow(("created", "destination", "ending_before", "expand", "limit", "starting_after", "transfer_group"))
         wanted = {k: p.string(k) for k in ("destination", "transfer_group")}
-        rows = [t for t in self.objects["transfer"].values()
-                if all(v is None or t[k] == v for k, v in wanted.items())]
+        rows = [t for t in self.objects["transfer"].values() if all(v is None or t[k] == v for k, v in wanted.items())]
         return self.page(rows, p, "/v1/transfers", "transfer")
 
     def create_reversal(self, p: Params, transfer_id: str) -> Obj:
@@ -1112,11 +1553,20 @@ class StripeStore:
             raise invalid(
                 f"You have requested to reverse {format_amount(amount, transfer['currency'])}, which is greater than "
                 f"the unreversed amount on this transfer ({format_amount(remaining, transfer['currency'])}).",
-                param="amount", code="amount_too_large", saved=True)
+                param="amount",
+                code="amount_too_large",
+                saved=True,
+            )
         reversal = {
-            "id": new_id("trr"), "object": "transfer_reversal", "amount": amount,
-            "balance_transaction": new_id("txn"), "created": self.now(), "currency": transfer["currency"],
-            "destination_payment_refund": new_id("pyr"), "metadata": {}, "source_refund": None,
+            "id": new_id("trr"),
+            "object": "transfer_reversal",
+            "amount": amount,
+            "balance_transaction": new_id("txn"),
+            "created": self.now(),
+            "currency": transfer["currency"],
+            "destination_payment_refund": new_id("pyr"),
+            "metadata": {},
+            "source_refund": None,
             "transfer": transfer_id,
         }
         apply_metadata(reversal, metadata)
@@ -1128,10 +1578,14 @@ class StripeStore:
         return self.render(reversal, p.expand())
 
     def _refresh_reversals(self, transfer: Obj) -> None:
-        rows = sorted((r for r in self.objects["transfer_reversal"].values() if r["transfer"] == transfer["id"]),
-                      key=lambda r: (r["created"], r["_seq"]), reverse=True)
-        transfer["reversals"].update(data=[public(r) for r in rows[:10]], has_more=len(rows) > 10,
-                                     total_count=len(rows))
+        rows = sorted(
+            (r for r in self.objects["transfer_reversal"].values() if r["transfer"] == transfer["id"]),
+            key=lambda r: (r["created"], r["_seq"]),
+            reverse=True,
+        )
+        transfer["reversals"].update(
+            data=[public(r) for r in rows[:10]], has_more=len(rows) > 10, total_count=len(rows)
+        )
 
     def list_reversals(self, p: Params, transfer_id: str) -> Obj:
         self.get("transfer", transfer_id)
@@ -1157,19 +1611,48 @@ class StripeStore:
             raise invalid(f"Invalid reason: {reason}", param="reason")
         now = self.now()
         dispute = {
-            "id": new_id("dp"), "object": "dispute", "amount": charge["amount"] if amount is None else amount,
-            "balance_transactions": [], "charge": charge_id, "created": now, "currency": charge["currency"],
+            "id": new_id("dp"),
+            "object": "dispute",
+            "amount": charge["amount"] if amount is None else amount,
+            "balance_transactions": [],
+            "charge": charge_id,
+            "created": now,
+            "currency": charge["currency"],
             "enhanced_eligibility_types": [],
-            "evidence": {k: None for k in ("customer_email_address", "customer_name", "product_description",
-                                           "receipt", "refund_policy", "service_date", "uncategorized_text")},
-            "evidence_details": {"due_by": now + 7 * 86400, "enhanced_eligibility": {}, "has_evidence": False,
-                                 "past_due": False, "submission_count": 0},
-            "is_charge_refundable": False, "livemode": False, "metadata": {}, "network_reason_code": "10.4",
+            "evidence": {
+                k: None
+                for k in (
+                    "customer_email_address",
+                    "customer_name",
+                    "product_description",
+                    "receipt",
+                    "refund_policy",
+                    "service_date",
+                    "uncategorized_text",
+                )
+            },
+            "evidence_details": {
+                "due_by": now + 7 * 86400,
+                "enhanced_eligibility": {},
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "livemode": False,
+            "metadata": {},
+            "network_reason_code": "10.4",
             "payment_intent": charge["payment_intent"],
-            "payment_method_details": {"card": {"brand": charge["payment_method_details"]["card"]["brand"],
-                                                "case_type": "chargeback", "network_reason_code": "10.4"},
-                                       "type": "card"},
-            "reason": reason, "status": "needs_response",
+            "payment_method_details": {
+                "card": {
+                    "brand": charge["payment_method_details"]["card"]["brand"],
+                    "case_type": "chargeback",
+                    "network_reason_code": "10.4",
+                },
+                "type": "card",
+            },
+            "reason": reason,
+            "status": "needs_response",
         }
         self._add(dispute)
         charge["disputed"] = True
@@ -1183,8 +1666,7 @@ class StripeStore:
     def list_disputes(self, p: Params) -> Obj:
         p.allow(("charge", "created", "ending_before", "expand", "limit", "payment_intent", "starting_after"))
         wanted = {k: p.string(k) for k in ("charge", "payment_intent")}
-        rows = [d for d in self.objects["dispute"].values()
-                if all(v is None or d[k] == v for k, v in wanted.items())]
+        rows = [d for d in self.objects["dispute"].values() if all(v is None or d[k] == v for k, v in wanted.items())]
         return self.page(rows, p, "/v1/disputes", "dispute")
 
     # ---------------------------------------------------------------------------------------------- events
@@ -1194,15 +1676,15 @@ class StripeStore:
         return self.render(self.get("event", event_id), p.expand())
 
     def list_events(self, p: Params) -> Obj:
-        p.allow(("created", "delivery_success", "ending_before", "expand", "limit", "starting_after", "type",
-                  "types"))
+        p.allow(("created", "delivery_success", "ending_before", "expand", "limit", "starting_after", "type", "types"))
         one, many = p.string("type"), p.strings("types")
         if one and many:
             raise invalid("You may only specify one of these parameters: type, types.", param="type")
         patterns = many or ([one] if one else None)
         delivered = p.boolean("delivery_success")
         rows = [
-            e for e in self.objects["event"].values()
+            e
+            for e in self.objects["event"].values()
             if (patterns is None or any(fnmatchcase(e["type"], pat) for pat in patterns))
             and (delivered is None or (e["pending_webhooks"] == 0) == delivered)
         ]

@@ -16,6 +16,7 @@ os.environ.update(
         "STRIPE_WEBHOOK_SECRET": "whsec_suite",
         "CAL_API_KEY": "cal_test_suite",
         "CAL_WEBHOOK_SECRET": "cal_whsec_suite",
+        "ADMIN_API_TOKEN": "admin_suite_token",
         "POWERTOOLS_SERVICE_NAME": "booking-deposits",
         "POWERTOOLS_METRICS_NAMESPACE": "BookingDepositsTest",
         "POWERTOOLS_TRACE_DISABLED": "true",

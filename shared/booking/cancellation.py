@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.errors import BookingClosed, BookingNotFound
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
-from booking.policy import cancellation_terms
-from booking.refunds import refund
+from booking.refunds import settle
 
 S = BookingStatus
 CANCELLABLE = frozenset({S.HELD, S.PAID, S.CONFIRMED, S.SLOT_UNAVAILABLE})
@@ -33,7 +31,7 @@ def cancel(
         if booking is None:
             raise BookingNotFound(booking_id)
         if booking.status == S.CANCELLED:
-            return settle_refund(booking)
+            return settle(booking)
         if booking.status not in CANCELLABLE:
             raise BookingClosed(booking_id, booking.status.value)
         try:
@@ -54,26 +52,5 @@ def cancel(
             continue
         metrics.add_metric(name="BookingCancelled", unit="Count", value=1)
         logger.info("booking cancelled", extra={"by": cancelled.cancelled_by, "reason": reason})
-        return settle_refund(cancelled)
+        return settle(cancelled)
     raise store.StaleBooking(booking_id)
-
-
-def settle_refund(booking: Booking) -> Booking:
-    """Refund a cancelled booking by its service's policy, once both the payment and the cancellation are known.
-
-    Called after every event that can complete the picture (cancellation, late payment, replays), so the
-    refund does not depend on the order the events arrive in.
-    """
-    if booking.status != S.CANCELLED or not booking.amount_paid or booking.cancelled_at is None:
-        return booking
-    service = get_catalog().service(booking.service_id)
-    terms = cancellation_terms(
-        amount_paid=booking.amount_paid,
-        total=booking.total,
-        slot_start=booking.slot_start,
-        cancelled_at=booking.cancelled_at,
-        by_business=booking.cancelled_by == "business",
-        policy=service.cancellation,
-    )
-    logger.info("cancellation terms", extra={"fee": terms.fee, "refund": terms.refund, "why": terms.reason})
-    return refund(booking, terms.refund, purpose="cancellation", reason=terms.reason)

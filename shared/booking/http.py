@@ -53,7 +53,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     400: _error_doc("Malformed request (e.g. body is not JSON)"),
     404: _error_doc("Unknown booking or token"),
     409: _error_doc("Conflict with the booking's state (slot taken, payment not succeeded, ...)"),
-    401: _error_doc("Signature does not match"),
+    401: _error_doc("Missing or wrong credentials (owner token, webhook signature)"),
     410: _error_doc("Expired"),
     422: _error_doc("Invalid input; `fields` names each offending field"),
     502: _error_doc("A provider refused the request"),

@@ -13,6 +13,7 @@ from booking import payments
 from booking.availability import check_bookable
 from booking.catalog import get_catalog
 from booking.clock import now as clock_now
+from booking.clock import to_utc
 from booking.dal import bookings as store
 from booking.errors import (
     BookingClosed,
@@ -88,7 +89,7 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         total=price.total,
         amount_due_now=price.amount_due_now,
         balance_due=price.balance_due,
-        hold_expires_at=now + timedelta(minutes=get_settings().hold_minutes),
+        hold_expires_at=to_utc(now) + timedelta(minutes=get_settings().hold_minutes),
         provider_account=service.provider_account,
         idempotency_key_hash=claim[0] if claim else None,
         created_at=now,

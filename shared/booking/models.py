@@ -94,6 +94,7 @@ class Booking(BaseModel):
     cancelled_by: str | None = None
     dispute_id: str | None = None
     no_show: str | None = None
+    auto_refund_reason: str | None = None
     provider_account: str | None = None
     idempotency_key_hash: str | None = None
     flags: list[Flag] = Field(default_factory=list)

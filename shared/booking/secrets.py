@@ -1,8 +1,8 @@
 """Provider keys: Secrets Manager in AWS (one JSON secret, cached), environment variables locally.
 
 The secret named by APP_SECRETS_NAME holds {"stripe_secret_key", "stripe_webhook_secret", "cal_api_key",
-"cal_webhook_secret"}. An environment variable of the upper-case name (STRIPE_SECRET_KEY, ...) wins: that is
-how the local runner and the tests pass keys; the template never sets them.
+"cal_webhook_secret", "admin_api_token"}. An environment variable of the upper-case name (STRIPE_SECRET_KEY,
+...) wins: that is how the local runner and the tests pass keys; the template never sets them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from typing import Literal
 
 from booking.settings import get_settings
 
-SecretName = Literal["stripe_secret_key", "stripe_webhook_secret", "cal_api_key", "cal_webhook_secret"]
+SecretName = Literal[
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "cal_api_key",
+    "cal_webhook_secret",
+    "admin_api_token",
+]
 SECRET_CACHE_SECONDS = 300
 
 

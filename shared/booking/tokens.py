@@ -29,6 +29,7 @@ from booking.lifecycle import BookingStatus
 from booking.models import BookingToken
 from booking.observability import logger, metrics
 from booking.payment_outcomes import record_payment
+from booking.refunds import settle
 from booking.settings import get_settings
 
 S = BookingStatus
@@ -59,6 +60,7 @@ def issue_token(booking_id: str, payment_intent_id: str) -> IssuedToken:
             )
         booking = record_payment(booking_id, intent, actor="client")
     if booking.status == S.SLOT_UNAVAILABLE:
+        settle(booking)  # a late payment whose slot was taken: make sure its refund went through
         raise SlotUnavailable(booking_id)
     if booking.status not in (S.PAID, S.CONFIRMED, S.COMPLETED):
         raise BookingClosed(booking_id, booking.status.value)

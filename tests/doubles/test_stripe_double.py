@@ -92,9 +92,14 @@ def create_deposit(client: stripe.StripeClient, booking: str = "bk_1", amount: i
     )
     return client.v1.payment_intents.create(
         params={
-            "amount": amount, "currency": "usd", "customer": customer.id, "setup_future_usage": "off_session",
-            "transfer_group": f"booking_{booking}", "metadata": {"booking_id": booking, "payment_type": "deposit"},
-            "automatic_payment_methods": {"enabled": True}, "description": f"Deposit for {booking}",
+            "amount": amount,
+            "currency": "usd",
+            "customer": customer.id,
+            "setup_future_usage": "off_session",
+            "transfer_group": f"booking_{booking}",
+            "metadata": {"booking_id": booking, "payment_type": "deposit"},
+            "automatic_payment_methods": {"enabled": True},
+            "description": f"Deposit for {booking}",
             "receipt_email": "ada@example.com",
         },
         options={"idempotency_key": f"booking:{booking}:payment_intent"},
@@ -140,9 +145,15 @@ def test_saved_card_pays_the_balance_off_session(client: stripe.StripeClient) ->
 
     # When the balance is charged off-session with the saved card
     balance = client.v1.payment_intents.create(
-        params={"amount": 8250, "currency": "usd", "customer": deposit.customer,
-                "payment_method": deposit.payment_method, "off_session": True, "confirm": True,
-                "metadata": {"booking_id": "bk_1", "payment_type": "balance"}},
+        params={
+            "amount": 8250,
+            "currency": "usd",
+            "customer": deposit.customer,
+            "payment_method": deposit.payment_method,
+            "off_session": True,
+            "confirm": True,
+            "metadata": {"booking_id": "bk_1", "payment_type": "balance"},
+        },
         options={"idempotency_key": "booking:bk_1:balance"},
     )
 
@@ -155,16 +166,29 @@ def test_card_not_saved_cannot_be_reused_off_session(client: stripe.StripeClient
     # Given a deposit paid WITHOUT setup_future_usage, so the card was never attached to the customer
     customer = client.v1.customers.create(params={"email": "bob@example.com"})
     pi = client.v1.payment_intents.create(
-        params={"amount": 5000, "currency": "eur", "customer": customer.id, "payment_method": "pm_card_visa",
-                "confirm": True})
+        params={
+            "amount": 5000,
+            "currency": "eur",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
     assert pi.status == "succeeded"
 
     # When the same PaymentMethod is charged again off-session
     # Then Stripe refuses, as it does for a consumed single-use PaymentMethod
     with pytest.raises(stripe.InvalidRequestError, match="may not be used again"):
         client.v1.payment_intents.create(
-            params={"amount": 5000, "currency": "eur", "customer": customer.id, "payment_method": pi.payment_method,
-                    "off_session": True, "confirm": True})
+            params={
+                "amount": 5000,
+                "currency": "eur",
+                "customer": customer.id,
+                "payment_method": pi.payment_method,
+                "off_session": True,
+                "confirm": True,
+            }
+        )
 
 
 def test_declined_card_raises_card_error_and_resets_the_intent(client: stripe.StripeClient) -> None:
@@ -203,7 +227,8 @@ def test_insufficient_funds_and_authentication_required_off_session(client: stri
     # Then Stripe fails with authentication_required instead of waiting for the customer
     with pytest.raises(stripe.CardError) as caught:
         client.v1.payment_intents.create(
-            params={**base, "payment_method": "pm_card_authenticationRequired", "off_session": True})
+            params={**base, "payment_method": "pm_card_authenticationRequired", "off_session": True}
+        )
     assert caught.value.code == "authentication_required"
     assert caught.value.error is not None and caught.value.error.payment_intent.status == "requires_payment_method"
 
@@ -279,8 +304,9 @@ def test_idempotency_key_replays_and_rejects_changed_params(client: stripe.Strip
     # When the same key comes with different parameters
     # Then Stripe refuses with an idempotency error
     with pytest.raises(stripe.IdempotencyError):
-        client.v1.payment_intents.create(params={"amount": 9999, "currency": "usd"},
-                                         options={"idempotency_key": "booking:bk_1:payment_intent"})
+        client.v1.payment_intents.create(
+            params={"amount": 9999, "currency": "usd"}, options={"idempotency_key": "booking:bk_1:payment_intent"}
+        )
 
 
 def test_idempotency_keys_are_scoped_per_api_key_and_skip_validation_failures(
@@ -305,8 +331,9 @@ def test_concurrent_requests_with_one_key_create_one_object(client: stripe.Strip
     ids: list[str] = []
 
     def create() -> None:
-        pi = client.v1.payment_intents.create(params={"amount": 700, "currency": "usd"},
-                                              options={"idempotency_key": "same"})
+        pi = client.v1.payment_intents.create(
+            params={"amount": 700, "currency": "usd"}, options={"idempotency_key": "same"}
+        )
         ids.append(pi.id)
 
     threads = [threading.Thread(target=create) for _ in range(8)]
@@ -330,8 +357,12 @@ def test_partial_refund_then_over_refund_then_full(client: stripe.StripeClient) 
 
     # When 40.00 is refunded
     refund = client.v1.refunds.create(
-        params={"payment_intent": pi.id, "amount": 4000, "reason": "requested_by_customer",
-                "metadata": {"booking_id": "bk_1"}},
+        params={
+            "payment_intent": pi.id,
+            "amount": 4000,
+            "reason": "requested_by_customer",
+            "metadata": {"booking_id": "bk_1"},
+        },
         options={"idempotency_key": "booking:bk_1:refund:1"},
     )
 
@@ -365,8 +396,14 @@ def test_transfer_to_provider_and_partial_reversal(client: stripe.StripeClient) 
 
     # When the provider's share is transferred from that charge
     transfer = client.v1.transfers.create(
-        params={"amount": 8000, "currency": "usd", "destination": "acct_123", "transfer_group": "booking_bk_1",
-                "source_transaction": pi.latest_charge, "metadata": {"booking_id": "bk_1"}},
+        params={
+            "amount": 8000,
+            "currency": "usd",
+            "destination": "acct_123",
+            "transfer_group": "booking_bk_1",
+            "source_transaction": pi.latest_charge,
+            "metadata": {"booking_id": "bk_1"},
+        },
         options={"idempotency_key": "booking:bk_1:transfer"},
     )
 
@@ -375,8 +412,11 @@ def test_transfer_to_provider_and_partial_reversal(client: stripe.StripeClient) 
     assert [t.id for t in client.v1.transfers.list(params={"transfer_group": "booking_bk_1"}).data] == [transfer.id]
 
     # When part of it is reversed
-    reversal = client.v1.transfers.reversals.create(transfer.id, params={"amount": 1000, "metadata": {"why": "x"}},
-                                                     options={"idempotency_key": "booking:bk_1:reversal"})
+    reversal = client.v1.transfers.reversals.create(
+        transfer.id,
+        params={"amount": 1000, "metadata": {"why": "x"}},
+        options={"idempotency_key": "booking:bk_1:reversal"},
+    )
 
     # Then the transfer shows the reversal and more than the rest cannot be reversed
     assert reversal.id.startswith("trr_") and reversal.amount == 1000
@@ -397,8 +437,9 @@ def test_transfer_rules_for_destination_and_source(client: stripe.StripeClient) 
     with pytest.raises(stripe.InvalidRequestError, match="No such destination"):
         client.v1.transfers.create(params={**base, "amount": 100, "destination": "bank_1"})
     with pytest.raises(stripe.InvalidRequestError, match="No such charge"):
-        client.v1.transfers.create(params={**base, "amount": 100, "destination": "acct_123456789",
-                                           "source_transaction": "ch_missing"})
+        client.v1.transfers.create(
+            params={**base, "amount": 100, "destination": "acct_123456789", "source_transaction": "ch_missing"}
+        )
     client.v1.transfers.create(params={**base, "amount": 8000, "destination": "acct_123456789"})
     with pytest.raises(stripe.InvalidRequestError, match="must not exceed"):
         client.v1.transfers.create(params={**base, "amount": 251, "destination": "acct_123456789"})
@@ -591,11 +632,11 @@ def test_http_control_routes_drive_the_local_runner(client: stripe.StripeClient,
     # When the runner completes it, disputes it and injects a failure over HTTP
     succeeded = requests.post(f"{double.url}/_double/payment_intents/{pi.id}/succeed", timeout=5).json()
     charge_id = succeeded["latest_charge"]
-    dispute = requests.post(f"{double.url}/_double/charges/{charge_id}/dispute", json={"reason": "general"},
-                            timeout=5).json()
+    dispute = requests.post(
+        f"{double.url}/_double/charges/{charge_id}/dispute", json={"reason": "general"}, timeout=5
+    ).json()
     requests.post(f"{double.url}/_double/fail_next", json={"count": 1, "status": 503}, timeout=5)
-    raw = requests.get(f"{double.url}/v1/charges/{charge_id}", headers={"Authorization": "Bearer sk_test_x"},
-                       timeout=5)
+    raw = requests.get(f"{double.url}/v1/charges/{charge_id}", headers={"Authorization": "Bearer sk_test_x"}, timeout=5)
 
     # Then the PaymentIntent succeeded, the dispute exists, the injected 503 came back, and reset clears it all
     assert succeeded["status"] == "succeeded" and dispute["reason"] == "general"

@@ -169,7 +169,7 @@ def test_late_payment_for_a_taken_slot_is_refunded_in_full_once(
     # Then it is refunded in full, once, and the reason recorded
     stored = booking(first["booking_id"])
     assert stored.status == "SLOT_UNAVAILABLE"
-    assert stored.amount_refunded == 8250 and stored.has_flag("payment_refunded_slot_lost")
+    assert stored.amount_refunded == 8250 and stored.has_flag("late_payment_slot_lost")
     refunds = stripe_client().v1.refunds.list(params={"payment_intent": first["payment_intent_id"]}).data
     assert [r.amount for r in refunds] == [8250]
     assert any("someone else took the slot" in entry.reason for entry in stored.history)

@@ -101,6 +101,16 @@ def bookings_due(status: BookingStatus, before: datetime, limit: int | None = No
         yield to_booking(item)
 
 
+def bookings_by_status(status: BookingStatus, limit: int) -> list[Booking]:
+    """Bookings in a status, most recently due first (the owner's list)."""
+    return [to_booking(item) for item in BookingItem.status_index.query(status, scan_index_forward=False, limit=limit)]
+
+
+def flagged_bookings(limit: int) -> list[Booking]:
+    """Bookings with flags awaiting the owner, oldest first (AttentionIndex)."""
+    return [to_booking(item) for item in BookingItem.attention_index.query("OPEN", limit=limit)]
+
+
 def live_seat_counts(event_type_id: int, start: datetime, end: datetime, now: datetime) -> Counter[datetime]:
     """How many seats are held for each slot start of an event type in [start, end)."""
     counts: Counter[datetime] = Counter()
@@ -387,6 +397,7 @@ def add_flag(booking_id: str, flag: Flag) -> Booking | None:
             actions=[
                 BookingItem.flags.set(BookingItem.flags.append([FlagMap(**flag.model_dump())])),
                 BookingItem.flag_codes.add({flag.code}),
+                BookingItem.attention.set("OPEN"),
                 BookingItem.attention_since.set(flag.at),
             ],
             condition=BookingItem.pk.exists() & ~BookingItem.flag_codes.contains(flag.code),

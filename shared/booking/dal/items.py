@@ -1,12 +1,12 @@
 """PynamoDB items of the single booking table (key design in docs/data-model.md).
 
-| item        | pk                                   | sk          | indexes                  |
-|-------------|--------------------------------------|-------------|--------------------------|
-| booking     | BOOKING#{booking_id}                 | BOOKING     | StatusIndex, PaymentIntentIndex, CalUidIndex |
-| seat (hold) | SLOT#{event_type_id}#{start Z}       | SEAT#{n}    | SlotIndex                |
-| token       | TOKEN#{sha256(token)}                | TOKEN       | -                        |
-| idempotency | IDEMPOTENCY#{sha256(client key)}     | {operation} | -                        |
-| inbox event | EVENT#{source}#{event identity}      | EVENT       | InboxIndex (pending)     |
+| item        | pk                               | sk          | indexes                                          |
+|-------------|----------------------------------|-------------|--------------------------------------------------|
+| booking     | BOOKING#{booking_id}             | BOOKING     | Status, PaymentIntent, CalUid, Attention (flags) |
+| seat (hold) | SLOT#{event_type_id}#{start Z}   | SEAT#{n}    | Slot                                             |
+| token       | TOKEN#{sha256(token)}            | TOKEN       | -                                                |
+| idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | -                                                |
+| inbox event | EVENT#{source}#{event identity}  | EVENT       | Inbox (pending only)                             |
 """
 
 from __future__ import annotations
@@ -77,6 +77,17 @@ class CalUidIndex(GlobalSecondaryIndex["BookingItem"]):
         projection = KeysOnlyProjection()
 
     cal_booking_uid = UnicodeAttribute(hash_key=True)
+
+
+class AttentionIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Bookings flagged for the owner (sparse), oldest flag first."""
+
+    class Meta:
+        index_name = "AttentionIndex"
+        projection = AllProjection()
+
+    attention = UnicodeAttribute(hash_key=True)
+    attention_since = UTCDateTimeAttribute(range_key=True)
 
 
 class InboxIndex(GlobalSecondaryIndex["InboxItem"]):
@@ -160,11 +171,14 @@ class BookingItem(Model):
     cancelled_by = UnicodeAttribute(null=True)
     dispute_id = UnicodeAttribute(null=True)
     no_show = UnicodeAttribute(null=True)
+    auto_refund_reason = UnicodeAttribute(null=True)  # set when a full refund is owed (slot lost after paying)
     provider_account = UnicodeAttribute(null=True)
     idempotency_key_hash = UnicodeAttribute(null=True)
     flags = ListAttribute(of=FlagMap, default=list)
     flag_codes = UnicodeSetAttribute(null=True)  # makes "flag once per code" one conditional write
+    attention = UnicodeAttribute(null=True)  # "OPEN" while flags await the owner
     attention_since = UTCDateTimeAttribute(null=True)
+    attention_index = AttentionIndex()
     history = ListAttribute(of=TransitionMap, default=list)
     refunds = ListAttribute(of=RefundMap, default=list)
     refund_ids = UnicodeSetAttribute(null=True)  # makes "record a refund once" one conditional write

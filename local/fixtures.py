@@ -1,0 +1,188 @@
+"""Example events beside each function (`functions/*/events/*.json`), made by really running the flows on
+the doubles: API Gateway HTTP API v2 events, webhooks signed with the local runner's secrets.
+
+    python -m local fixtures      # regenerate; `make fixtures`
+
+Stripe signatures carry a timestamp (5 minutes' tolerance), so `python -m local invoke` signs a Stripe
+fixture again at invoke time; Cal.com signs only the body, so its fixtures stay valid as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from local.lambda_runtime import http_event
+from local.runner import DOUBLE_CAL_KEY, DOUBLE_CAL_WEBHOOK_SECRET, DOUBLE_STRIPE_KEY, DOUBLE_STRIPE_WEBHOOK_SECRET
+from local.template import ROOT
+
+STRIPE_EVENTS = ROOT / "functions" / "stripe_webhook" / "events"
+CAL_EVENTS = ROOT / "functions" / "cal_webhook" / "events"
+
+
+def _write(path: Path, event: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def _api_events() -> None:
+    examples = {
+        "catalog_api/events/list_services.json": http_event("GET", "/services"),
+        "catalog_api/events/availability.json": http_event(
+            "GET",
+            "/availability",
+            query={"service_id": "signature-facial", "days": "7", "time_zone": "America/New_York"},
+        ),
+        "create_intent/events/create_intent.json": http_event(
+            "POST",
+            "/payments/create-intent",
+            headers={"content-type": "application/json", "idempotency-key": "3f9a6c1e-demo"},
+            body=json.dumps(
+                {
+                    "service_id": "signature-facial",
+                    "start": "2030-01-07T17:00:00Z",
+                    "attendee": {"name": "Ada Lovelace", "email": "ada@example.com", "time_zone": "America/New_York"},
+                    "payment_type": "deposit",
+                }
+            ),
+        ),
+        "create_token/events/create_token.json": http_event(
+            "POST",
+            "/bookings/create-token",
+            headers={"content-type": "application/json"},
+            body=json.dumps({"booking_id": "bk_0123456789abcdef01234567", "payment_intent_id": "pi_example"}),
+        ),
+        "verify_booking/events/verify.json": http_event(
+            "POST",
+            "/bookings/verify",
+            headers={"content-type": "application/json"},
+            body=json.dumps({"token": "example-token-from-verify-url-0123456789"}),
+        ),
+        "admin_api/events/list_flagged.json": http_event(
+            "GET", "/admin/bookings", headers={"authorization": "Bearer local-admin-token"}, query={"flagged": "true"}
+        ),
+    }
+    for relative, event in examples.items():
+        _write(ROOT / "functions" / relative, event)
+
+
+def _stripe_events() -> None:
+    import stripe
+
+    from local.stripe_double import StripeDouble
+
+    double = StripeDouble(deliver_webhooks=False)
+    client = stripe.StripeClient(DOUBLE_STRIPE_KEY, base_addresses={"api": double.start()}, max_network_retries=0)
+
+    def intent(booking_id: str) -> Any:
+        return client.v1.payment_intents.create(
+            params={
+                "amount": 8250,
+                "currency": "usd",
+                "metadata": {"booking_id": booking_id, "service_id": "signature-facial", "payment_type": "deposit"},
+                "transfer_group": f"booking_{booking_id}",
+            }
+        )
+
+    paid = intent("bk_0123456789abcdef01234567")
+    client.v1.payment_intents.confirm(paid.id, params={"payment_method": "pm_card_visa"})
+    declined = intent("bk_1123456789abcdef01234567")
+    with contextlib.suppress(stripe.CardError):  # the decline is the point: it emits payment_failed
+        client.v1.payment_intents.confirm(declined.id, params={"payment_method": "pm_card_chargeDeclined"})
+    abandoned = intent("bk_2123456789abcdef01234567")
+    client.v1.payment_intents.cancel(abandoned.id, params={"cancellation_reason": "abandoned"})
+    charge = client.v1.payment_intents.retrieve(paid.id).latest_charge
+    client.v1.refunds.create(params={"charge": charge, "amount": 4125})
+    double.create_dispute(str(charge))
+    wanted = {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "charge.refunded",
+        "charge.dispute.created",
+    }
+    for event in double.events:
+        if event["type"] in wanted:
+            wanted.discard(event["type"])
+            raw = double.event_payload(event["id"])
+            headers = {
+                "content-type": "application/json; charset=utf-8",
+                "stripe-signature": double.signature_header(raw, DOUBLE_STRIPE_WEBHOOK_SECRET),
+                "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            }
+            _write(
+                STRIPE_EVENTS / f"{event['type']}.json",
+                http_event("POST", "/webhooks/stripe", body=raw, headers=headers),
+            )
+    double.stop()
+
+
+def _cal_events() -> None:
+    from local.cal_double import CalDouble, CalEventType
+
+    double = CalDouble(
+        {
+            3815418: CalEventType(
+                id=3815418, slug="signature-facial", title="Signature Facial (60 min)", length_minutes=60
+            )
+        },
+        "America/Los_Angeles",
+        send_webhooks=False,
+    )
+    day = datetime.now(UTC).date() + timedelta(days=14)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    start = datetime(day.year, day.month, day.day, 17, tzinfo=UTC)
+    metadata = {"booking_id": "bk_0123456789abcdef01234567", "payment_intent_id": "pi_example"}
+    made = double.take_slot(
+        3815418, start, attendee_name="Ada Lovelace", attendee_email="ada@example.com", metadata=metadata
+    )
+    moved = double.reschedule_booking(made["uid"], start + timedelta(hours=2), by="ada@example.com")
+    steps: list[tuple[str, str, Callable[[], Any] | None]] = [
+        ("BOOKING_CREATED", made["uid"], None),
+        ("BOOKING_RESCHEDULED", moved["uid"], None),
+        ("BOOKING_NO_SHOW_UPDATED", moved["uid"], lambda: double.emit_no_show_updated(moved["uid"])),
+        ("MEETING_ENDED", moved["uid"], None),
+        (
+            "BOOKING_CANCELLED",
+            moved["uid"],
+            lambda: double.cancel_booking(moved["uid"], "cannot make it", "ada@example.com"),
+        ),
+    ]
+    for trigger, uid, happen in steps:
+        if happen:
+            happen()
+        raw, headers = double.build_webhook(trigger, uid, secret=DOUBLE_CAL_WEBHOOK_SECRET)
+        _write(CAL_EVENTS / f"{trigger}.json", http_event("POST", "/webhooks/cal", body=raw, headers=headers))
+    rejected = double.take_slot(3815418, start + timedelta(days=1), attendee_email="ada@example.com", metadata=metadata)
+    double.emit_booking_rejected(rejected["uid"], "fully booked that day")
+    raw, headers = double.build_webhook("BOOKING_REJECTED", rejected["uid"], secret=DOUBLE_CAL_WEBHOOK_SECRET)
+    _write(CAL_EVENTS / "BOOKING_REJECTED.json", http_event("POST", "/webhooks/cal", body=raw, headers=headers))
+    assert DOUBLE_CAL_KEY  # the double accepts any cal_ key; ours is the runner's
+
+
+def generate() -> int:
+    _api_events()
+    _stripe_events()
+    _cal_events()
+    return 0
+
+
+def resign_stripe(event: dict[str, Any], secret: str = DOUBLE_STRIPE_WEBHOOK_SECRET) -> dict[str, Any]:
+    """A Stripe fixture signed again now (its committed signature is older than Stripe's 5-minute tolerance)."""
+    import base64
+
+    from local.stripe_double import StripeDouble
+
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if "stripe-signature" not in headers:
+        return event
+    body = event.get("body") or ""
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    headers["stripe-signature"] = StripeDouble.signature_header(raw, secret)
+    return event | {"headers": headers}

@@ -1,0 +1,217 @@
+"""template.yaml agrees with the code: handlers, routes, runtime, table, indexes, layer, parameters, openapi.json."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from pynamodb.attributes import NumberAttribute
+from pynamodb.indexes import GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from local.template import ROOT, TEMPLATE, load_template
+
+RESOURCES: dict[str, Any] = load_template()["Resources"]
+FUNCTIONS = {name: res for name, res in RESOURCES.items() if res["Type"] == "AWS::Serverless::Function"}
+GLOBALS = load_template().get("Globals", {}).get("Function", {})
+
+
+def resource_of_type(type_: str) -> tuple[str, dict[str, Any]]:
+    [(name, resource)] = [(name, res) for name, res in RESOURCES.items() if res["Type"] == type_]
+    return name, resource
+
+
+def handler_parts(resource: dict[str, Any]) -> tuple[Path, str]:
+    props = resource["Properties"]
+    module, function = (props.get("Handler") or GLOBALS["Handler"]).rsplit(".", 1)
+    return ROOT / props["CodeUri"] / f"{module.replace('.', '/')}.py", function
+
+
+def load_handler_module(logical_id: str) -> ModuleType:
+    path, _ = handler_parts(FUNCTIONS[logical_id])
+    spec = importlib.util.spec_from_file_location(f"template_test_{logical_id}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def template_routes(resource: dict[str, Any]) -> set[tuple[str, str]]:
+    events = resource["Properties"].get("Events") or {}
+    return {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for event in events.values()
+        if event["Type"] == "HttpApi"
+    }
+
+
+def resolver_routes(module: ModuleType) -> set[tuple[str, str]]:
+    app = getattr(module, "app", None)
+    if app is None:
+        return set()
+    routes = [*app._static_routes, *app._dynamic_routes]
+    # Powertools writes path parameters as <name>, SAM as {name}
+    return {(route.method.upper(), re.sub(r"<(\w+)>", r"{\1}", route.path)) for route in routes}
+
+
+def test_template_has_the_core_flow_functions() -> None:
+    routes = {route for resource in FUNCTIONS.values() for route in template_routes(resource)}
+    assert {
+        ("GET", "/services"),
+        ("GET", "/availability"),
+        ("POST", "/payments/create-intent"),
+        ("POST", "/bookings/create-token"),
+        ("POST", "/bookings/verify"),
+    } <= routes
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_has_its_handler_file_and_lambda_handler(logical_id: str) -> None:
+    # Given the function's CodeUri and Handler
+    path, function = handler_parts(FUNCTIONS[logical_id])
+    # Then the file exists, and loading it gives a callable of that name
+    assert path.is_file(), f"{logical_id}: {path} does not exist"
+    assert function == "lambda_handler"
+    assert callable(getattr(load_handler_module(logical_id), function))
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_http_route_is_served_by_its_functions_resolver_and_vice_versa(logical_id: str) -> None:
+    # Given the routes the template sends to this function and the routes its resolver has
+    in_template = template_routes(FUNCTIONS[logical_id])
+    in_code = resolver_routes(load_handler_module(logical_id))
+    # Then they are the same set: no route API Gateway sends that the code 404s, no dead route in code
+    assert in_template == in_code
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_http_event_is_on_the_http_api(logical_id: str) -> None:
+    api_name, _ = resource_of_type("AWS::Serverless::HttpApi")
+    for event in (FUNCTIONS[logical_id]["Properties"].get("Events") or {}).values():
+        if event["Type"] == "HttpApi":
+            assert event["Properties"]["ApiId"] == {"Ref": api_name}
+
+
+def test_globals_set_python313_arm64_and_active_tracing() -> None:
+    assert GLOBALS["Runtime"] == "python3.13"
+    assert GLOBALS["Architectures"] == ["arm64"]
+    assert GLOBALS["Tracing"] == "Active"
+    for logical_id, resource in FUNCTIONS.items():
+        props = resource["Properties"]
+        assert props.get("Runtime", "python3.13") == "python3.13", logical_id
+        assert props.get("Architectures", ["arm64"]) == ["arm64"], logical_id
+        assert props.get("Tracing", "Active") == "Active", logical_id
+
+
+def test_globals_configure_powertools() -> None:
+    variables = GLOBALS["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"]
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"]
+
+
+def test_table_is_on_demand_with_point_in_time_recovery_and_ttl_on_expires_ttl() -> None:
+    _, table = resource_of_type("AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_ttl", "Enabled": True}
+
+
+def model_classes() -> list[type[Model]]:
+    from booking.dal import items
+
+    return [
+        value
+        for value in vars(items).values()
+        if isinstance(value, type) and issubclass(value, Model) and value is not Model
+    ]
+
+
+def test_ttl_attribute_is_the_one_the_models_write() -> None:
+    from pynamodb.attributes import TTLAttribute
+
+    ttl_names = {
+        name
+        for model in model_classes()
+        for name, attribute in model.get_attributes().items()
+        if isinstance(attribute, TTLAttribute)
+    }
+    assert ttl_names == {"expires_ttl"}
+
+
+def test_table_keys_match_the_models() -> None:
+    _, table = resource_of_type("AWS::DynamoDB::Table")
+    schema = {key["KeyType"]: key["AttributeName"] for key in table["Properties"]["KeySchema"]}
+    for model in model_classes():
+        assert model._hash_keyname == schema["HASH"], model.__name__
+        assert model._range_keyname == schema["RANGE"], model.__name__
+
+
+def test_gsis_in_the_template_match_the_pynamodb_indexes() -> None:
+    # Given the indexes the template creates and the ones the PynamoDB models query
+    _, table = resource_of_type("AWS::DynamoDB::Table")
+    props = table["Properties"]
+    in_template = {
+        gsi["IndexName"]: {key["KeyType"]: key["AttributeName"] for key in gsi["KeySchema"]}
+        for gsi in props.get("GlobalSecondaryIndexes", [])
+    }
+    in_code: dict[str, dict[str, str]] = {}
+    attribute_types: dict[str, str] = {}
+    for model in model_classes():
+        for index in vars(model).values():
+            if not isinstance(index, GlobalSecondaryIndex):
+                continue
+            keys: dict[str, str] = {}
+            for name, attribute in index.Meta.attributes.items():
+                if attribute.is_hash_key:
+                    keys["HASH"] = name
+                if attribute.is_range_key:
+                    keys["RANGE"] = name
+                attribute_types[name] = "N" if isinstance(attribute, NumberAttribute) else "S"
+            in_code[index.Meta.index_name] = keys
+    # Then they are the same indexes on the same key attributes, with the right attribute types
+    assert in_code == in_template
+    assert in_code  # the models do have indexes (StatusIndex, SlotIndex)
+    defined = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
+    for name, type_ in attribute_types.items():
+        assert defined.get(name) == type_, name
+
+
+def test_layer_is_the_shared_folder_without_a_python_subfolder() -> None:
+    layer_name, layer = resource_of_type("AWS::Serverless::LayerVersion")
+    assert layer["Properties"]["ContentUri"] == "shared/"
+    assert (ROOT / "shared" / "booking").is_dir()
+    assert not (ROOT / "shared" / "python").exists()
+    assert {"Ref": layer_name} in GLOBALS["Layers"]
+
+
+SECRET_PATTERNS = re.compile(r"(sk|rk|pk)_(live|test)_\w+|whsec_\w+|cal_(live_)?[A-Za-z0-9]{12,}|AKIA[0-9A-Z]{16}")
+SECRET_NAMES = re.compile(r"secret|password|api_?key|token$|webhook", re.IGNORECASE)
+
+
+def test_parameters_have_no_secret_looking_defaults() -> None:
+    parameters: dict[str, Any] = load_template().get("Parameters", {})
+    for name, parameter in parameters.items():
+        default = str(parameter.get("Default", ""))
+        assert not SECRET_PATTERNS.search(default), f"{name} defaults to a key-like value"
+        if SECRET_NAMES.search(name):
+            assert "Default" not in parameter, f"{name} looks like a secret and has a default"
+            assert parameter.get("NoEcho") is True, f"{name} looks like a secret and is not NoEcho"
+
+
+def test_template_holds_no_provider_key_anywhere() -> None:
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert not SECRET_PATTERNS.search(text)
+    variables = GLOBALS["Environment"]["Variables"]
+    assert not {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "CAL_API_KEY", "CAL_WEBHOOK_SECRET"} & set(variables)
+
+
+def test_committed_openapi_json_is_what_the_code_generates() -> None:
+    from local.openapi import render
+
+    committed = (ROOT / "openapi.json").read_text(encoding="utf-8")
+    assert committed == render(), "openapi.json is stale: run `make openapi`"
