@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt shared/requirements
 SAM_VENV := .venv-sam
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv run demo test lint format openapi openapi-check invoke sam-tools validate build deploy deploy-prod clean
+.PHONY: venv run demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod clean
 
 $(STAMP): requirements-dev.txt shared/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,11 @@ openapi: venv  ## regenerate openapi.json from the handlers
 openapi-check: venv  ## fail when openapi.json is not what the code generates
 	$(BIN)/python -m local openapi --check openapi.json
 
-invoke: venv  ## run one function with an event file: make invoke FN=ExpireHoldsFunction EVENT=path.json
+invoke: venv  ## run one function inside the running local runner: make invoke FN=StripeWebhookFunction EVENT=file.json
 	$(BIN)/python -m local invoke $(FN) $(EVENT)
+
+fixtures: venv  ## regenerate the example events in functions/*/events/ from real runs on the doubles
+	$(BIN)/python -m local fixtures
 
 sam-tools:  ## aws-sam-cli in its own venv (it pins boto3/pydantic; never in the project venv)
 	@test -x $(SAM_VENV)/bin/sam || ($(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli)

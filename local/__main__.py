@@ -1,4 +1,4 @@
-"""python -m local serve | demo | invoke FUNCTION EVENT | openapi --write/--check FILE"""
+"""python -m local serve | demo | invoke FUNCTION [EVENT] | fixtures | openapi --write/--check FILE"""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("function", help="logical id in template.yaml, e.g. ExpireHoldsFunction")
     invoke.add_argument("event", nargs="?", help="event JSON file (default: the function's events/ fixture)")
     invoke.add_argument("--api", default="http://127.0.0.1:3000", help="the running local runner to invoke in")
+    commands.add_parser("fixtures", help="regenerate the example events in functions/*/events/")
     openapi = commands.add_parser("openapi", help="generate or check openapi.json")
     group = openapi.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", type=Path)
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from local.demo import run_demo
 
         return run_demo(args.api, close_tab=args.close_tab)
+    if args.command == "fixtures":
+        from local.fixtures import generate
+
+        return generate()
     if args.command == "invoke":
         from local.runner import invoke_remote
 

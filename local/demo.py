@@ -142,8 +142,9 @@ def _wait_for_webhooks(session: requests.Session, api: str, info: dict[str, Any]
     ).raise_for_status()
     cancelled = _wait_for_status(session, api, booking_id, "CANCELLED")
     refunds = cancelled["refunds"]
-    print(f"   CANCELLED; refunds by the cancellation policy: {[(r['amount'], r['purpose']) for r in refunds]}")
-    print(f"   why: {cancelled['history'][-1]['reason']}")
+    print(f"   CANCELLED: {cancelled['history'][-1]['reason']}")
+    for refund in refunds or [{"amount": 0, "reason": "the cancellation policy keeps the whole payment as the fee"}]:
+        print(f"   refund {refund['amount']} {cancelled['payment']['currency']}: {refund['reason']}")
     return cancelled
 
 

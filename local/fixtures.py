@@ -3,8 +3,9 @@ the doubles: API Gateway HTTP API v2 events, webhooks signed with the local runn
 
     python -m local fixtures      # regenerate; `make fixtures`
 
-Stripe signatures carry a timestamp (5 minutes' tolerance), so `python -m local invoke` signs a Stripe
-fixture again at invoke time; Cal.com signs only the body, so its fixtures stay valid as they are.
+The committed signatures are correct for the bodies (tests check it). Stripe signatures also carry a time
+and expire after 5 minutes, and Cal.com events older than the dedupe window are ignored, so
+`python -m local invoke` delivers a webhook fixture as if sent now (see `refresh`).
 """
 
 from __future__ import annotations
@@ -173,16 +174,28 @@ def generate() -> int:
     return 0
 
 
-def resign_stripe(event: dict[str, Any], secret: str = DOUBLE_STRIPE_WEBHOOK_SECRET) -> dict[str, Any]:
-    """A Stripe fixture signed again now (its committed signature is older than Stripe's 5-minute tolerance)."""
+def refresh(event: dict[str, Any]) -> dict[str, Any]:
+    """A webhook fixture as if delivered now, signed with the local runner's secrets.
+
+    Stripe signatures expire after 5 minutes (sign again, as `stripe trigger` would); a Cal.com event older
+    than the dedupe window is ignored by design (give it a fresh createdAt, then sign the new body).
+    """
     import base64
+    import hashlib
+    import hmac
 
     from local.stripe_double import StripeDouble
 
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    if "stripe-signature" not in headers:
-        return event
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-    headers["stripe-signature"] = StripeDouble.signature_header(raw, secret)
-    return event | {"headers": headers}
+    if "stripe-signature" in headers:
+        headers["stripe-signature"] = StripeDouble.signature_header(raw, DOUBLE_STRIPE_WEBHOOK_SECRET)
+    elif "x-cal-signature-256" in headers:
+        document = json.loads(raw)
+        document["createdAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        raw = json.dumps(document, separators=(",", ":")).encode()
+        headers["x-cal-signature-256"] = hmac.new(DOUBLE_CAL_WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    else:
+        return event
+    return event | {"headers": headers, "body": raw.decode(), "isBase64Encoded": False}

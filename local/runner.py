@@ -165,7 +165,9 @@ class LocalEnvironment:
                 return 404, {
                     "error": {"code": "unknown_function", "message": f"No function {logical_id} in template.yaml"}
                 }
-            event = payload or scheduler_event(logical_id)
+            from local.fixtures import refresh
+
+            event = refresh(payload) if payload else scheduler_event(logical_id)
             return 200, {"function": logical_id, "result": self.lam.invoke(logical_id, event)}
         return 404, {"error": {"code": "not_found", "message": "Unknown /_local route"}}
 

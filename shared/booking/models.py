@@ -47,6 +47,7 @@ class RefundRecord(BaseModel):
     refund_id: str
     amount: int
     purpose: str
+    reason: str = ""
     at: datetime
 
 

@@ -32,7 +32,9 @@ def refund(booking: Booking, amount: int, *, purpose: str, reason: str) -> Booki
     logger.info("refund issued", extra={"purpose": purpose, "amount": created.amount, "refund_id": created.refund_id})
     recorded = store.record_refund(
         booking.booking_id,
-        RefundRecord(refund_id=created.refund_id, amount=created.amount, purpose=purpose, at=clock_now()),
+        RefundRecord(
+            refund_id=created.refund_id, amount=created.amount, purpose=purpose, reason=reason, at=clock_now()
+        ),
     )
     return recorded or booking
 

@@ -126,6 +126,7 @@ class RefundMap(MapAttribute):
     refund_id = UnicodeAttribute()
     amount = NumberAttribute()
     purpose = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
     at = UTCDateTimeAttribute()
 
 
