@@ -1,4 +1,4 @@
-"""python -m local serve | demo | invoke FUNCTION [EVENT] | fixtures | openapi --write/--check FILE"""
+"""python -m local serve | demo | invoke FUNCTION [EVENT] | clock 72h | fixtures | openapi --write/--check FILE"""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API locally (moto + Stripe/Cal.com doubles)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--no-schedules", action="store_true", help="do not run the scheduled functions on their own")
     demo = commands.add_parser("demo", help="walk the booking flow against the local API")
     demo.add_argument("--api", default="http://127.0.0.1:3000")
     demo.add_argument("--close-tab", action="store_true", help="pay, then never call create-token/verify")
+    demo.add_argument("--jobs", action="store_true", help="the scheduled jobs: expiry, late confirmation, payouts")
+    clock = commands.add_parser("clock", help="move the running local runner's clock forward (e.g. 72h, 16m)")
+    clock.add_argument("advance", help="how far: 90s, 16m, 72h, 3d")
+    clock.add_argument("--api", default="http://127.0.0.1:3000")
     invoke = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke)")
     invoke.add_argument("function", help="logical id in template.yaml, e.g. ExpireHoldsFunction")
     invoke.add_argument("event", nargs="?", help="event JSON file (default: the function's events/ fixture)")
@@ -30,11 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from local.runner import serve_forever
 
-        return serve_forever(args.host, args.port)
+        return serve_forever(args.host, args.port, schedules=not args.no_schedules)
     if args.command == "demo":
         from local.demo import run_demo
 
-        return run_demo(args.api, close_tab=args.close_tab)
+        return run_demo(args.api, close_tab=args.close_tab, jobs=args.jobs)
+    if args.command == "clock":
+        from local.runner import advance_clock
+
+        return advance_clock(args.api, args.advance)
     if args.command == "fixtures":
         from local.fixtures import generate
 

@@ -71,3 +71,20 @@ def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]
 def create_app_tables(table_name: str) -> None:
     client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
     create_tables(client, {"BookingsTable": table_name})
+
+
+def create_alerts_topic(name: str) -> str:
+    """The owner's alert topic (in moto); its ARN is what OWNER_ALERTS_TOPIC_ARN names."""
+    return boto3.client("sns", region_name=os.environ.get("AWS_REGION", "us-east-1")).create_topic(Name=name)[
+        "TopicArn"
+    ]
+
+
+def published_alerts(topic_arn: str) -> list[dict[str, str]]:
+    """What was published to the topic, oldest first (moto keeps it; nothing is e-mailed)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    region = topic_arn.split(":")[3]
+    topic = sns_backends[DEFAULT_ACCOUNT_ID][region].topics[topic_arn]
+    return [{"subject": subject or "", "message": message} for _, message, subject, *_ in topic.sent_notifications]

@@ -148,11 +148,111 @@ def _wait_for_webhooks(session: requests.Session, api: str, info: dict[str, Any]
     return cancelled
 
 
+def _invoke(session: requests.Session, api: str, function: str) -> dict[str, Any]:
+    result = session.post(f"{api}/_local/invoke/{function}", json={}, timeout=120).json()["result"]
+    print(f"   invoked {function}: {result}")
+    return result
+
+
+def _advance(session: requests.Session, api: str, **delta: float) -> None:
+    seconds = timedelta(**delta).total_seconds()
+    offset = session.post(f"{api}/_local/clock", json={"advance_seconds": seconds}, timeout=10).json()
+    print(
+        f"   (clock moved forward {timedelta(**delta)}; offset now {timedelta(seconds=offset['clock_offset_seconds'])})"
+    )
+
+
+def _slot_listed(session: requests.Session, api: str, service_id: str, start: str) -> bool:
+    day = start[:10]
+    response = session.get(f"{api}/availability", params={"service_id": service_id, "start": day, "days": 2})
+    return any(slot["start"] == start for d in response.json().get("days", []) for slot in d["slots"])
+
+
+def _hold(session: requests.Session, api: str, service_id: str, name: str) -> tuple[dict[str, Any], str]:
+    params: dict[str, Any] = {"service_id": service_id, "days": 7}
+    for _ in range(WEEKS_TO_SEARCH):
+        week = session.get(f"{api}/availability", params=params).json()
+        slots = [slot for day in week["days"] for slot in day["slots"]]
+        if slots:
+            break
+        params["start"] = (date.fromisoformat(week["days"][-1]["date"]) + timedelta(days=1)).isoformat()
+    start = slots[0]["start"]
+    attendee = {"name": name, "email": f"{name.split()[0].lower()}@example.com", "time_zone": "America/Chicago"}
+    body = {"service_id": service_id, "start": start, "attendee": attendee, "payment_type": "deposit"}
+    response = session.post(f"{api}/payments/create-intent", json=body)
+    if response.status_code != 201:
+        _show("POST /payments/create-intent", response)
+    return response.json(), start
+
+
+def walk_jobs(api: str) -> dict[str, Any]:
+    """The scheduled jobs on the local runner: expiry, a vanished client, the 72 h payout."""
+    session = requests.Session()
+    info = session.get(f"{api}/_local", timeout=5).json()
+    if info.get("stripe") != "double" or info.get("cal") != "double":
+        raise DemoFailed("the jobs demo drives the doubles: run it without real provider keys")
+
+    print("\n== 1. An abandoned hold frees its slot after expiry")
+    held, start = _hold(session, api, SERVICE_ID, "Alan Turing")
+    print(
+        f"   held {start} for {held['booking_id']} (expires {held['hold_expires_at']}); listed now: "
+        f"{_slot_listed(session, api, SERVICE_ID, start)}"
+    )
+    _advance(session, api, minutes=16)
+    _invoke(session, api, "ExpireHoldsFunction")
+    expired = _wait_for_status(session, api, held["booking_id"], "EXPIRED")
+    print(
+        f"   {expired['status']}: {expired['history'][-1]['reason']}; listed again: "
+        f"{_slot_listed(session, api, SERVICE_ID, start)}"
+    )
+
+    print("\n== 2. A client pays and vanishes while Cal.com is down; the cleanup job finishes the booking")
+    vanished, _ = _hold(session, api, SERVICE_ID, "Grace Hopper")
+    session.post(f"{info['cal_api']}/_double/mode", json={"mode": "down"}, timeout=10).raise_for_status()
+    _confirm_card(info, vanished["payment_intent_id"])
+    paid = _wait_for_status(session, api, vanished["booking_id"], "PAID")
+    print(f"   the webhook recorded the payment but could not book: {paid['status']}")
+    session.post(f"{info['cal_api']}/_double/mode", json={"mode": "normal"}, timeout=10).raise_for_status()
+    _advance(session, api, minutes=4)
+    _invoke(session, api, "ExpireHoldsFunction")
+    confirmed = _wait_for_status(session, api, vanished["booking_id"], "CONFIRMED")
+    print(f"   {confirmed['status']} by the cleanup job: Cal.com uid {confirmed['cal_booking_uid']}")
+
+    print("\n== 3. 72 h after a payment, its provider is paid, exactly once")
+    brow, _ = _hold(session, api, "brow-lamination", "Katherine Johnson")
+    _confirm_card(info, brow["payment_intent_id"])
+    _wait_for_status(session, api, brow["booking_id"], "CONFIRMED")
+    _invoke(session, api, "PayoutsCronFunction")
+    _advance(session, api, hours=72)
+    _invoke(session, api, "PayoutsCronFunction")
+    _invoke(session, api, "PayoutsCronFunction")
+    transfers = _stripe_transfers(info, brow["booking_id"])
+    for transfer in transfers:
+        print(
+            f"   Stripe transfer {transfer['id']}: {transfer['amount']} {transfer['currency']} to "
+            f"{transfer['destination']} from {transfer['source_transaction']}"
+        )
+    if len(transfers) != 1:
+        raise DemoFailed(f"expected exactly one transfer, found {len(transfers)}")
+    return session.get(f"{api}/admin/bookings/{brow['booking_id']}", headers=_owner_headers()).json()
+
+
+def _stripe_transfers(info: dict[str, Any], booking_id: str) -> list[dict[str, Any]]:
+    response = requests.get(
+        f"{info['stripe_api']}/v1/transfers",
+        params={"transfer_group": f"booking_{booking_id}"},
+        headers={"Authorization": f"Bearer {DOUBLE_STRIPE_KEY}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["data"]
+
+
 def _owner_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {os.environ.get('ADMIN_API_TOKEN', 'local-admin-token')}"}
 
 
-def run_demo(api: str, *, close_tab: bool = False) -> int:
+def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False) -> int:
     embedded: LocalEnvironment | None = None
     try:
         requests.get(f"{api}/_local", timeout=2)
@@ -163,7 +263,7 @@ def run_demo(api: str, *, close_tab: bool = False) -> int:
         embedded = LocalEnvironment(port=0).start()
         api = embedded.api_url
     try:
-        final = walk(api, close_tab=close_tab)
+        final = walk_jobs(api) if jobs else walk(api, close_tab=close_tab)
     except DemoFailed as exc:
         print(f"\nDEMO FAILED: {exc}")
         return 1

@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
+import re
 import signal
 import sys
 import threading
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from local.aws import create_app_tables, fake_credentials, start_moto_server
+from local.aws import create_alerts_topic, create_app_tables, fake_credentials, published_alerts, start_moto_server
 from local.lambda_runtime import LocalLambda, scheduler_event
 from local.template import load_template
 
@@ -51,8 +54,10 @@ def _template_parameter(name: str) -> str:
 class LocalEnvironment:
     """moto + doubles + the API server, started and stopped together (also used by tests and the demo)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 3000, *, schedules: bool = False) -> None:
         self.host, self.port = host, port
+        self.schedules = schedules
+        self._stopping = threading.Event()
         self.stripe_double: Any = None
         self.cal_double: Any = None
         self.lam: LocalLambda | None = None
@@ -103,11 +108,14 @@ class LocalEnvironment:
     # --- life cycle -------------------------------------------------------------------------------------
 
     def start(self) -> LocalEnvironment:
+        # Powertools warns on every invocation that publishes no metric; locally that is only noise.
+        warnings.filterwarnings("ignore", "No application metrics to publish")
         for name, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(name, value)
         fake_credentials()
         self._moto, _ = start_moto_server(self.host)
         create_app_tables(os.environ["TABLE_NAME"])
+        os.environ["OWNER_ALERTS_TOPIC_ARN"] = create_alerts_topic("booking-deposits-owner-alerts")
         self._start_stripe()
         self._start_cal()
         from booking.settings import get_settings
@@ -123,9 +131,31 @@ class LocalEnvironment:
             self.stripe_double.add_webhook_endpoint(f"{self.api_url}/webhooks/stripe", DOUBLE_STRIPE_WEBHOOK_SECRET)
         if self.cal_double is not None:
             self.cal_double.add_webhook_subscriber(f"{self.api_url}/webhooks/cal", DOUBLE_CAL_WEBHOOK_SECRET)
+        if self.schedules:
+            self._start_schedules()
         return self
 
+    def _start_schedules(self) -> None:
+        """Run each ScheduleV2 function at its rate, as EventBridge Scheduler would (real time, not the clock)."""
+        assert self.lam is not None
+        for logical_id, pool in self.lam.pools.items():
+            for schedule in pool.spec.schedules:
+                period = rate_seconds(schedule.expression)
+                event = scheduler_event(schedule.name, schedule.input)
+                threading.Thread(
+                    target=self._every, args=(period, logical_id, event), name=f"schedule-{logical_id}", daemon=True
+                ).start()
+
+    def _every(self, period: float, logical_id: str, event: dict[str, Any]) -> None:
+        assert self.lam is not None
+        while not self._stopping.wait(period):
+            try:
+                self.lam.invoke(logical_id, event)
+            except Exception:  # a failed run is retried at the next tick, as the scheduler's retries would
+                logging.getLogger("local").exception("scheduled run of %s failed", logical_id)
+
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -144,6 +174,7 @@ class LocalEnvironment:
             "stripe": "double" if self.stripe_double is not None else "stripe test mode",
             "cal": "double" if self.cal_double is not None else "cal.com",
             "clock_offset_seconds": float(os.environ.get("LOCAL_CLOCK_OFFSET_SECONDS") or 0),
+            "schedules": self.schedules,
             "routes": self.lam.route_keys() if self.lam else [],
         }
 
@@ -152,6 +183,8 @@ class LocalEnvironment:
     def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path == "/_local":
             return 200, self.describe()
+        if method == "GET" and path == "/_local/alerts":
+            return 200, {"alerts": published_alerts(os.environ["OWNER_ALERTS_TOPIC_ARN"])}
         payload = json.loads(body or b"{}")
         if method == "POST" and path == "/_local/clock":
             current = float(os.environ.get("LOCAL_CLOCK_OFFSET_SECONDS") or 0)
@@ -247,8 +280,17 @@ def _make_handler(env: LocalEnvironment) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_forever(host: str, port: int) -> int:
-    env = LocalEnvironment(host, port)
+def rate_seconds(expression: str) -> float:
+    """`rate(5 minutes)` -> 300.0 (the schedules the template uses)."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not match:
+        raise ValueError(f"unsupported schedule expression {expression!r}")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return int(match.group(1)) * unit
+
+
+def serve_forever(host: str, port: int, *, schedules: bool = True) -> int:
+    env = LocalEnvironment(host, port, schedules=schedules)
     try:
         env.start()
     except OSError as exc:
@@ -264,7 +306,9 @@ def serve_forever(host: str, port: int) -> int:
     print(f"Stripe ({info['stripe']})  {info['stripe_api']}")
     print(f"Cal.com ({info['cal']})  {info['cal_api']}")
     print(f"DynamoDB (moto)        {info['dynamodb']}")
-    print(f"Local controls         {info['api']}/_local")
+    print(f"Local controls         {info['api']}/_local  (clock, alerts, invoke)")
+    if schedules:
+        print("Schedules              the template's ScheduleV2 rates (make invoke FN=... runs one now)")
     print("Try it: make demo    (Ctrl-C stops everything; data lives in memory)", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -284,3 +328,19 @@ def invoke_remote(api: str, function: str, event_file: str | None) -> int:
         return 1
     print(json.dumps(response.json(), indent=2, default=str))
     return 0 if response.ok else 1
+
+
+def advance_clock(api: str, advance: str) -> int:
+    """`python -m local clock 72h`: move the running runner's clock (product and doubles) forward."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", advance.strip())
+    if not match:
+        print("Say how far, e.g. 90s, 16m, 72h or 3d.", file=sys.stderr)
+        return 2
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    try:
+        response = requests.post(f"{api}/_local/clock", json={"advance_seconds": seconds}, timeout=10)
+    except requests.ConnectionError:
+        print(f"No local runner at {api}: start it with `make run`.", file=sys.stderr)
+        return 1
+    print(f"clock offset is now {response.json()['clock_offset_seconds']:.0f} s")
+    return 0

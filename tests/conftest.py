@@ -25,6 +25,7 @@ os.environ.update(
         "STRIPE_MAX_NETWORK_RETRIES": "1",
         "CAL_TIMEOUT_SECONDS": "0.5",
         "CONFIRM_DEADLINE_SECONDS": "3",
+        "OWNER_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:owner-alerts-test",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -99,6 +100,10 @@ def reset_world(stripe_double: StripeDouble, cal_double: CalDouble) -> None:
     if table in client.list_tables()["TableNames"]:
         client.delete_table(TableName=table)
     create_app_tables(table)
+    sns = boto3.client("sns")
+    for topic in sns.list_topics()["Topics"]:
+        sns.delete_topic(TopicArn=topic["TopicArn"])
+    sns.create_topic(Name="owner-alerts-test")
     stripe_double.reset()
     cal_double.reset()
 

@@ -184,3 +184,21 @@ def deliver_cal(api: ApiClient, cal_double: Any, trigger: str, uid: str, **kwarg
     kwargs.setdefault("secret", os.environ["CAL_WEBHOOK_SECRET"])
     raw, headers = cal_double.build_webhook(trigger, uid, **kwargs)
     return api.request("POST", "/webhooks/cal", raw=raw, headers=headers)
+
+
+# --- scheduled jobs -------------------------------------------------------------------------------------
+
+
+def run_job(lam: LocalLambda, logical_id: str) -> dict[str, Any]:
+    """Invoke a scheduled function through its entry point with the EventBridge Scheduler payload."""
+    from local.lambda_runtime import scheduler_event
+    from local.template import functions
+
+    schedule = functions()[logical_id].schedules[0]
+    return lam.invoke(logical_id, scheduler_event(schedule.name, schedule.input))
+
+
+def alerts() -> list[dict[str, str]]:
+    from local.aws import published_alerts
+
+    return published_alerts(os.environ["OWNER_ALERTS_TOPIC_ARN"])

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from booking.alerts import flag
 from booking.cancellation import cancel
 from booking.catalog import get_catalog
 from booking.clock import now as clock_now
@@ -24,7 +25,6 @@ from booking.inbox import process_once
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
-from booking.payment_outcomes import flag
 from booking.secrets import provider_secret
 
 S = BookingStatus

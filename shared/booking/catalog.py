@@ -62,6 +62,7 @@ class Service(BaseModel):
     provider_account: Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]+$")] | None = Field(
         default=None, description="Stripe Connect account paid after the hold period; none = single-business mode"
     )
+    provider_share_percent: int = Field(default=100, ge=0, le=100, description="Provider's share of what was paid")
     cancellation: CancellationPolicy = CancellationPolicy()
 
 

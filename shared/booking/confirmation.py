@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from pydantic import BaseModel
 
+from booking.alerts import flag
 from booking.calcom import (
     CalBooking,
     CalClient,
@@ -39,7 +40,6 @@ from booking.errors import (
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
-from booking.payment_outcomes import flag
 from booking.settings import get_settings
 
 S = BookingStatus
@@ -73,7 +73,8 @@ class Confirmation(BaseModel):
         )
 
 
-def confirm_booking(booking_id: str, *, actor: str) -> Confirmation:
+def confirm_booking(booking_id: str, *, actor: str, wait: bool = True) -> Confirmation:
+    """Confirm (or return the confirmation). `wait=False`: if another worker is on it, do not wait for it."""
     settings = get_settings()
     deadline = time.monotonic() + settings.confirm_deadline_seconds
     while True:
@@ -92,7 +93,7 @@ def confirm_booking(booking_id: str, *, actor: str) -> Confirmation:
         )
         if leased is not None:
             return _book_in_calendar(leased, actor=actor, deadline=deadline)
-        if time.monotonic() >= deadline:
+        if not wait or time.monotonic() >= deadline:
             raise ConfirmationInProgress("Your booking is being confirmed; try again in a moment.")
         time.sleep(WAIT_STEP_SECONDS)
 

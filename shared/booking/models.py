@@ -96,6 +96,14 @@ class Booking(BaseModel):
     dispute_id: str | None = None
     no_show: str | None = None
     auto_refund_reason: str | None = None
+    payout_state: str | None = None
+    payout_due_at: datetime | None = None
+    payout_attempts: int = 0
+    payout_error: str | None = None
+    transfer_id: str | None = None
+    transfer_amount: int = 0
+    transferred_at: datetime | None = None
+    transfer_reversed: int = 0
     provider_account: str | None = None
     idempotency_key_hash: str | None = None
     flags: list[Flag] = Field(default_factory=list)

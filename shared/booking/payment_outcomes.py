@@ -6,23 +6,19 @@ a refund with the reason recorded and the booking flagged, or (amount differs fr
 
 from __future__ import annotations
 
+from booking import payouts
+from booking.alerts import flag
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.errors import BookingNotFound, PaymentAmountMismatch, PaymentIntentMismatch, PaymentNotSucceeded
 from booking.lifecycle import BookingStatus
-from booking.models import Booking, Flag
-from booking.observability import logger, metrics
+from booking.models import Booking
+from booking.observability import metrics
 from booking.payments import PaymentIntentView
 from booking.refunds import settle
 
 S = BookingStatus
 MAX_ATTEMPTS = 5
-
-
-def flag(booking: Booking, code: str, reason: str) -> Booking:
-    logger.warning("booking flagged for the owner", extra={"flag": code, "reason": reason})
-    metrics.add_metric(name=f"Flagged_{code}", unit="Count", value=1)
-    return store.add_flag(booking.booking_id, Flag(code=code, reason=reason, at=clock_now())) or booking
 
 
 def record_payment(booking_id: str, intent: PaymentIntentView, *, actor: str) -> Booking:
@@ -68,7 +64,7 @@ def _apply_payment(booking: Booking, intent: PaymentIntentView, *, actor: str) -
                 actor=actor,
                 reason="payment succeeded after the hold lapsed; slot still free" if late else "payment succeeded",
                 now=now,
-                fields=fields,
+                fields=fields | payouts.schedule_fields(booking, now),
             )
         except store.SeatTaken:
             reason = "late payment: the slot was taken after the hold expired; refunded in full"

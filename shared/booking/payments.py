@@ -170,3 +170,74 @@ def create_refund(booking: Booking, amount: int, *, purpose: str, reason: str) -
             options={"idempotency_key": idempotency_key(booking.booking_id, f"refund:{purpose}")},
         )
     return RefundView(refund_id=str(created.id), amount=int(created.amount), status=str(created.status))
+
+
+def cancel_payment_intent(booking: Booking) -> PaymentIntentView:
+    with provider_errors("cancel the payment"):
+        intent = client().v1.payment_intents.cancel(
+            booking.payment_intent_id or "",
+            params={"cancellation_reason": "abandoned"},
+            options={"idempotency_key": idempotency_key(booking.booking_id, "cancel")},
+        )
+    return PaymentIntentView.from_stripe(intent)
+
+
+def recent_payment_intents(created_since: int) -> Iterator[PaymentIntentView]:
+    """PaymentIntents created since a Unix time, newest first (Stripe pages through them lazily)."""
+    with provider_errors("list recent payments"):
+        page = client().v1.payment_intents.list(params={"created": {"gte": created_since}, "limit": 100})
+        for intent in page.auto_paging_iter():
+            yield PaymentIntentView.from_stripe(intent)
+
+
+class TransferView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    transfer_id: str
+    amount: int
+    destination: str
+
+
+def _transfer_view(transfer: Any) -> TransferView:
+    return TransferView(
+        transfer_id=str(transfer.id), amount=int(transfer.amount), destination=str(transfer.destination)
+    )
+
+
+def existing_transfer(booking: Booking) -> TransferView | None:
+    """The transfer already made for this booking's payment, if any (its transfer_group is the booking)."""
+    with provider_errors("look for an earlier transfer"):
+        found = client().v1.transfers.list(params={"transfer_group": f"booking_{booking.booking_id}", "limit": 10})
+    return _transfer_view(found.data[0]) if found.data else None
+
+
+def create_transfer(booking: Booking, amount: int, destination: str) -> TransferView:
+    """Pay the provider their share of this payment (Connect, separate charges and transfers).
+
+    The key counts definitive failures (`payout_attempts`): a retry after an outage reuses the key (Stripe
+    returns the first result); after a refusal the owner fixes the account and the next attempt is new.
+    """
+    with provider_errors("pay the provider"):
+        transfer = client().v1.transfers.create(
+            params={
+                "amount": amount,
+                "currency": booking.currency,
+                "destination": destination,
+                "transfer_group": f"booking_{booking.booking_id}",
+                "source_transaction": booking.charge_id or "",
+                "metadata": {"booking_id": booking.booking_id, "service_id": booking.service_id},
+            },
+            options={"idempotency_key": idempotency_key(booking.booking_id, f"transfer:{booking.payout_attempts}")},
+        )
+    return _transfer_view(transfer)
+
+
+def reverse_transfer(booking: Booking, amount: int, reversed_total: int) -> str:
+    """Take back `amount` of the provider's transfer; keyed by the total reversed after this one."""
+    with provider_errors("reverse the provider transfer"):
+        reversal = client().v1.transfers.reversals.create(
+            booking.transfer_id or "",
+            params={"amount": amount, "metadata": {"booking_id": booking.booking_id}},
+            options={"idempotency_key": idempotency_key(booking.booking_id, f"reversal:{reversed_total}")},
+        )
+    return str(reversal.id)

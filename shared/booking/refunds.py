@@ -12,6 +12,7 @@ from booking.dal import bookings as store
 from booking.lifecycle import BookingStatus
 from booking.models import Booking, RefundRecord
 from booking.observability import logger, metrics
+from booking.payouts import reverse_for_refunds
 from booking.policy import cancellation_terms
 
 
@@ -59,8 +60,9 @@ def owed(booking: Booking) -> tuple[int, str, str] | None:
 
 
 def settle(booking: Booking) -> Booking:
+    """Make the refund the booking's state owes, then take the provider's share of refunds back."""
     due = owed(booking)
-    if due is None:
-        return booking
-    amount, purpose, reason = due
-    return refund(booking, amount, purpose=purpose, reason=reason)
+    if due is not None:
+        amount, purpose, reason = due
+        booking = refund(booking, amount, purpose=purpose, reason=reason)
+    return reverse_for_refunds(booking)

@@ -21,6 +21,8 @@ class Settings(BaseModel):
     stripe_api_base: str = Field(default="https://api.stripe.com", description="Stripe or the local Stripe double")
     cal_api_base: str = Field(default="https://api.cal.com", description="Cal.com or the local Cal.com double")
     app_secrets_name: str = Field(default="", description="Secrets Manager secret holding the provider keys (JSON)")
+    owner_alerts_topic_arn: str = Field(default="", description="SNS topic of the owner's alerts")
+    payout_hold_hours: int = Field(default=72, ge=0, description="Provider payouts wait this long after payment")
     catalog_path: str = Field(default="", description="Catalog JSON; empty = the catalog shipped in the layer")
     hold_minutes: int = Field(default=15, ge=1, le=120, description="How long a slot stays held while paying")
     token_minutes: int = Field(default=30, ge=1, le=240, description="Booking token lifetime")

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from booking.alerts import flag
 from booking.clock import now as clock_now
 from booking.confirmation import confirm_booking
 from booking.dal import bookings as store
@@ -28,8 +29,9 @@ from booking.errors import (
 from booking.inbox import process_once
 from booking.lifecycle import BookingStatus
 from booking.observability import logger, metrics
-from booking.payment_outcomes import flag, record_payment
+from booking.payment_outcomes import record_payment
 from booking.payments import PaymentIntentView
+from booking.payouts import reverse_for_refunds
 from booking.secrets import provider_secret
 
 S = BookingStatus
@@ -164,7 +166,7 @@ def charge_refunded(obj: dict[str, Any]) -> str:
     if booking is None:
         return "ignored: unknown booking"
     status = "refunded" if obj.get("refunded") else "partially_refunded"
-    store.update_fields(booking_id, {"payment_status": status})
+    booking = reverse_for_refunds(store.update_fields(booking_id, {"payment_status": status}))
     return f"refunded total {booking.amount_refunded}"
 
 

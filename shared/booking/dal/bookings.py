@@ -111,6 +111,12 @@ def flagged_bookings(limit: int) -> list[Booking]:
     return [to_booking(item) for item in BookingItem.attention_index.query("OPEN", limit=limit)]
 
 
+def payouts_due(state: str, before: datetime, limit: int | None = None) -> Iterator[Booking]:
+    """Bookings whose provider payout is in `state` and due (PayoutIndex), oldest first."""
+    for item in BookingItem.payout_index.query(state, BookingItem.payout_due_at <= before, limit=limit):
+        yield to_booking(item)
+
+
 def live_seat_counts(event_type_id: int, start: datetime, end: datetime, now: datetime) -> Counter[datetime]:
     """How many seats are held for each slot start of an event type in [start, end)."""
     counts: Counter[datetime] = Counter()
@@ -349,6 +355,14 @@ def status_is(status: BookingStatus) -> Condition:
     return BookingItem.status == status.value
 
 
+def payout_state_is(state: str | None) -> Condition:
+    return BookingItem.payout_state.does_not_exist() if state is None else BookingItem.payout_state == state
+
+
+def transfer_reversed_is(amount: int) -> Condition:
+    return BookingItem.transfer_reversed == amount
+
+
 def update_fields(booking_id: str, fields: dict[str, Any], *, condition: Condition | None = None) -> Booking:
     """Change payment/calendar details without a status change (still conditional when it matters)."""
     item = _booking_ref(booking_id)
@@ -389,8 +403,8 @@ def record_payment_failure(booking_id: str, status: str, error: str | None, now:
     return get_booking(booking_id)
 
 
-def add_flag(booking_id: str, flag: Flag) -> Booking | None:
-    """Flag a booking for the owner, once per flag code. None if the booking does not exist."""
+def add_flag(booking_id: str, flag: Flag) -> tuple[Booking | None, bool]:
+    """Flag a booking for the owner, once per flag code: (the booking, whether this call added the flag)."""
     item = _booking_ref(booking_id)
     try:
         item.update(
@@ -404,9 +418,9 @@ def add_flag(booking_id: str, flag: Flag) -> Booking | None:
         )
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
-            return get_booking(booking_id)  # flagged already (or no such booking)
+            return get_booking(booking_id), False  # flagged already (or no such booking)
         raise
-    return to_booking(item)
+    return to_booking(item), True
 
 
 def record_refund(booking_id: str, refund: RefundRecord) -> Booking | None:

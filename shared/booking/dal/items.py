@@ -2,7 +2,7 @@
 
 | item        | pk                               | sk          | indexes                                          |
 |-------------|----------------------------------|-------------|--------------------------------------------------|
-| booking     | BOOKING#{booking_id}             | BOOKING     | Status, PaymentIntent, CalUid, Attention (flags) |
+| booking     | BOOKING#{booking_id}             | BOOKING     | Status, PaymentIntent, CalUid, Attention, Payout |
 | seat (hold) | SLOT#{event_type_id}#{start Z}   | SEAT#{n}    | Slot                                             |
 | token       | TOKEN#{sha256(token)}            | TOKEN       | -                                                |
 | idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | -                                                |
@@ -90,6 +90,17 @@ class AttentionIndex(GlobalSecondaryIndex["BookingItem"]):
     attention_since = UTCDateTimeAttribute(range_key=True)
 
 
+class PayoutIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Payouts owed to providers (sparse: DUE or FAILED), by when they become due."""
+
+    class Meta:
+        index_name = "PayoutIndex"
+        projection = AllProjection()
+
+    payout_state = UnicodeAttribute(hash_key=True)
+    payout_due_at = UTCDateTimeAttribute(range_key=True)
+
+
 class InboxIndex(GlobalSecondaryIndex["InboxItem"]):
     """Webhook events received but not yet processed (sparse: the key is removed once processed)."""
 
@@ -173,6 +184,15 @@ class BookingItem(Model):
     dispute_id = UnicodeAttribute(null=True)
     no_show = UnicodeAttribute(null=True)
     auto_refund_reason = UnicodeAttribute(null=True)  # set when a full refund is owed (slot lost after paying)
+    payout_state = UnicodeAttribute(null=True)  # DUE, FAILED (both in PayoutIndex), PAID, BLOCKED, SKIPPED
+    payout_due_at = UTCDateTimeAttribute(null=True)
+    payout_index = PayoutIndex()
+    payout_attempts = NumberAttribute(default=0)
+    payout_error = UnicodeAttribute(null=True)
+    transfer_id = UnicodeAttribute(null=True)
+    transfer_amount = NumberAttribute(default=0)
+    transferred_at = UTCDateTimeAttribute(null=True)
+    transfer_reversed = NumberAttribute(default=0)
     provider_account = UnicodeAttribute(null=True)
     idempotency_key_hash = UnicodeAttribute(null=True)
     flags = ListAttribute(of=FlagMap, default=list)

@@ -1,0 +1,9 @@
+"""Every few minutes (EventBridge Scheduler): expire abandoned holds, finish paid bookings, alert on expired
+tokens, reprocess failed webhook events, reconcile with Stripe."""
+
+from __future__ import annotations
+
+from booking import cleanup
+from booking.jobs import scheduled_handler
+
+lambda_handler = scheduled_handler(cleanup.run)

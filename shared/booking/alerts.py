@@ -1,0 +1,70 @@
+"""Things a person must look at: flagged on the booking (findable in the admin API) and sent to the owner
+once per booking and case through the SNS topic (email subscription in the template).
+"""
+
+from __future__ import annotations
+
+from booking.clock import now as clock_now
+from booking.dal import bookings as store
+from booking.models import Booking, Flag
+from booking.observability import logger, metrics
+from booking.settings import get_settings
+
+# One clear subject per case; any other flag code gets the generic one.
+SUBJECTS = {
+    "late_payment_slot_lost": "Paid after the hold expired; slot taken, refunded",
+    "slot_unavailable_after_payment": "Paid, but Cal.com refused the slot: rebook or refund",
+    "token_expired_unconfirmed": "Booking link expired; paid booking not confirmed",
+    "reconciliation_repair": "Missed payment webhook repaired",
+    "disputed": "Payment disputed; payout blocked",
+    "payout_failed": "Provider payout failed; will retry",
+    "amount_mismatch": "Payment amount differs from the price",
+    "calendar_rejected": "Cal.com refused a paid booking",
+    "calendar_booking_cancelled": "Cal.com booking cancelled but no cancellation event came",
+    "confirmation_stuck": "Paid booking could not be confirmed in Cal.com",
+    "transfer_reversal_failed": "Refund after payout: transfer reversal failed",
+}
+
+
+def flag(booking: Booking, code: str, reason: str) -> Booking:
+    """Flag the booking for the owner; the first time for this code, also alert them."""
+    updated, new = store.add_flag(booking.booking_id, Flag(code=code, reason=reason, at=clock_now()))
+    current = updated or booking
+    if new:
+        logger.warning("booking flagged for the owner", extra={"flag": code, "reason": reason})
+        metrics.add_metric(name=f"Flagged_{code}", unit="Count", value=1)
+        alert_owner(current, code, reason)
+    return current
+
+
+def alert_owner(booking: Booking, code: str, reason: str) -> None:
+    topic = get_settings().owner_alerts_topic_arn
+    if not topic:
+        logger.warning("no OWNER_ALERTS_TOPIC_ARN: alert only flagged in the data", extra={"flag": code})
+        return
+    subject = f"[booking {booking.booking_id}] {SUBJECTS.get(code, 'Needs your attention')}"[:100]
+    message = "\n".join(
+        [
+            SUBJECTS.get(code, "A booking needs your attention."),
+            "",
+            f"Why: {reason}",
+            f"Booking: {booking.booking_id} ({booking.status.value}), service {booking.service_id}",
+            f"Slot: {booking.slot_start.isoformat()} - {booking.slot_end.isoformat()}",
+            f"Client: {booking.attendee.name}",
+            f"Paid: {booking.amount_paid} {booking.currency}, refunded {booking.amount_refunded}, "
+            f"balance due {booking.balance_due}",
+            f"Details: GET /admin/bookings/{booking.booking_id}",
+        ]
+    )
+    import boto3  # only the paths that alert pay for the import
+
+    try:
+        boto3.client("sns").publish(
+            TopicArn=topic,
+            Subject=subject,
+            Message=message,
+            MessageAttributes={"flag": {"DataType": "String", "StringValue": code}},
+        )
+    except Exception:  # the flag is in the data already; a lost e-mail must not undo the business step
+        logger.exception("owner alert could not be published", extra={"flag": code})
+        metrics.add_metric(name="OwnerAlertFailed", unit="Count", value=1)

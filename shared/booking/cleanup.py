@@ -1,0 +1,176 @@
+"""The cleanup job (every few minutes): expire abandoned holds, finish paid bookings, alert on expired
+tokens, reprocess webhook events whose handling failed, and reconcile with Stripe.
+
+Bounded: each step takes at most a page of work and the run stops before the Lambda timeout; whatever is
+left is still due next run. Safe twice at once: every change is a conditional transition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from booking import cal_events, payments, stripe_events
+from booking.alerts import flag
+from booking.clock import now as clock_now
+from booking.confirmation import confirm_booking
+from booking.dal import bookings as store
+from booking.errors import (
+    BookingClosed,
+    CalendarBookingCancelled,
+    CalendarError,
+    CalendarUnavailable,
+    ConfirmationInProgress,
+    DomainError,
+    PaymentProviderUnavailable,
+    SlotUnavailable,
+)
+from booking.jobs import Budget
+from booking.lifecycle import BookingStatus
+from booking.models import Booking
+from booking.observability import logger, metrics
+from booking.payment_outcomes import record_payment
+
+S = BookingStatus
+PAGE = 100  # items per step per run
+RECONCILE_WINDOW = timedelta(days=3)  # Stripe retries undelivered events for up to 3 days
+INBOX_GRACE = timedelta(minutes=2)  # a failed event is retried by the job after this
+STUCK_AFTER_ATTEMPTS = 5
+CANCEL_EVENT_GRACE = timedelta(minutes=30)
+OPEN_PAYMENT = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
+
+
+class CleanupReport(BaseModel):
+    holds_expired: int = 0
+    late_payments_recorded: int = 0
+    bookings_confirmed: int = 0
+    confirmations_deferred: int = 0
+    tokens_expired_alerted: int = 0
+    events_reprocessed: int = 0
+    payments_repaired: int = 0
+    errors: int = 0
+    stopped_early: bool = False
+
+
+def _each(items: Iterable[Booking], budget: Budget, report: CleanupReport, work: Callable[[Booking], None]) -> None:
+    for booking in items:
+        if not budget():
+            return
+        logger.append_keys(booking_id=booking.booking_id)
+        try:
+            work(booking)
+        except (DomainError, store.StaleBooking) as exc:  # one booking's trouble never stops the run
+            report.errors += 1
+            logger.warning("cleanup step failed for a booking", extra={"error": f"{type(exc).__name__}: {exc}"})
+    logger.remove_keys(["booking_id"])
+
+
+def expire_hold(booking: Booking, report: CleanupReport) -> None:
+    """A hold past its expiry: cancel its PaymentIntent, unless Stripe says it was paid after all."""
+    if booking.payment_intent_id:
+        intent = payments.retrieve_payment_intent(booking.payment_intent_id)
+        if intent.status == "processing":
+            return  # the payment is in flight: look again next run
+        if intent.status in OPEN_PAYMENT:
+            intent = _cancel_or_reread(booking)
+        if intent.status == "succeeded":
+            record_payment(booking.booking_id, intent, actor="cleanup")
+            report.late_payments_recorded += 1
+            stripe_events.finish_booking(booking.booking_id, actor="cleanup")
+            return
+    store.release_seat(booking, S.EXPIRED, actor="cleanup", reason="hold expired unpaid", now=clock_now())
+    metrics.add_metric(name="HoldExpired", unit="Count", value=1)
+    report.holds_expired += 1
+
+
+def _cancel_or_reread(booking: Booking) -> payments.PaymentIntentView:
+    try:
+        return payments.cancel_payment_intent(booking)
+    except DomainError:
+        # Stripe refuses to cancel a PaymentIntent that just succeeded: read what it is now.
+        return payments.retrieve_payment_intent(booking.payment_intent_id or "")
+
+
+def finish_paid(booking: Booking, report: CleanupReport) -> None:
+    """A paid booking the client never verified: book it in Cal.com with the same code as /bookings/verify."""
+    now = clock_now()
+    if (
+        booking.token_expires_at
+        and booking.token_expires_at <= now
+        and not booking.has_flag("token_expired_unconfirmed")
+    ):
+        flag(booking, "token_expired_unconfirmed", "the booking link expired before the client verified")
+        report.tokens_expired_alerted += 1
+    try:
+        confirm_booking(booking.booking_id, actor="cleanup", wait=False)
+        report.bookings_confirmed += 1
+    except (CalendarUnavailable, ConfirmationInProgress, CalendarError) as exc:
+        report.confirmations_deferred += 1
+        if booking.cal_attempts + 1 >= STUCK_AFTER_ATTEMPTS:
+            flag(booking, "confirmation_stuck", f"{booking.cal_attempts + 1} attempts; last: {exc.message}")
+    except CalendarBookingCancelled:
+        if booking.paid_at and now - booking.paid_at > CANCEL_EVENT_GRACE:
+            flag(booking, "calendar_booking_cancelled", "cancelled in Cal.com; no BOOKING_CANCELLED event received")
+    except (SlotUnavailable, BookingClosed):
+        pass  # flagged (slot lost) or moved on by someone else
+
+
+def reprocess_inbox(now: datetime, budget: Budget, report: CleanupReport) -> None:
+    """Webhook events stored but not processed (handling failed): Cal.com never sends them again."""
+    for source, _identity, raw in store.pending_events(now - INBOX_GRACE, PAGE):
+        if not budget():
+            return
+        try:
+            if source == "stripe":
+                event = stripe_events.StripeEvent.model_validate_json(raw)
+                stripe_events.handle(event, raw.encode())
+            else:
+                cal_events.handle(cal_events.CalEvent.parse(raw.encode()), raw.encode())
+            report.events_reprocessed += 1
+        except (DomainError, store.StaleBooking) as exc:
+            report.errors += 1
+            logger.warning("inbox event failed again", extra={"source": source, "error": str(exc)})
+
+
+def reconcile(now: datetime, budget: Budget, report: CleanupReport) -> None:
+    """Succeeded PaymentIntents our bookings do not reflect (a missed webhook): record them, tell the owner."""
+    since = int((now - RECONCILE_WINDOW).timestamp())
+    for intent in payments.recent_payment_intents(since):
+        if not budget():
+            return
+        booking_id = intent.metadata.get("booking_id")
+        if intent.status != "succeeded" or not booking_id:
+            continue
+        booking = store.get_booking(booking_id)
+        if booking is None or booking.amount_paid or booking.payment_intent_id not in (None, intent.id):
+            continue
+        logger.append_keys(booking_id=booking_id)
+        try:
+            repaired = record_payment(booking_id, intent, actor="reconciliation")
+        except (DomainError, store.StaleBooking) as exc:
+            report.errors += 1
+            logger.warning("reconciliation could not record a payment", extra={"error": str(exc)})
+            continue
+        flag(repaired, "reconciliation_repair", f"{intent.id} succeeded but no webhook reached us; recorded now")
+        report.payments_repaired += 1
+        if repaired.status == S.PAID:
+            stripe_events.finish_booking(booking_id, actor="reconciliation")
+
+
+def run(budget: Budget) -> CleanupReport:
+    report = CleanupReport()
+    now = clock_now()
+    _each(store.bookings_due(S.HELD, now, PAGE), budget, report, lambda b: expire_hold(b, report))
+    _each(store.bookings_due(S.PAID, now, PAGE), budget, report, lambda b: finish_paid(b, report))
+    if budget():
+        reprocess_inbox(now, budget, report)
+    if budget():
+        try:
+            reconcile(now, budget, report)
+        except PaymentProviderUnavailable:
+            report.errors += 1  # Stripe down: next run reconciles the same window again
+    report.stopped_early = budget.exhausted
+    metrics.add_metric(name="CleanupRun", unit="Count", value=1)
+    return report

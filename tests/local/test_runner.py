@@ -1,0 +1,132 @@
+"""The README's local commands, as a new user runs them: `python -m local serve` and the demos."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from local.template import ROOT
+
+# The suite's own settings (test keys, table) must not leak into the runner: keys would mean "real providers".
+SUITE_VARIABLES = ("STRIPE_", "CAL_", "TABLE_NAME", "ADMIN_API_TOKEN", "OWNER_ALERTS", "AWS_", "SITE_BASE_URL", "STAGE")
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SUITE_VARIABLES) and not k.startswith("POWERTOOLS_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _demo(*args: str) -> str:
+    unused = f"http://127.0.0.1:{_free_port()}"  # no runner there: the demo starts an embedded one
+    result = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "local", "demo", "--api", unused, *args],
+        cwd=ROOT,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_demo_walks_the_site_flow_to_a_confirmed_booking() -> None:
+    out = _demo()
+    for step in ("GET /services", "GET /availability", "POST /payments/create-intent", "POST /bookings/create-token"):
+        assert step in out
+    assert "paid 82.50 USD now, balance due 82.50" in out
+    assert "is CONFIRMED." in out
+
+
+def test_close_tab_demo_is_finished_by_webhooks_and_cancelled_with_the_policy_refund() -> None:
+    out = _demo("--close-tab")
+    assert "CONFIRMED by webhooks alone" in out
+    assert "is CANCELLED." in out and "refund " in out
+
+
+def test_jobs_demo_expires_confirms_and_pays_the_provider_once() -> None:
+    out = _demo("--jobs")
+    assert "listed again: True" in out
+    assert "CONFIRMED by the cleanup job" in out
+    assert out.count("Stripe transfer tr_") == 1 and "to acct_1LocalBrowArtist" in out
+
+
+@pytest.fixture
+def runner() -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "local", "serve", "--port", str(port), "--no-schedules"],
+        cwd=ROOT,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    api = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{api}/_local", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    yield api
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+def test_serve_answers_every_route_and_says_where_things_live(runner: str) -> None:
+    info = requests.get(f"{runner}/_local", timeout=5).json()
+    assert info["api"] == runner and info["stripe_api"].startswith("http://127.0.0.1:")
+    assert info["cal_api"].startswith("http://127.0.0.1:") and info["stripe"] == "double"
+    assert "POST /payments/create-intent" in info["routes"] and "POST /webhooks/cal" in info["routes"]
+    assert requests.get(f"{runner}/services", timeout=10).status_code == 200
+    bad = requests.post(f"{runner}/payments/create-intent", json={"service_id": "x"}, timeout=10)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_serve_answers_cors_for_the_site_origin_only(runner: str) -> None:
+    allowed = requests.options(
+        f"{runner}/payments/create-intent", headers={"Origin": "http://localhost:8080"}, timeout=5
+    )
+    assert allowed.status_code == 204 and allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
+    other = requests.get(f"{runner}/services", headers={"Origin": "https://evil.example"}, timeout=5)
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_clock_and_invoke_commands_reach_the_running_runner(runner: str) -> None:
+    env = _clean_env()
+    moved = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "local", "clock", "72h", "--api", runner],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert moved.returncode == 0 and "259200" in moved.stdout
+    invoked = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "local", "invoke", "PayoutsCronFunction", "--api", runner],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert invoked.returncode == 0 and '"paid": 0' in invoked.stdout
