@@ -4,6 +4,7 @@ once per booking and case through the SNS topic (email subscription in the templ
 
 from __future__ import annotations
 
+from booking.aws import client
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.models import Booking, Flag
@@ -56,10 +57,8 @@ def alert_owner(booking: Booking, code: str, reason: str) -> None:
             f"Details: GET /admin/bookings/{booking.booking_id}",
         ]
     )
-    import boto3  # only the paths that alert pay for the import
-
     try:
-        boto3.client("sns").publish(
+        client("sns").publish(
             TopicArn=topic,
             Subject=subject,
             Message=message,

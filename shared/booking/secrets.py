@@ -3,13 +3,18 @@
 The secret named by APP_SECRETS_NAME holds {"stripe_secret_key", "stripe_webhook_secret", "cal_api_key",
 "cal_webhook_secret", "admin_api_token"}. An environment variable of the upper-case name (STRIPE_SECRET_KEY,
 ...) wins: that is how the local runner and the tests pass keys; the template never sets them.
+
+The secret is read through Powertools Parameters (cached for SECRET_CACHE_SECONDS), on a client of the
+container's shared botocore session (booking.aws) so no second session parses botocore's models.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
+from booking.aws import client
 from booking.settings import get_settings
 
 SecretName = Literal[
@@ -33,10 +38,19 @@ def provider_secret(name: SecretName) -> str:
     secrets_name = get_settings().app_secrets_name
     if not secrets_name:
         raise MissingSecret(f"{name} is not configured: set APP_SECRETS_NAME (or {name.upper()} locally)")
-    from aws_lambda_powertools.utilities import parameters
-
-    values = parameters.get_secret(secrets_name, transform="json", max_age=SECRET_CACHE_SECONDS)
-    value = values.get(name) if isinstance(values, dict) else None
+    value = _secret(secrets_name).get(name)
     if not value:
         raise MissingSecret(f"{name} is missing from secret {secrets_name}")
     return str(value)
+
+
+@cache
+def _provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
+
+
+def _secret(secrets_name: str) -> dict[str, Any]:
+    values = _provider().get(secrets_name, transform="json", max_age=SECRET_CACHE_SECONDS)
+    return values if isinstance(values, dict) else {}

@@ -25,7 +25,10 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from booking.aws import share_session_with_pynamodb
 from booking.settings import get_settings
+
+share_session_with_pynamodb()  # before any model or transaction opens a connection
 
 
 class TableMeta:
