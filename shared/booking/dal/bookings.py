@@ -31,7 +31,7 @@ from booking.dal.items import (
 )
 from booking.dal.transaction import Transaction, TransactionCancelled
 from booking.lifecycle import BookingStatus, check_transition
-from booking.models import Booking, BookingToken, Flag, RefundRecord, Seat
+from booking.models import Booking, BookingToken, Flag, RefundRecord, Seat, TransitionRecord
 
 CONFIRM_GRACE = timedelta(minutes=3)  # a PAID booking is due for the cleanup job's confirmation after this
 SEAT_TTL_MARGIN = timedelta(days=1)  # garbage-collect lapsed holds a day after expiry (expiry itself is in code)
@@ -207,19 +207,26 @@ def _set_fields(fields: dict[str, Any]) -> list[Action]:
 
 def _transition_update(
     booking: Booking, target: BookingStatus, *, actor: str, reason: str, now: datetime, fields: dict[str, Any]
-) -> tuple[list[Action], Condition]:
+) -> tuple[list[Action], Condition, Booking]:
+    """The update that moves `booking` to `target`, its condition, and the booking it leaves behind.
+
+    That booking is the caller's, with exactly what the update writes: a transaction returns no attributes,
+    and its status condition guarantees it changed the booking the caller read (fields it does not write are
+    as fresh as that read), so callers of the transactions below need not read the booking again.
+    """
     if target != booking.status:  # same status = an event in the history (e.g. rescheduled), not a transition
         check_transition(booking.status, target)
-    record = TransitionMap(at=now, actor=actor, source=booking.status.value, target=target.value, reason=reason)
+    record = TransitionRecord(at=now, actor=actor, source=booking.status.value, target=target.value, reason=reason)
     changed = booking.model_copy(update=fields)
     actions = [
         BookingItem.status.set(target.value),
         BookingItem.due_at.set(due_at(target, changed, now)),
         BookingItem.updated_at.set(now),
-        BookingItem.history.set(BookingItem.history.append([record])),
+        BookingItem.history.set(BookingItem.history.append([TransitionMap(**record.model_dump())])),
         *_set_fields(fields),
     ]
-    return actions, BookingItem.status == booking.status.value
+    after = changed.model_copy(update={"status": target, "updated_at": now, "history": [*booking.history, record]})
+    return actions, BookingItem.status == booking.status.value, after
 
 
 def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] | None, now: datetime) -> None:
@@ -278,7 +285,7 @@ def transition(
     condition: Condition | None = None,
 ) -> Booking:
     """Move a booking to `target` if it is still in the status the caller read. Returns the new booking."""
-    actions, status_condition = _transition_update(
+    actions, status_condition, _ = _transition_update(
         booking, target, actor=actor, reason=reason, now=now, fields=fields or {}
     )
     item = _booking_ref(booking.booking_id)
@@ -300,7 +307,7 @@ def take_seat_for_good(
 
     Raises SeatTaken when another live booking holds the seat (the hold lapsed and someone took it).
     """
-    actions, condition = _transition_update(booking, target, actor=actor, reason=reason, now=now, fields=fields)
+    actions, condition, after = _transition_update(booking, target, actor=actor, reason=reason, now=now, fields=fields)
     tx = Transaction()
     tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
     tx.put("seat", _seat_item(booking, booking.seat, None), _seat_is_free_or_mine(booking.booking_id, now))
@@ -310,9 +317,7 @@ def take_seat_for_good(
         if "seat" in exc.failed:
             raise SeatTaken from exc
         raise StaleBooking(booking.booking_id) from exc
-    refreshed = get_booking(booking.booking_id)
-    assert refreshed is not None
-    return refreshed
+    return after
 
 
 def release_seat(
@@ -326,7 +331,9 @@ def release_seat(
     forget_idempotency_key: bool = False,
 ) -> Booking:
     """Transition and free the booking's seat (if it still holds it) in one transaction."""
-    actions, condition = _transition_update(booking, target, actor=actor, reason=reason, now=now, fields=fields or {})
+    actions, condition, after = _transition_update(
+        booking, target, actor=actor, reason=reason, now=now, fields=fields or {}
+    )
     tx = Transaction()
     tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
     pk, sk = seat_keys(booking.seat)
@@ -339,9 +346,7 @@ def release_seat(
         tx.commit()
     except TransactionCancelled as exc:
         raise StaleBooking(booking.booking_id) from exc
-    refreshed = get_booking(booking.booking_id)
-    assert refreshed is not None
-    return refreshed
+    return after
 
 
 def _seat_owner(pk: str, sk: str) -> str | None:
@@ -386,7 +391,7 @@ def attach_payment_intent(booking_id: str, payment_intent_id: str, customer_id: 
     )
 
 
-def record_payment_failure(booking_id: str, status: str, error: str | None, now: datetime) -> Booking | None:
+def record_payment_failure(booking_id: str, status: str, error: str | None, now: datetime) -> None:
     """Why the last payment attempt failed, for a booking not paid yet (a late event never overwrites a success)."""
     try:
         _booking_ref(booking_id).update(
@@ -400,7 +405,6 @@ def record_payment_failure(booking_id: str, status: str, error: str | None, now:
     except UpdateError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-    return get_booking(booking_id)
 
 
 def add_flag(booking_id: str, flag: Flag) -> tuple[Booking | None, bool]:
@@ -434,8 +438,9 @@ def record_refund(booking_id: str, refund: RefundRecord) -> Booking | None:
         if booking is None or any(existing.refund_id == refund.refund_id for existing in booking.refunds):
             return booking
         total = max(booking.amount_refunded, sum(existing.amount for existing in booking.refunds) + refund.amount)
+        item = _booking_ref(booking_id)
         try:
-            _booking_ref(booking_id).update(
+            item.update(
                 actions=[
                     BookingItem.refunds.set(BookingItem.refunds.append([RefundMap(**refund.model_dump())])),
                     BookingItem.refund_ids.add({refund.refund_id}),
@@ -448,21 +453,23 @@ def record_refund(booking_id: str, refund: RefundRecord) -> Booking | None:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 continue
             raise
-        return get_booking(booking_id)
+        return to_booking(item)  # an update returns the item as it now is
     raise StaleBooking(booking_id)
 
 
 def raise_refunded_total(booking_id: str, total: int, now: datetime) -> Booking | None:
     """Stripe says the charge has `total` refunded (charge.refunded): never lower what we know."""
+    item = _booking_ref(booking_id)
     try:
-        _booking_ref(booking_id).update(
+        item.update(
             actions=[BookingItem.amount_refunded.set(total), BookingItem.updated_at.set(now)],
             condition=BookingItem.pk.exists() & (BookingItem.amount_refunded < total),
         )
     except UpdateError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-    return get_booking(booking_id)
+        return get_booking(booking_id)  # we knew as much already (or there is no such booking)
+    return to_booking(item)
 
 
 def booking_id_by_payment_intent(payment_intent_id: str) -> str | None:
@@ -489,16 +496,17 @@ def move_booking(
     now: datetime,
 ) -> Booking:
     """Cal.com moved the booking: free the old seat and take one of the new slot in one transaction."""
+    old_pk, old_sk = seat_keys(booking.seat)
+    holds_old_seat = _seat_owner(old_pk, old_sk) == booking.booking_id
     for seat_number in range(capacity):
         moved = booking.model_copy(update={"slot_start": start, "slot_end": end, "seat_number": seat_number})
         fields = {"slot_start": start, "slot_end": end, "seat_number": seat_number, "cal_booking_uid": cal_uid}
-        actions, condition = _transition_update(
+        actions, condition, after = _transition_update(
             booking, booking.status, actor=actor, reason=reason, now=now, fields=fields
         )
         tx = Transaction()
         tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
-        old_pk, old_sk = seat_keys(booking.seat)
-        if _seat_owner(old_pk, old_sk) == booking.booking_id:
+        if holds_old_seat:
             tx.delete("old_seat", SeatItem(old_pk, old_sk), SeatItem.booking_id == booking.booking_id)
         tx.put("seat", _seat_item(moved, moved.seat, None), _seat_is_free_or_mine(booking.booking_id, now))
         try:
@@ -507,9 +515,7 @@ def move_booking(
             if "seat" in exc.failed:
                 continue
             raise StaleBooking(booking.booking_id) from exc
-        refreshed = get_booking(booking.booking_id)
-        assert refreshed is not None
-        return refreshed
+        return after
     raise SeatTaken
 
 
