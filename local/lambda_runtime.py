@@ -2,7 +2,9 @@
 
 - A handler module is loaded from its file (CodeUri + Handler), once per "container".
 - A container serves one event at a time, like a Lambda execution environment; concurrent events get more
-  containers (cold starts), so module-level state is never shared by two events at once.
+  containers (cold starts), so module-level state is never shared by two events at once. Libraries are
+  imported once per process, though: the one piece of per-event state they keep at class level (Powertools'
+  BaseRouter.current_event / lambda_context) is made per thread, see `isolate_router_state`.
 - HTTP requests become API Gateway HTTP API (payload 2.0) events; scheduled invocations get the
   EventBridge Scheduler payload.
 """
@@ -114,6 +116,44 @@ def scheduler_event(schedule_name: str, payload: str | None = None) -> dict[str,
     return {"schedule": schedule_name, "time": datetime.now(UTC).isoformat()}
 
 
+class _PerThread:
+    """A data descriptor holding one value per thread, read and written alike through a class or an instance."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._values = threading.local()
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        try:
+            return self._values.value
+        except AttributeError:
+            raise AttributeError(self._name) from None
+
+    def __set__(self, instance: object, value: Any) -> None:
+        self._values.value = value
+
+
+def isolate_router_state() -> None:
+    """Give each thread its own Powertools BaseRouter.current_event and lambda_context.
+
+    Powertools stores the event being resolved on the BaseRouter *class*: one per process, which is right in
+    Lambda (a process serves one event at a time) and wrong here, where concurrent containers share one
+    interpreter. Two requests at once would read each other's event: under bench/races.py a client was
+    answered with another client's booking. An invocation runs start to end on one thread (the HTTP
+    server's thread for its request, the scheduler's, the test's), so per-thread state is per-invocation.
+    """
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    if type(BaseRouter).__name__ == "_PerThreadRouterMeta":
+        return
+    descriptors = {name: _PerThread(name) for name in ("current_event", "lambda_context")}
+    for name, descriptor in descriptors.items():
+        # In the class dict for `self.current_event` / `app.current_event` (instance lookups) ...
+        type.__setattr__(BaseRouter, name, descriptor)
+    # ... and on its metaclass for `BaseRouter.current_event = ...`, which would otherwise replace them.
+    BaseRouter.__class__ = type("_PerThreadRouterMeta", (type(BaseRouter),), dict(descriptors))
+
+
 class FunctionPool:
     """The warm containers of one function."""
 
@@ -157,6 +197,7 @@ class LocalLambda:
     """Every function of the template, and the HTTP routes that lead to them."""
 
     def __init__(self) -> None:
+        isolate_router_state()
         self.pools = {logical_id: FunctionPool(spec) for logical_id, spec in functions().items()}
         self._routes: list[tuple[str, re.Pattern[str], str, str]] = []
         for logical_id, pool in self.pools.items():

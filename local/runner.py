@@ -2,7 +2,8 @@
 to the real handlers, with DynamoDB in moto (server mode) and the Stripe and Cal.com doubles on loopback.
 
 With STRIPE_SECRET_KEY (a test-mode key) in the environment it talks to Stripe test mode instead of the
-double; with CAL_API_KEY, to Cal.com. `GET /_local` says where everything lives.
+double; with CAL_API_KEY, to Cal.com. `GET /_local` says where everything lives. LOCAL_CAL_RATE_LIMIT sets
+the Cal.com double's requests per minute (default 120 like Cal.com; 0 = unlimited, for load tests and fuzzing).
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ LOCAL_DEFAULTS = {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "ADMIN_API_TOKEN": "local-admin-token",  # the owner's bearer token for /admin locally
 }
+
+
+def cal_rate_limit() -> int:
+    """The Cal.com double's requests per minute per API key: Cal.com's 120 unless LOCAL_CAL_RATE_LIMIT says.
+
+    Load tests and fuzzing send far more than one site visitor would; 0 turns the throttle off.
+    """
+    raw = os.environ.get("LOCAL_CAL_RATE_LIMIT", "").strip()
+    if not raw:
+        return 120
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise SystemExit(f"LOCAL_CAL_RATE_LIMIT must be a whole number of requests per minute, not {raw!r}") from None
+    if limit < 0:
+        raise SystemExit("LOCAL_CAL_RATE_LIMIT must be 0 (no limit) or a positive number of requests per minute")
+    return limit or sys.maxsize
 
 
 def _template_parameter(name: str) -> str:
@@ -100,7 +118,9 @@ class LocalEnvironment:
             )
             for service in catalog.services
         }
-        self.cal_double = CalDouble(event_types, catalog.business.time_zone, clock=now)
+        self.cal_double = CalDouble(
+            event_types, catalog.business.time_zone, clock=now, rate_limit_per_minute=cal_rate_limit()
+        )
         os.environ["CAL_API_BASE"] = self.cal_double.start(self.host)
         os.environ["CAL_API_KEY"] = DOUBLE_CAL_KEY
         os.environ["CAL_WEBHOOK_SECRET"] = DOUBLE_CAL_WEBHOOK_SECRET
@@ -122,8 +142,7 @@ class LocalEnvironment:
 
         get_settings.cache_clear()  # configuration is complete only now (the doubles' URLs)
         self.lam = LocalLambda()
-        self._server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _ApiServer((self.host, self.port), _make_handler(self))
         self.port = self._server.server_address[1]
         self.api_url = f"http://{self.host}:{self.port}"
         threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()
@@ -175,6 +194,12 @@ class LocalEnvironment:
             "cal": "double" if self.cal_double is not None else "cal.com",
             "clock_offset_seconds": float(os.environ.get("LOCAL_CLOCK_OFFSET_SECONDS") or 0),
             "schedules": self.schedules,
+            # Requests per minute the Cal.com double accepts per key (None: no limit, or real Cal.com).
+            "cal_rate_limit_per_minute": (
+                self.cal_double.rate_limit_per_minute
+                if self.cal_double is not None and self.cal_double.rate_limit_per_minute < sys.maxsize
+                else None
+            ),
             "routes": self.lam.route_keys() if self.lam else [],
         }
 
@@ -203,6 +228,13 @@ class LocalEnvironment:
             event = refresh(payload) if payload else scheduler_event(logical_id)
             return 200, {"function": logical_id, "result": self.lam.invoke(logical_id, event)}
         return 404, {"error": {"code": "not_found", "message": "Unknown /_local route"}}
+
+
+class _ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # API Gateway accepts any number of concurrent connections; socketserver's default listen backlog of 5
+    # would reset the excess clients of a burst (bench/races.py) before the runner ever saw them.
+    request_queue_size = 256
 
 
 def _cors_headers(origin: str | None) -> dict[str, str]:

@@ -1,0 +1,31 @@
+"""`make bench-races` as a user runs it, scaled down: it starts its own runner and finds no double booking.
+
+Through the runner's HTTP server and its concurrent containers, which the in-process integration tests do not
+cross. Only outcomes are asserted, never a latency or a throughput.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from local.spawn import clean_env
+from local.template import ROOT
+
+
+def test_races_bench_books_each_seat_once_and_answers_the_others_409() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.races", "--clients", "12", "--slots", "2", "--rounds", "1"],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-4000:]
+    assert "bookings made (201)       2  (of 2 seats)" in out
+    assert "confirmed by the client   2" in out
+    assert "conflicts answered 409    10  {'slot_taken': 10}" in out
+    assert "Double bookings: 0" in out
