@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from booking.api_models import ServiceOut, ServicesOut, TimeZoneName
-from booking.availability import AvailabilityView, bookable_slots
+from booking.availability import AvailabilityView, bookable_slots, check_window
 from booking.catalog import get_catalog
 from booking.clock import now
 from booking.http import api_handler, create_app, responses
@@ -38,7 +38,9 @@ def availability(
     service = catalog.service(service_id)
     zone = time_zone or catalog.business.time_zone
     current = now()
-    first_day = start or current.astimezone(ZoneInfo(zone)).date()
+    today = current.astimezone(ZoneInfo(zone)).date()
+    first_day = start or today
+    check_window(first_day, today)
     return bookable_slots(service, first_day, days, zone, current)
 
 

@@ -20,4 +20,4 @@ def stripe_webhook() -> WebhookAck:
     return WebhookAck(received=True, event_id=event.id, outcome=stripe_events.handle(event, raw))
 
 
-lambda_handler = api_handler(app)
+lambda_handler = api_handler(app, json_bodies=False)

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 from booking.calcom import CalendarDown, CalendarRejected, calendar
 from booking.catalog import Service
 from booking.dal import bookings as store
-from booking.errors import CalendarError, CalendarUnavailable, InvalidSlot
+from booking.errors import CalendarError, CalendarUnavailable, InvalidRequest, InvalidSlot
+
+BOOKING_WINDOW_DAYS = 365
 
 
 class SlotView(BaseModel):
@@ -65,9 +67,27 @@ def bookable_slots(service: Service, first_day: date, days: int, time_zone: str,
     )
 
 
+def check_window(first_day: date, today: date) -> None:
+    """Availability is asked for this year's weeks, not for any date a client can type (422 naming start)."""
+    if not today - timedelta(days=7) <= first_day <= today + timedelta(days=BOOKING_WINDOW_DAYS):
+        raise InvalidRequest(
+            f"start must be within a week before and {BOOKING_WINDOW_DAYS} days after today.",
+            fields={"start": "outside the booking window"},
+        )
+
+
 def check_bookable(service: Service, start: datetime, now: datetime) -> datetime:
     """The requested start as a UTC instant, if the client may book it; else InvalidSlot naming why."""
-    start = start.astimezone(UTC)
+    try:
+        start = start.astimezone(UTC)
+    except OverflowError:  # a start at the very ends of the calendar (year 1 or 9999) has no UTC instant
+        if start.year < now.year:
+            raise InvalidSlot("This time is in the past.", reason="in_past") from None
+        raise InvalidSlot(
+            f"Bookings open {BOOKING_WINDOW_DAYS} days ahead at most.", reason="beyond_booking_window"
+        ) from None
+    if start > now + timedelta(days=BOOKING_WINDOW_DAYS):
+        raise InvalidSlot(f"Bookings open {BOOKING_WINDOW_DAYS} days ahead at most.", reason="beyond_booking_window")
     if start <= now:
         raise InvalidSlot("This time is in the past.", reason="in_past")
     if start < now + timedelta(minutes=service.minimum_notice_minutes):

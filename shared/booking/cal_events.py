@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from booking.alerts import flag
 from booking.cancellation import cancel
 from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
-from booking.errors import BookingClosed, BookingNotFound, InvalidSignature
+from booking.errors import BookingClosed, BookingNotFound, InvalidEvent, InvalidSignature
 from booking.inbox import process_once
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
@@ -31,25 +32,43 @@ S = BookingStatus
 MAX_EVENT_AGE = timedelta(days=7)  # older events cannot be told apart from replays: ignored
 
 
+class CalBookingFields(BaseModel):
+    """The payload fields our handlers read, with their types (everything else passes through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    uid: str | None = None
+    bookingUid: str | None = None
+    rescheduleUid: str | None = None
+    metadata: dict[str, Any] | None = None
+    organizer: dict[str, Any] | None = None
+    attendees: list[dict[str, Any]] | None = None
+    startTime: AwareDatetime | None = None
+    endTime: AwareDatetime | None = None
+    cancelledBy: str | None = None
+    cancellationReason: str | None = None
+    rejectionReason: str | None = None
+
+
 class CalEvent(BaseModel):
     """`{triggerEvent, createdAt, payload}`; MEETING_STARTED/ENDED send the booking flat, without `payload`."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     trigger: str = ""
-    created_at: datetime
+    created_at: AwareDatetime
     payload: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, raw: bytes) -> CalEvent:
-        import json
-
         document = json.loads(raw)
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
-        return cls.model_validate(
+        event = cls.model_validate(
             {**document, "trigger": document.get("triggerEvent", ""), "created_at": document.get("createdAt")}
         )
+        CalBookingFields.model_validate(event.body)  # the fields handlers read have the types they expect
+        return event
 
     @property
     def body(self) -> dict[str, Any]:
@@ -73,8 +92,8 @@ def verify(raw: bytes, signature: str | None) -> CalEvent:
         raise InvalidSignature("X-Cal-Signature-256 does not match this body.", status=401)
     try:
         return CalEvent.parse(raw)
-    except (ValueError, ValidationError) as exc:
-        raise InvalidSignature("Signed body is not a Cal.com webhook.") from exc
+    except (ValueError, ValidationError, RecursionError) as exc:
+        raise InvalidEvent.from_validation("Cal.com", exc) from exc
 
 
 def handle(event: CalEvent, raw: bytes) -> str:
@@ -90,10 +109,14 @@ def handle(event: CalEvent, raw: bytes) -> str:
 def _our_booking(event: CalEvent, *uids: str) -> Booking | None:
     """Our booking for this Cal.com booking: by the booking_id we put in its metadata, else by a known uid."""
     metadata = event.body.get("metadata") or {}
-    candidates = [str(metadata["booking_id"])] if metadata.get("booking_id") else []
-    candidates += [found for uid in uids if uid and (found := store.booking_id_by_cal_uid(uid))]
-    for booking_id in candidates:
-        booking = store.get_booking(booking_id)
+    if metadata.get("booking_id"):
+        booking = store.get_booking(str(metadata["booking_id"]))
+        if booking is not None:
+            logger.append_keys(booking_id=booking.booking_id)
+            return booking
+    for uid in uids:  # looked up only when the metadata did not lead to a booking: each is an index query
+        booking_id = store.booking_id_by_cal_uid(uid) if uid else None
+        booking = store.get_booking(booking_id) if booking_id else None
         if booking is not None:
             logger.append_keys(booking_id=booking_id)
             return booking

@@ -24,5 +24,5 @@ def to_utc(moment: datetime) -> datetime:
 
 
 def iso_z(moment: datetime) -> str:
-    """`2026-11-23T17:00:00Z`: the form Cal.com and our keys use for instants."""
-    return to_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """`2026-11-23T17:00:00Z`: the form Cal.com and our keys use for instants (always a 4-digit year)."""
+    return to_utc(moment).isoformat().replace("+00:00", "Z")

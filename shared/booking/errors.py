@@ -191,3 +191,22 @@ class InvalidSignature(DomainError):
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.status = status  # type: ignore[misc]  # Cal.com: 400 when missing, 401 when wrong
+
+
+class InvalidEvent(DomainError):
+    """A correctly signed webhook whose content we cannot read: nothing is written."""
+
+    status = 400
+    code = "invalid_event"
+
+    @classmethod
+    def from_validation(cls, source: str, error: Exception) -> InvalidEvent:
+        from pydantic import ValidationError
+
+        fields: dict[str, str] = {}
+        if isinstance(error, ValidationError):
+            for problem in error.errors():
+                fields.setdefault(".".join(str(part) for part in problem["loc"]) or "body", problem["msg"])
+        return cls(
+            f"This {source} event is signed but not in the shape we expect.", fields=fields or {"body": str(error)}
+        )

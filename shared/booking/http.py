@@ -55,6 +55,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     409: _error_doc("Conflict with the booking's state (slot taken, payment not succeeded, ...)"),
     401: _error_doc("Missing or wrong credentials (owner token, webhook signature)"),
     410: _error_doc("Expired"),
+    415: _error_doc("The body is not sent as application/json"),
     422: _error_doc("Invalid input; `fields` names each offending field"),
     502: _error_doc("A provider refused the request"),
     503: _error_doc("A provider or the database is unavailable; nothing was lost, retry later"),
@@ -75,16 +76,36 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=_error_body(code, message, fields=fields, details=details),
+        headers=headers or {},
+    )
+
+
+def _error_body(
+    code: str, message: str, *, fields: dict[str, str] | None = None, details: dict[str, Any] | None = None
+) -> str:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields:
         error["fields"] = [{"field": name, "message": problem} for name, problem in fields.items()]
     error.update({key: value for key, value in (details or {}).items() if value is not None})
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=json.dumps({"error": error}, default=str),
-        headers=headers or {},
-    )
+    return json.dumps({"error": error}, default=str)
+
+
+_NOT_JSON = ("unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
+_NOT_JSON_FIELDS = {"Content-Type": "must be application/json"}
+
+
+def _sends_non_json_body(event: dict[str, Any]) -> bool:
+    """A POST/PUT/PATCH whose declared media type is not JSON (every body this API reads is JSON)."""
+    method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
+    if method not in ("POST", "PUT", "PATCH"):
+        return False
+    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return bool(media_type) and media_type != "application/json"
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
@@ -116,6 +137,10 @@ def create_app() -> APIGatewayHttpResolver:
             fields.setdefault(_field_name(tuple(problem.get("loc", ()))), str(problem.get("msg", "invalid")))
         metrics.add_metric(name="RequestRejected", unit="Count", value=1)
         return error_response(422, "validation_error", "Some fields are missing or invalid.", fields=fields)
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(exc: UnicodeDecodeError) -> Response:
+        return error_response(400, "invalid_json", "The request body is not UTF-8 JSON.", fields={"body": "not UTF-8"})
 
     @app.exception_handler(DomainError)
     def _domain_error(exc: DomainError) -> Response:
@@ -161,13 +186,28 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
-def api_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda entry point of an API function: correlation id, tracing and metrics around `app.resolve`."""
+def api_handler(
+    app: APIGatewayHttpResolver, *, json_bodies: bool = True
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of an API function: correlation id, tracing and metrics around `app.resolve`.
+
+    `json_bodies`: the function's bodies are JSON models, so another media type is a 415. Webhooks pass False:
+    they verify the raw bytes, whatever the sender declares.
+    """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if json_bodies and _sends_non_json_body(event):
+            # Answered before the resolver: its body parsing would try form or multipart decoding first.
+            metrics.add_metric(name="RequestRejected", unit="Count", value=1)
+            return {
+                "statusCode": 415,
+                "headers": {"Content-Type": "application/json"},
+                "body": _error_body(*_NOT_JSON, fields=_NOT_JSON_FIELDS),
+                "isBase64Encoded": False,
+            }
         return app.resolve(event, context)
 
     return lambda_handler

@@ -17,10 +17,12 @@ from booking.confirmation import confirm_booking
 from booking.dal import bookings as store
 from booking.errors import (
     BookingClosed,
+    BookingNotFound,
     CalendarBookingCancelled,
     CalendarError,
     CalendarUnavailable,
     ConfirmationInProgress,
+    InvalidEvent,
     InvalidSignature,
     PaymentAmountMismatch,
     PaymentIntentMismatch,
@@ -53,6 +55,36 @@ class StripeEvent(BaseModel):
     data: StripeEventData
 
 
+class StripeObject(BaseModel):
+    """The fields our handlers read from `data.object`, with their types (everything else passes through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    metadata: dict[str, str] = {}
+
+
+class PaymentIntentObject(StripeObject):
+    status: str
+    amount: int
+    currency: str
+    amount_received: int | None = None
+    cancellation_reason: str | None = None
+    last_payment_error: dict[str, Any] | None = None
+
+
+class ChargeObject(StripeObject):
+    payment_intent: str | None = None
+    amount_refunded: int = 0
+    refunded: bool = False
+
+
+class DisputeObject(StripeObject):
+    payment_intent: str | None = None
+    amount: int = 0
+    reason: str | None = None
+
+
 def verify(raw: bytes, signature: str | None) -> StripeEvent:
     """The event, if `Stripe-Signature` proves Stripe sent exactly these bytes recently; else InvalidSignature."""
     import stripe
@@ -66,9 +98,13 @@ def verify(raw: bytes, signature: str | None) -> StripeEvent:
     except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
         raise InvalidSignature("Stripe-Signature does not match this body, or is too old.") from exc
     try:
-        return StripeEvent.model_validate_json(raw)
+        event = StripeEvent.model_validate_json(raw)
+        schema = OBJECT_SCHEMAS.get(event.type)
+        if schema is not None:
+            schema.model_validate(event.data.object)
     except ValidationError as exc:
-        raise InvalidSignature("Signed body is not a Stripe event.") from exc
+        raise InvalidEvent.from_validation("Stripe", exc) from exc
+    return event
 
 
 def handle(event: StripeEvent, raw: bytes) -> str:
@@ -92,13 +128,13 @@ def payment_succeeded(obj: dict[str, Any]) -> str:
     if booking_id is None:
         return "ignored: not a booking payment"
     logger.append_keys(booking_id=booking_id)
-    if store.get_booking(booking_id) is None:
+    try:
+        booking = record_payment(booking_id, intent, actor="stripe")
+    except BookingNotFound:
         # Money for a booking we do not know: never silent (DESIGN §3 "no lost payment").
         logger.error("payment succeeded for an unknown booking", extra={"payment_intent_id": intent.id})
         metrics.add_metric(name="OrphanPayment", unit="Count", value=1)
         return "orphan payment: owner alerted by the OrphanPayment alarm"
-    try:
-        booking = record_payment(booking_id, intent, actor="stripe")
     except PaymentAmountMismatch:
         return "flagged: amount differs from the price"
     except PaymentIntentMismatch:
@@ -182,6 +218,14 @@ def dispute_created(obj: dict[str, Any]) -> str:
     metrics.add_metric(name="DisputeOpened", unit="Count", value=1)
     return "flagged: disputed, payout blocked"
 
+
+OBJECT_SCHEMAS: dict[str, type[StripeObject]] = {
+    "payment_intent.succeeded": PaymentIntentObject,
+    "payment_intent.payment_failed": PaymentIntentObject,
+    "payment_intent.canceled": PaymentIntentObject,
+    "charge.refunded": ChargeObject,
+    "charge.dispute.created": DisputeObject,
+}
 
 HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "payment_intent.succeeded": payment_succeeded,

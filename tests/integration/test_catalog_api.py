@@ -279,3 +279,11 @@ def test_availability_across_a_dst_change_keeps_local_hours_and_day_count(
     starts = [slot["start"] for slot in slots_of(response.body, monday)]
     assert starts == [iso(local(monday, hour)) for hour in range(9, 17)]
     assert local(monday, 9).utcoffset() != local(friday, 9).utcoffset()
+
+
+@pytest.mark.parametrize("offset_days", [-8, 366])
+def test_a_week_outside_the_booking_window_is_a_422_naming_start(api: ApiClient, offset_days: int) -> None:
+    start = product_now().astimezone(BUSINESS_TZ).date() + timedelta(days=offset_days)
+    response = api.get("/availability", service_id=FACIAL, start=start.isoformat())
+    assert response.status == 422
+    assert response.error_fields == {"start"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -371,4 +372,42 @@ def test_calendar_down_is_503_and_writes_nothing(
     # Then a retryable 503, no hold, no payment
     assert response.status == 503
     assert response.error_code == "calendar_unavailable"
+    assert_nothing_written(stripe_double)
+
+
+def test_slot_beyond_the_booking_window_is_422_naming_start(api: ApiClient, stripe_double: StripeDouble) -> None:
+    next_year = product_now().astimezone(BUSINESS_TZ).date() + timedelta(days=400)
+    response = api.post("/payments/create-intent", body(iso(local(next_year, 10))))
+    assert response.status == 422
+    assert response.error_fields == {"start"}
+    assert response.body["error"]["reason"] == "beyond_booking_window"
+    assert_nothing_written(stripe_double)
+
+
+@pytest.mark.parametrize(
+    ("start", "reason"),
+    [("0001-01-01T00:30:00+05:00", "in_past"), ("9999-12-31T23:30:00-05:00", "beyond_booking_window")],
+)
+def test_starts_at_the_ends_of_the_calendar_are_422_naming_start(
+    api: ApiClient, stripe_double: StripeDouble, start: str, reason: str
+) -> None:
+    # Neither has a UTC instant: the product says why rather than failing on the arithmetic.
+    response = api.post("/payments/create-intent", body(start))
+    assert response.status == 422
+    assert response.error_fields == {"start"}
+    assert response.body["error"]["reason"] == reason
+    assert_nothing_written(stripe_double)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_415_naming_content_type(
+    api: ApiClient, stripe_double: StripeDouble, content_type: str
+) -> None:
+    slot = iso(local(next_weekday(TUESDAY), 10))
+    response = api.request(
+        "POST", "/payments/create-intent", raw=json.dumps(body(slot)), headers={"content-type": content_type}
+    )
+    assert response.status == 415
+    assert response.error_code == "unsupported_media_type"
+    assert response.error_fields == {"Content-Type"}
     assert_nothing_written(stripe_double)
