@@ -181,53 +181,63 @@ def _truncated(draw: st.DrawFn, body: bytes) -> bytes:
     return body[: draw(st.integers(0, len(body) - 1))]
 
 
+COMMON_ATTACKS = [
+    "random body, random signature",
+    "random body, no signature",
+    "genuine body, no signature",
+    "genuine body, random signature",
+    "genuine body, garbled signature",
+    "genuine body, signed with a wrong secret",
+    "truncated body, the genuine body's signature",
+    "truncated body, signed",  # a malformed event, even correctly signed, is refused
+]
+STRIPE_ONLY_ATTACKS = ["genuine body, another timestamp", "genuine body, stale timestamp"]
+
+
+def _attack(
+    draw: st.DrawFn,
+    kind: str,
+    body: bytes,
+    sign: Callable[..., str],
+    garble: Callable[[st.DrawFn, str], str],
+) -> tuple[bytes, str | None]:
+    """The body and signature header of one attack both providers face; `sign(body, secret=...)` signs now."""
+    if kind.startswith("random body"):
+        return draw(random_bodies), (draw(header_text) if kind.endswith("random signature") else None)
+    if kind == "genuine body, no signature":
+        return body, None
+    if kind == "genuine body, random signature":
+        return body, draw(header_text)
+    if kind == "genuine body, garbled signature":
+        return body, garble(draw, sign(body))
+    if kind == "genuine body, signed with a wrong secret":
+        return body, sign(body, secret=draw(wrong_secrets))
+    if kind == "truncated body, the genuine body's signature":
+        return _truncated(draw, body), sign(body)
+    truncated = _truncated(draw, body)
+    return truncated, sign(truncated)
+
+
+def _garble_stripe(draw: st.DrawFn, signature: str) -> str:
+    t, digest = signature.split(",v1=")
+    return f"{t},v1={_garble_hex(draw, digest)}"
+
+
 @st.composite
 def stripe_attacks(draw: st.DrawFn, genuine: list[bytes]) -> tuple[str, bytes, dict[str, str]]:
     body = draw(st.sampled_from(genuine))
-    now = int(time.time())
-    kind = draw(
-        st.sampled_from(
-            [
-                "random body, random signature",
-                "random body, no signature",
-                "genuine body, no signature",
-                "genuine body, random signature",
-                "genuine body, garbled signature",
-                "genuine body, another timestamp",
-                "genuine body, signed with a wrong secret",
-                "genuine body, stale timestamp",
-                "truncated body, the genuine body's signature",
-                "truncated body, signed",  # a malformed event, even correctly signed, is refused
-            ]
-        )
-    )
+    kind = draw(st.sampled_from(COMMON_ATTACKS + STRIPE_ONLY_ATTACKS))
     signature: str | None
-    if kind.startswith("random body"):
-        body = draw(random_bodies)
-        signature = draw(header_text) if kind.endswith("random signature") else None
-    elif kind == "genuine body, no signature":
-        signature = None
-    elif kind == "genuine body, random signature":
-        signature = draw(header_text)
-    elif kind == "genuine body, garbled signature":
-        t, digest = stripe_signature(body).split(",v1=")
-        signature = f"{t},v1={_garble_hex(draw, digest)}"
-    elif kind == "genuine body, another timestamp":
+    if kind == "genuine body, another timestamp":
         # A genuine signature moved to another (still recent) time: the timestamp is part of what is signed.
         t, digest = stripe_signature(body).split(",v1=")
         shift = draw(st.integers(1, 200))
         signature = f"t={int(t.removeprefix('t=')) - shift},v1={digest}"
-    elif kind == "genuine body, signed with a wrong secret":
-        signature = stripe_signature(body, draw(wrong_secrets))
     elif kind == "genuine body, stale timestamp":
         age = draw(st.integers(STRIPE_TOLERANCE_SECONDS + 1, 10 * 365 * 86400))
-        signature = stripe_signature(body, timestamp=now - age)
-    elif kind == "truncated body, the genuine body's signature":
-        signature = stripe_signature(body)
-        body = _truncated(draw, body)
+        signature = stripe_signature(body, timestamp=int(time.time()) - age)
     else:
-        body = _truncated(draw, body)
-        signature = stripe_signature(body)
+        body, signature = _attack(draw, kind, body, stripe_signature, _garble_stripe)
     headers = {"Content-Type": "application/json"}
     if signature is not None:
         headers["Stripe-Signature"] = signature
@@ -236,39 +246,8 @@ def stripe_attacks(draw: st.DrawFn, genuine: list[bytes]) -> tuple[str, bytes, d
 
 @st.composite
 def cal_attacks(draw: st.DrawFn, genuine: list[bytes]) -> tuple[str, bytes, dict[str, str]]:
-    body = draw(st.sampled_from(genuine))
-    kind = draw(
-        st.sampled_from(
-            [
-                "random body, random signature",
-                "random body, no signature",
-                "genuine body, no signature",
-                "genuine body, random signature",
-                "genuine body, garbled signature",
-                "genuine body, signed with a wrong secret",
-                "truncated body, the genuine body's signature",
-                "truncated body, signed",
-            ]
-        )
-    )
-    signature: str | None
-    if kind.startswith("random body"):
-        body = draw(random_bodies)
-        signature = draw(header_text) if kind.endswith("random signature") else None
-    elif kind == "genuine body, no signature":
-        signature = None
-    elif kind == "genuine body, random signature":
-        signature = draw(header_text)
-    elif kind == "genuine body, garbled signature":
-        signature = _garble_hex(draw, cal_signature(body))
-    elif kind == "genuine body, signed with a wrong secret":
-        signature = cal_signature(body, draw(wrong_secrets))
-    elif kind == "truncated body, the genuine body's signature":
-        signature = cal_signature(body)
-        body = _truncated(draw, body)
-    else:
-        body = _truncated(draw, body)
-        signature = cal_signature(body)
+    kind = draw(st.sampled_from(COMMON_ATTACKS))
+    body, signature = _attack(draw, kind, draw(st.sampled_from(genuine)), cal_signature, _garble_hex)
     headers = {"Content-Type": "application/json", "X-Cal-Webhook-Version": "2021-10-20"}
     if signature is not None:
         headers["X-Cal-Signature-256"] = signature
