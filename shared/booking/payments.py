@@ -104,6 +104,11 @@ def provider_errors(action: str) -> Iterator[None]:
         raise PaymentProviderError(f"Stripe refused to {action} ({code}).", provider_code=code) from exc
 
 
+def transfer_group(booking: Booking) -> str:
+    """Ties the booking's payment to the provider's transfer (and lets us find that transfer again)."""
+    return f"booking_{booking.booking_id}"
+
+
 def booking_metadata(booking: Booking) -> dict[str, str]:
     return {"booking_id": booking.booking_id, "service_id": booking.service_id, "payment_type": booking.payment_type}
 
@@ -129,7 +134,7 @@ def create_payment_intent(booking: Booking, customer_id: str | None) -> PaymentI
         "automatic_payment_methods": {"enabled": True},
         "description": f"{booking.payment_type} for booking {booking.booking_id}",
         "metadata": booking_metadata(booking),
-        "transfer_group": f"booking_{booking.booking_id}",
+        "transfer_group": transfer_group(booking),
     }
     if customer_id:
         params["customer"] = customer_id
@@ -207,7 +212,7 @@ def _transfer_view(transfer: Any) -> TransferView:
 def existing_transfer(booking: Booking) -> TransferView | None:
     """The transfer already made for this booking's payment, if any (its transfer_group is the booking)."""
     with provider_errors("look for an earlier transfer"):
-        found = client().v1.transfers.list(params={"transfer_group": f"booking_{booking.booking_id}", "limit": 10})
+        found = client().v1.transfers.list(params={"transfer_group": transfer_group(booking), "limit": 10})
     return _transfer_view(found.data[0]) if found.data else None
 
 
@@ -223,7 +228,7 @@ def create_transfer(booking: Booking, amount: int, destination: str) -> Transfer
                 "amount": amount,
                 "currency": booking.currency,
                 "destination": destination,
-                "transfer_group": f"booking_{booking.booking_id}",
+                "transfer_group": transfer_group(booking),
                 "source_transaction": booking.charge_id or "",
                 "metadata": {"booking_id": booking.booking_id, "service_id": booking.service_id},
             },

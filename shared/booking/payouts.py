@@ -146,9 +146,6 @@ def run(budget: Budget) -> PayoutReport:
                 outcome = pay_provider(booking)
             except store.StaleBooking:
                 continue  # another run decided this one first
-            kind = outcome.split(":")[0].split(" ")[0]
-            field = {"paid": "paid", "failed": "failed", "skipped": "skipped", "blocked": "blocked"}.get(
-                kind, "waiting"
-            )
+            field = outcome.split(maxsplit=1)[0].rstrip(":")  # each outcome starts with its report field
             setattr(report, field, getattr(report, field) + 1)
     return report
