@@ -24,6 +24,11 @@ SUBJECTS = {
     "calendar_booking_cancelled": "Cal.com booking cancelled but no cancellation event came",
     "confirmation_stuck": "Paid booking could not be confirmed in Cal.com",
     "transfer_reversal_failed": "Refund after payout: transfer reversal failed",
+    "refund_failed": "A refund failed at the bank; made once more",
+    "refund_blocked_by_dispute": "Refund owed but the payment is disputed",
+    "dispute_lost": "Dispute lost; provider share reversed",
+    "webhook_failed": "A webhook event keeps failing; set aside",
+    "calendar_reconciled": "Cal.com change repaired without its webhook",
 }
 
 
@@ -39,11 +44,7 @@ def flag(booking: Booking, code: str, reason: str) -> Booking:
 
 
 def alert_owner(booking: Booking, code: str, reason: str) -> None:
-    topic = get_settings().owner_alerts_topic_arn
-    if not topic:
-        logger.warning("no OWNER_ALERTS_TOPIC_ARN: alert only flagged in the data", extra={"flag": code})
-        return
-    subject = f"[booking {booking.booking_id}] {SUBJECTS.get(code, 'Needs your attention')}"[:100]
+    subject = f"[booking {booking.booking_id}] {SUBJECTS.get(code, 'Needs your attention')}"
     message = "\n".join(
         [
             SUBJECTS.get(code, "A booking needs your attention."),
@@ -57,10 +58,19 @@ def alert_owner(booking: Booking, code: str, reason: str) -> None:
             f"Details: GET /admin/bookings/{booking.booking_id}",
         ]
     )
+    alert_about(subject, message, code)
+
+
+def alert_about(subject: str, message: str, code: str = "event") -> None:
+    """Publish one alert to the owner's topic (email subscription); never fails the business step."""
+    topic = get_settings().owner_alerts_topic_arn
+    if not topic:
+        logger.warning("no OWNER_ALERTS_TOPIC_ARN: alert only logged", extra={"flag": code, "subject": subject})
+        return
     try:
         client("sns").publish(
             TopicArn=topic,
-            Subject=subject,
+            Subject=subject[:100],
             Message=message,
             MessageAttributes={"flag": {"DataType": "String", "StringValue": code}},
         )

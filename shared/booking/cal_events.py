@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from booking.alerts import flag
+from booking.calendar_sync import move_to
 from booking.cancellation import cancel
-from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.errors import BookingClosed, BookingNotFound, InvalidEvent, InvalidSignature
@@ -26,7 +26,7 @@ from booking.inbox import process_once
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
-from booking.secrets import provider_secret
+from booking.secrets import provider_secret, same_secret
 
 S = BookingStatus
 MAX_EVENT_AGE = timedelta(days=7)  # older events cannot be told apart from replays: ignored
@@ -88,7 +88,7 @@ def verify(raw: bytes, signature: str | None) -> CalEvent:
     if not signature:
         raise InvalidSignature("Missing X-Cal-Signature-256 header.")
     expected = hmac.new(provider_secret("cal_webhook_secret").encode(), raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    if not same_secret(signature.strip().lower(), expected):
         raise InvalidSignature("X-Cal-Signature-256 does not match this body.", status=401)
     try:
         return CalEvent.parse(raw)
@@ -96,14 +96,23 @@ def verify(raw: bytes, signature: str | None) -> CalEvent:
         raise InvalidEvent.from_validation("Cal.com", exc) from exc
 
 
-def handle(event: CalEvent, raw: bytes) -> str:
+def handle(event: CalEvent, raw: bytes, *, stored: bool = False) -> str:
+    """`stored`: the cleanup job retrying an event we verified and kept when it arrived, however old it is now
+    (its age only matters for a delivery from outside, which could be a replay)."""
     handler = HANDLERS.get(event.trigger)
     if handler is None:
         return "ignored"
-    if clock_now() - event.created_at > MAX_EVENT_AGE:
+    if clock_now() - event.created_at > MAX_EVENT_AGE and not stored:
         metrics.add_metric(name="WebhookStale", unit="Count", value=1)
         return "ignored: too old to be told apart from a replay"
-    return process_once("cal", event.identity, event.trigger, raw.decode("utf-8"), lambda: handler(event))
+    return process_once(
+        "cal",
+        event.identity,
+        event.trigger,
+        raw.decode("utf-8"),
+        lambda: handler(event),
+        lambda: _our_booking(event, event.uid, str(event.body.get("rescheduleUid") or "")),
+    )
 
 
 def _our_booking(event: CalEvent, *uids: str) -> Booking | None:
@@ -172,6 +181,9 @@ def booking_rejected(event: CalEvent) -> str:
 
 
 def _cancel(booking: Booking, event: CalEvent, *, by_business: bool, reason: str) -> str:
+    """Priced on the start of the Cal.com booking that was cancelled (its own `startTime`), not on ours: a
+    reschedule that moved it may arrive later, or never."""
+    start = event.body.get("startTime")
     try:
         cancelled = cancel(
             booking.booking_id,
@@ -180,6 +192,7 @@ def _cancel(booking: Booking, event: CalEvent, *, by_business: bool, reason: str
             actor="cal.com",
             reason=reason,
             cal_uid=event.uid or None,
+            cancelled_start=datetime.fromisoformat(str(start)) if start else None,
         )
     except BookingClosed as exc:
         return f"ignored: booking is {exc.details.get('booking_status')}"
@@ -190,35 +203,19 @@ def booking_rescheduled(event: CalEvent) -> str:
     """The booking moved in Cal.com: new uid and time; the old slot is freed and the new one held."""
     old_uid = str(event.body.get("rescheduleUid") or "")
     start, end = event.body.get("startTime"), event.body.get("endTime")
-    for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
-        booking = _our_booking(event, old_uid, event.uid)
-        if booking is None:
-            return "ignored: not made through our flow"
-        if booking.cal_booking_uid == event.uid:
-            return "already moved"
-        if booking.status not in (S.CONFIRMED, S.PAID) or not start or not end:
-            return f"ignored: booking is {booking.status.value}"
-        new_start, new_end = datetime.fromisoformat(str(start)), datetime.fromisoformat(str(end))
-        capacity = get_catalog().service(booking.service_id).capacity
-        try:
-            store.move_booking(
-                booking,
-                start=new_start,
-                end=new_end,
-                cal_uid=event.uid,
-                capacity=capacity,
-                actor="cal.com",
-                reason=f"rescheduled in Cal.com from {old_uid} to {event.uid} at {start}",
-                now=clock_now(),
-            )
-        except store.SeatTaken:
-            flag(booking, "reschedule_conflict", f"Cal.com moved it to {start}, a slot another booking holds here")
-            return "flagged: the new slot is held by another booking"
-        except store.StaleBooking:
-            continue
-        metrics.add_metric(name="BookingRescheduled", unit="Count", value=1)
-        return "moved"
-    raise store.StaleBooking(event.uid)
+    booking = _our_booking(event, old_uid, event.uid)
+    if booking is None:
+        return "ignored: not made through our flow"
+    if not start or not end:
+        return "ignored: no new time in the event"
+    return move_to(
+        booking.booking_id,
+        uid=event.uid,
+        start=datetime.fromisoformat(str(start)),
+        end=datetime.fromisoformat(str(end)),
+        actor="cal.com",
+        reason=f"rescheduled in Cal.com from {old_uid} to {event.uid} at {start}",
+    )
 
 
 def meeting_ended(event: CalEvent) -> str:

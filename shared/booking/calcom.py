@@ -2,7 +2,13 @@
 
 Contract (DESIGN.md §5, tests/contracts/calcom-api-v2.subset.json): `cal-api-version: 2024-09-04` for slots,
 `2024-08-13` for bookings, `Authorization: Bearer cal_...`, envelope `{"status", "data"}`. A taken slot is a
-400 whose message says "already has booking" / "not available". 120 requests a minute per key (429).
+400 whose message says "already has booking" / "not available"; on a seated event type (capacity > 1) a full
+slot is a 409 "No more seats left at this seated booking." and an attendee whose email already has a seat there
+a 409 `already_signed_up_for_this_booking_error`. 120 requests a minute per key (429).
+
+Seated event types answer the seated outputs: all attendees at one start share one booking (one uid), each in a
+seat with its own `seatUid`; Cal keeps the create call's `metadata` per seat (`attendees[].metadata`, from
+BookingSeat.metadata), not on the booking, so our booking_id is found on our attendee's seat.
 
 Retries are bounded and safe: reads retry on timeouts, 429 and 5xx; creating a booking retries only when the
 request provably never reached Cal.com (connect timeout) or was throttled (429). Anything ambiguous is
@@ -26,6 +32,9 @@ from booking.settings import get_settings
 SLOTS_API_VERSION = "2024-09-04"
 BOOKINGS_API_VERSION = "2024-08-13"
 SLOT_TAKEN_MARKERS = ("already has booking", "not available")
+# 409s of a seated event type: the seats are full, or this attendee already has a seat at that start (which is
+# how a retry of a create that did land shows up: the booking_id lookup then finds our seat).
+SEAT_TAKEN_MARKERS = ("no more seats left", "already_signed_up_for_this_booking_error")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -34,7 +43,8 @@ class CalendarDown(Exception):
 
 
 class CalendarSlotTaken(Exception):
-    """Cal.com answered 400: the host already has a booking at this time or is not available."""
+    """Cal.com refused the time: the host already has a booking then or is not available (400), or the seated
+    slot has no seat for this attendee (409)."""
 
 
 class CalendarRejected(Exception):
@@ -54,14 +64,25 @@ class CalSlot(BaseModel):
 
 
 class CalAttendee(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """BookingAttendee, or SeatedAttendee (with its seat's uid and metadata) in a seated booking."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     name: str
     email: str | None = None
     time_zone: str | None = Field(default=None, alias="timeZone")
+    seat_uid: str | None = Field(default=None, alias="seatUid")
+    metadata: dict[str, Any] = {}
 
 
 class CalBooking(BaseModel):
+    """BookingOutput_2024_08_13, or a seated output (Create/GetSeatedBookingOutput_2024_08_13).
+
+    A seated output has no top-level `metadata`. `seat_uid` is our seat: the create answer's `seatUid`, or the
+    seat `ours(booking_id)` found (which also takes that seat's metadata). Status is one of accepted, pending (a
+    requires-confirmation event type, until the host answers), cancelled, rejected.
+    """
+
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     id: int
@@ -72,6 +93,27 @@ class CalBooking(BaseModel):
     event_type_id: int | None = Field(default=None, alias="eventTypeId")
     attendees: list[CalAttendee] = []
     metadata: dict[str, Any] = {}
+    seat_uid: str | None = Field(default=None, alias="seatUid")
+    rescheduled_to_uid: str | None = Field(default=None, alias="rescheduledToUid")
+    rescheduled_from_uid: str | None = Field(default=None, alias="rescheduledFromUid")
+    cancelled_by_email: str | None = Field(default=None, alias="cancelledByEmail")
+    cancellation_reason: str | None = Field(default=None, alias="cancellationReason")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+
+    @property
+    def seat_uids(self) -> frozenset[str]:
+        """The live seats of a seated booking (a cancelled seat leaves it; a cancelled booking lists none)."""
+        return frozenset(attendee.seat_uid for attendee in self.attendees if attendee.seat_uid)
+
+    def ours(self, booking_id: str) -> CalBooking | None:
+        """This booking seen as our booking `booking_id`: itself when its metadata names it, or, seated, narrowed
+        to the seat whose metadata names it (`seat_uid` and `metadata` of that seat); None when it is not ours."""
+        if str(self.metadata.get("booking_id")) == booking_id:
+            return self
+        for attendee in self.attendees:
+            if attendee.seat_uid and str(attendee.metadata.get("booking_id")) == booking_id:
+                return self.model_copy(update={"seat_uid": attendee.seat_uid, "metadata": dict(attendee.metadata)})
+        return None
 
 
 class NewCalBooking(BaseModel):
@@ -157,6 +199,8 @@ class CalClient:
             message = str((error or {}).get("message") or payload)
             if status == 400 and any(marker in message for marker in SLOT_TAKEN_MARKERS):
                 raise CalendarSlotTaken(message)
+            if status == 409 and any(marker in message.lower() for marker in SEAT_TAKEN_MARKERS):
+                raise CalendarSlotTaken(message)
             raise CalendarRejected(status, message)
         return payload.get("data") if isinstance(payload, dict) else payload
 
@@ -199,7 +243,10 @@ class CalClient:
     ) -> CalBooking | None:
         """Our booking in Cal.com, found by the booking_id we put in its metadata (after an ambiguous create).
 
-        A cancelled one is returned too (when no live one exists): it must not be booked again.
+        In a seated booking the metadata is per seat (`attendees[].metadata`): the answer is narrowed to our seat
+        (`seat_uid` set). A cancelled one is returned too (when no live one exists): it must not be booked again.
+        A cancelled *seat* cannot be found (Cal deletes the seat, and a cancelled seated booking lists no
+        attendees), so a seat cancelled between an ambiguous create and this lookup would be booked again.
         """
         data = self._request(
             "GET",
@@ -214,18 +261,21 @@ class CalClient:
                 "take": 50,
             },
         )
-        ours = [CalBooking.model_validate(entry) for entry in data or []]
-        ours = [found for found in ours if str(found.metadata.get("booking_id")) == booking_id]
+        listed = [CalBooking.model_validate(entry).ours(booking_id) for entry in data or []]
+        ours = [found for found in listed if found is not None]
         # A live one wins (a reschedule leaves the old one cancelled); else the cancelled one says what happened.
         return next((found for found in ours if found.status != "cancelled"), ours[0] if ours else None)
 
-    def cancel_booking(self, uid: str, reason: str) -> CalBooking:
+    def cancel_booking(self, uid: str, reason: str, seat_uid: str | None = None) -> CalBooking:
+        """Cancel the booking, or only our seat in a seated one (`seat_uid`: CancelSeatedBookingInput, which takes
+        no reason, so Cal records none; the booking stays accepted while other seats remain)."""
+        body = {"seatUid": seat_uid} if seat_uid else {"cancellationReason": reason}
         data = self._request(
             "POST",
             f"/v2/bookings/{uid}/cancel",
             version=BOOKINGS_API_VERSION,
             idempotent=True,  # cancelling twice leaves it cancelled
-            json={"cancellationReason": reason},
+            json=body,
         )
         return CalBooking.model_validate(data)
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.errors import BookingClosed, BookingNotFound
+from booking.ledger import owed_now
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
@@ -24,8 +25,13 @@ def cancel(
     actor: str,
     reason: str,
     cal_uid: str | None = None,
+    cancelled_start: datetime | None = None,
 ) -> Booking:
-    """Cancel (once) and refund what the policy says (once). A second cancellation changes nothing."""
+    """Cancel (once) and refund what the policy says (once). A second cancellation changes nothing.
+
+    `cancelled_start` is the start of the Cal.com booking that was cancelled, when Cal.com says it: a
+    cancellation is priced on it, whether or not the reschedule that moved it there reached us first.
+    """
     for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
         booking = store.get_booking(booking_id)
         if booking is None:
@@ -44,8 +50,10 @@ def cancel(
                 fields={
                     "cancelled_at": cancelled_at,
                     "cancelled_by": "business" if by_business else "client",
+                    "cancelled_slot_start": cancelled_start or booking.slot_start,
                     "cal_booking_uid": cal_uid or booking.cal_booking_uid,
                     "cal_lease_until": None,
+                    **(owed_now() if booking.payment_intent_id else {}),
                 },
             )
         except store.StaleBooking:

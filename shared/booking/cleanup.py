@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from booking import cal_events, payments, stripe_events
+from booking import cal_events, calendar_sync, payments, stripe_events
 from booking.alerts import flag
 from booking.clock import now as clock_now
 from booking.confirmation import confirm_booking
@@ -32,13 +32,16 @@ from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
 from booking.payment_outcomes import record_payment
+from booking.refunds import settle
 
 S = BookingStatus
 PAGE = 100  # items per step per run
 RECONCILE_WINDOW = timedelta(days=3)  # Stripe retries undelivered events for up to 3 days
-INBOX_GRACE = timedelta(minutes=2)  # a failed event is retried by the job after this
 STUCK_AFTER_ATTEMPTS = 5
 CANCEL_EVENT_GRACE = timedelta(minutes=30)
+CALENDAR_CHECK_AHEAD = timedelta(hours=48)
+CALENDAR_CHECK_EVERY = timedelta(hours=6)
+CALENDAR_CHECKS_PER_RUN = 20  # every 5 minutes: 4 reads a minute at most, far below Cal.com's 120
 OPEN_PAYMENT = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
 
 
@@ -50,6 +53,9 @@ class CleanupReport(BaseModel):
     tokens_expired_alerted: int = 0
     events_reprocessed: int = 0
     payments_repaired: int = 0
+    money_settled: int = 0
+    calendar_checked: int = 0
+    calendar_repaired: int = 0
     errors: int = 0
     stopped_early: bool = False
 
@@ -118,8 +124,9 @@ def finish_paid(booking: Booking, report: CleanupReport) -> None:
 
 
 def reprocess_inbox(now: datetime, budget: Budget, report: CleanupReport) -> None:
-    """Webhook events stored but not processed (handling failed): Cal.com never sends them again."""
-    for source, _identity, raw in store.pending_events(now - INBOX_GRACE, PAGE):
+    """Webhook events stored but not processed (handling failed) whose next attempt is due: Cal.com never sends
+    them again. Each failure pushes the event's next attempt back; the eighth sets it aside (flagged)."""
+    for source, _identity, raw in store.pending_events(now, PAGE):
         if not budget():
             return
         try:
@@ -127,11 +134,32 @@ def reprocess_inbox(now: datetime, budget: Budget, report: CleanupReport) -> Non
                 event = stripe_events.StripeEvent.model_validate_json(raw)
                 stripe_events.handle(event, raw.encode())
             else:
-                cal_events.handle(cal_events.CalEvent.parse(raw.encode()), raw.encode())
+                cal_events.handle(cal_events.CalEvent.parse(raw.encode()), raw.encode(), stored=True)
             report.events_reprocessed += 1
+        except Exception as exc:
+            report.errors += 1
+            logger.warning(
+                "inbox event failed again", extra={"source": source, "error": f"{type(exc).__name__}: {exc}"}
+            )
+
+
+def sweep_money(now: datetime, budget: Budget, report: CleanupReport) -> None:
+    """Bookings whose refund or reversal is still owed (Stripe was down, a dispute held it up, a worker died):
+    settle each again; a failure pushes it back with a growing delay (`ledger.owed_later`)."""
+    for booking_id in store.money_owed(PAGE, now):
+        if not budget():
+            return
+        booking = store.get_booking(booking_id)
+        if booking is None:
+            continue
+        logger.append_keys(booking_id=booking_id)
+        try:
+            settle(booking)
+            report.money_settled += 1
         except (DomainError, store.StaleBooking) as exc:
             report.errors += 1
-            logger.warning("inbox event failed again", extra={"source": source, "error": str(exc)})
+            logger.warning("money still owed", extra={"error": f"{type(exc).__name__}: {exc}"})
+    logger.remove_keys(["booking_id"])
 
 
 def reconcile(now: datetime, budget: Budget, report: CleanupReport) -> None:
@@ -159,6 +187,28 @@ def reconcile(now: datetime, budget: Budget, report: CleanupReport) -> None:
             stripe_events.finish_booking(booking_id, actor="reconciliation")
 
 
+def check_calendar(now: datetime, budget: Budget, report: CleanupReport) -> None:
+    """CONFIRMED bookings starting within CALENDAR_CHECK_AHEAD (or already over) whose Cal.com booking was not
+    checked for CALENDAR_CHECK_EVERY: a lost cancellation, reschedule or meeting-ended webhook is repaired
+    before the client arrives. At most CALENDAR_CHECKS_PER_RUN Cal.com reads a run (120 a minute is the limit)."""
+    for booking in store.bookings_due(S.CONFIRMED, now + CALENDAR_CHECK_AHEAD, PAGE):
+        if report.calendar_checked >= CALENDAR_CHECKS_PER_RUN or not budget():
+            return
+        if booking.cal_checked_at and now - booking.cal_checked_at < CALENDAR_CHECK_EVERY:
+            continue
+        logger.append_keys(booking_id=booking.booking_id)
+        report.calendar_checked += 1
+        try:
+            outcome = calendar_sync.reconcile(booking)
+        except (DomainError, store.StaleBooking) as exc:
+            report.errors += 1
+            logger.warning("calendar check failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            continue
+        if outcome not in ("in line", "nothing to check"):
+            report.calendar_repaired += 1
+    logger.remove_keys(["booking_id"])
+
+
 def run(budget: Budget) -> CleanupReport:
     report = CleanupReport()
     now = clock_now()
@@ -166,6 +216,10 @@ def run(budget: Budget) -> CleanupReport:
     _each(store.bookings_due(S.PAID, now, PAGE), budget, report, lambda b: finish_paid(b, report))
     if budget():
         reprocess_inbox(now, budget, report)
+    if budget():
+        sweep_money(now, budget, report)
+    if budget():
+        check_calendar(now, budget, report)
     if budget():
         try:
             reconcile(now, budget, report)

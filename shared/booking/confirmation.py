@@ -6,6 +6,14 @@ Exactly one Cal.com booking per our booking, however many callers race:
 - if an earlier attempt may have reached Cal.com (a timeout, a crash), we first look for a Cal.com booking
   carrying our booking_id in its metadata before creating one;
 - the PAID -> CONFIRMED transition is conditional, so a webhook that linked the uid first simply wins.
+
+A service with capacity > 1 is a seated Cal.com event type: our booking is one seat of the Cal.com booking at
+that start (shared uid), so we record `cal_seat_uid` beside `cal_booking_uid` and recognise our seat by the
+booking_id in its per-seat metadata.
+
+Kept simple on purpose: a `pending` Cal.com booking (an event type that requires the host's confirmation) is
+recorded as our CONFIRMED with its uid. If the host later declines, Cal.com sends BOOKING_REJECTED, which the
+webhook handler already turns into a cancellation by the business with a full refund.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from booking.settings import get_settings
 
 S = BookingStatus
 WAIT_STEP_SECONDS = 0.2
+CLOSED_IN_CALENDAR = frozenset({"cancelled", "rejected"})
 
 
 class Confirmation(BaseModel):
@@ -127,8 +136,17 @@ def _find_ours(cal: CalClient, booking: Booking) -> CalBooking | None:
 
 
 def _linked(cal: CalClient, booking: Booking) -> CalBooking | None:
-    """The Cal.com booking a BOOKING_CREATED webhook linked before the payment was recorded."""
-    return cal.get_booking(booking.cal_booking_uid) if booking.cal_booking_uid else None
+    """The Cal.com booking a BOOKING_CREATED webhook linked before the payment was recorded (our seat of it)."""
+    if not booking.cal_booking_uid:
+        return None
+    linked = cal.get_booking(booking.cal_booking_uid)
+    if not linked.seat_uids:
+        return linked  # one-to-one, or a seated booking cancelled as a whole (it lists no attendees)
+    ours = linked.ours(booking.booking_id)
+    if ours is None:
+        # The webhook proved our seat existed; gone from a booking others still attend, it was cancelled.
+        _cancelled_in_calendar(booking, linked)
+    return ours
 
 
 def _book_in_calendar(booking: Booking, *, actor: str, deadline: float) -> Confirmation:
@@ -141,7 +159,7 @@ def _book_in_calendar(booking: Booking, *, actor: str, deadline: float) -> Confi
         attempt += 1
         try:
             existing = _linked(cal, booking) or (_find_ours(cal, booking) if maybe_landed else None)
-            if existing is not None and existing.status == "cancelled":
+            if existing is not None and existing.status in CLOSED_IN_CALENDAR:
                 return _cancelled_in_calendar(booking, existing)
             created = existing or cal.create_booking(_new_cal_booking(booking))
             return _record_confirmation(booking, created, actor=actor)
@@ -170,7 +188,7 @@ def _slot_taken(cal: CalClient, booking: Booking, *, actor: str, message: str) -
         ours = _find_ours(cal, booking)
     except (CalendarDown, CalendarRejected):
         ours = None
-    if ours is not None and ours.status == "cancelled":
+    if ours is not None and ours.status in CLOSED_IN_CALENDAR:
         return _cancelled_in_calendar(booking, ours)
     if ours is not None:
         return _record_confirmation(booking, ours, actor=actor)
@@ -191,21 +209,30 @@ def _slot_taken(cal: CalClient, booking: Booking, *, actor: str, message: str) -
 
 
 def _cancelled_in_calendar(booking: Booking, cancelled: CalBooking) -> NoReturn:
-    """Our Cal.com booking exists but was cancelled there: never book again. Its BOOKING_CANCELLED event
-    cancels and refunds by the policy; the cleanup job flags the booking if that event never comes."""
-    store.release_calendar_lease(booking.booking_id, error=f"Cal.com booking {cancelled.uid} is cancelled")
+    """Our Cal.com booking (or seat) exists but was cancelled or declined there: never book again. Its
+    BOOKING_CANCELLED / BOOKING_REJECTED event cancels and refunds by the policy; the cleanup job flags the
+    booking if that event never comes."""
+    store.release_calendar_lease(booking.booking_id, error=f"Cal.com booking {cancelled.uid} is {cancelled.status}")
     raise CalendarBookingCancelled(booking.booking_id)
 
 
 def _record_confirmation(booking: Booking, created: CalBooking, *, actor: str) -> Confirmation:
+    """CONFIRMED with the Cal.com uid (and our seat's uid in a seated booking), whether Cal.com answered it
+    `accepted` or `pending` (see the module docstring)."""
+    seat = f", seat {created.seat_uid}" if created.seat_uid else ""
     try:
         confirmed = store.transition(
             booking,
             S.CONFIRMED,
             actor=actor,
-            reason=f"Cal.com booking {created.uid} created",
+            reason=f"Cal.com booking {created.uid} created ({created.status}{seat})",
             now=clock_now(),
-            fields={"cal_booking_uid": created.uid, "cal_lease_until": None, "cal_last_error": None},
+            fields={
+                "cal_booking_uid": created.uid,
+                "cal_seat_uid": created.seat_uid,
+                "cal_lease_until": None,
+                "cal_last_error": None,
+            },
         )
     except store.StaleBooking:
         current = store.get_booking(booking.booking_id)

@@ -164,6 +164,12 @@ class CalendarUnavailable(ServiceUnavailable):
     code = "calendar_unavailable"
 
 
+class MoneyInFlight(ServiceUnavailable):
+    """Another worker holds the booking's money lease (a refund, transfer or reversal in flight): retry."""
+
+    code = "money_in_flight"
+
+
 class ConfirmationInProgress(ServiceUnavailable):
     code = "confirmation_in_progress"
     retry_after_seconds = 2

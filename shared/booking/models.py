@@ -87,13 +87,16 @@ class Booking(BaseModel):
     hold_expires_at: datetime
     paid_at: datetime | None = None
     cal_booking_uid: str | None = None
+    cal_seat_uid: str | None = None  # our attendee's seat in a seated (capacity > 1) Cal.com booking
     cal_lease_until: datetime | None = None
     cal_attempts: int = 0
     cal_last_error: str | None = None
     token_expires_at: datetime | None = None
     cancelled_at: datetime | None = None
     cancelled_by: str | None = None
+    cancelled_slot_start: datetime | None = None  # the start of the Cal.com booking that was cancelled
     dispute_id: str | None = None
+    dispute_status: str | None = None
     no_show: str | None = None
     auto_refund_reason: str | None = None
     payout_state: str | None = None
@@ -109,6 +112,13 @@ class Booking(BaseModel):
     flags: list[Flag] = Field(default_factory=list)
     history: list[TransitionRecord] = Field(default_factory=list)
     refunds: list[RefundRecord] = Field(default_factory=list)
+    failed_refund_ids: frozenset[str] = frozenset()
+    money_lease_until: datetime | None = None
+    money_lease: str | None = None
+    money_state: str | None = None
+    money_due_at: datetime | None = None
+    money_attempts: int = 0
+    cal_checked_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -121,6 +131,17 @@ class Booking(BaseModel):
 
     def has_flag(self, code: str) -> bool:
         return any(flag.code == code for flag in self.flags)
+
+    @property
+    def payment_intent_ids(self) -> list[str]:
+        """Every PaymentIntent that paid into this booking (the deposit or full payment today; balance and fee
+        payments join the list): the ledger reads each one's refunds and disputes from Stripe."""
+        return [self.payment_intent_id] if self.payment_intent_id else []
+
+    @property
+    def start_for_policy(self) -> datetime:
+        """The start a cancellation is priced on: the cancelled Cal.com booking's own, else ours."""
+        return self.cancelled_slot_start or self.slot_start
 
 
 class BookingToken(BaseModel):

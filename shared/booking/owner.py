@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -11,7 +10,7 @@ from booking.dal import bookings as store
 from booking.errors import BookingNotFound, DomainError
 from booking.lifecycle import BookingStatus
 from booking.models import Booking, Flag, RefundRecord, TransitionRecord
-from booking.secrets import provider_secret
+from booking.secrets import provider_secret, same_secret
 
 
 class Unauthorized(DomainError):
@@ -99,7 +98,7 @@ def authorize(authorization: str | None) -> None:
     """Bearer token of the owner (the admin_api_token secret), compared in constant time."""
     expected = provider_secret("admin_api_token")
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token.strip(), expected):
+    if scheme.lower() != "bearer" or not token or not same_secret(token.strip(), expected):
         raise Unauthorized("A valid owner token is required (Authorization: Bearer ...).")
 
 

@@ -11,6 +11,7 @@ from booking.alerts import flag
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.errors import BookingNotFound, PaymentAmountMismatch, PaymentIntentMismatch, PaymentNotSucceeded
+from booking.ledger import owed_now
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import metrics
@@ -74,7 +75,7 @@ def _apply_payment(booking: Booking, intent: PaymentIntentView, *, actor: str) -
                 actor=actor,
                 reason="payment succeeded after the hold lapsed and someone else took the slot",
                 now=now,
-                fields=fields | {"auto_refund_reason": reason},
+                fields=fields | {"auto_refund_reason": reason} | owed_now(),
             )
             metrics.add_metric(name="LatePaymentRefunded", unit="Count", value=1)
             return settle(flag(lost, "late_payment_slot_lost", reason))
@@ -82,10 +83,12 @@ def _apply_payment(booking: Booking, intent: PaymentIntentView, *, actor: str) -
         return paid
     # Paid for a booking that can no longer take its slot: keep the money visible on the booking, then refund
     # it: by the cancellation policy if it was cancelled, in full otherwise.
-    closed = store.update_fields(booking.booking_id, fields, condition=store.status_is(booking.status))
+    closed = store.update_fields(booking.booking_id, fields | owed_now(), condition=store.status_is(booking.status))
     if closed.status != S.CANCELLED:
         reason = f"payment arrived for a {closed.status.value} booking; refunded in full"
         closed = flag(
-            store.update_fields(closed.booking_id, {"auto_refund_reason": reason}), "unexpected_payment", reason
+            store.update_fields(closed.booking_id, {"auto_refund_reason": reason} | owed_now()),
+            "unexpected_payment",
+            reason,
         )
     return settle(closed)

@@ -155,26 +155,83 @@ def retrieve_payment_intent(payment_intent_id: str) -> PaymentIntentView:
 
 
 class RefundView(BaseModel):
+    """A refund as Stripe has it: `purpose` is ours (metadata), None for one made in the Stripe Dashboard."""
+
     model_config = ConfigDict(frozen=True)
 
     refund_id: str
     amount: int
     status: str
+    payment_intent: str | None = None
+    purpose: str | None = None
+    created: int = 0
+
+    @property
+    def counts(self) -> bool:
+        """Money on its way back to the client (a failed or canceled refund returned nothing)."""
+        return self.status in ("succeeded", "pending", "requires_action")
+
+    @classmethod
+    def from_stripe(cls, refund: Any) -> RefundView:
+        data = refund if isinstance(refund, dict) else refund.to_dict()
+        return cls(
+            refund_id=str(data["id"]),
+            amount=int(data["amount"]),
+            status=str(data.get("status") or "succeeded"),
+            payment_intent=expandable_id(data.get("payment_intent")),
+            purpose=(data.get("metadata") or {}).get("purpose"),
+            created=int(data.get("created") or 0),
+        )
 
 
-def create_refund(booking: Booking, amount: int, *, purpose: str, reason: str) -> RefundView:
-    """One refund per (booking, purpose), ever: the key makes a retry return the first refund."""
+def refund_key(booking: Booking, purpose: str, attempt: int) -> str:
+    """One refund per (booking, purpose, attempt): attempt 0 first, 1 after Stripe said the first one failed."""
+    return idempotency_key(booking.booking_id, f"refund:{purpose}" + (":retry" if attempt else ""))
+
+
+def create_refund(
+    booking: Booking, payment_intent_id: str, amount: int, *, purpose: str, reason: str, attempt: int
+) -> RefundView:
     with provider_errors("refund the payment"):
         created = client().v1.refunds.create(
             params={
-                "payment_intent": booking.payment_intent_id or "",
+                "payment_intent": payment_intent_id,
                 "amount": amount,
                 "reason": "requested_by_customer",
                 "metadata": {"booking_id": booking.booking_id, "purpose": purpose, "why": reason[:500]},
             },
-            options={"idempotency_key": idempotency_key(booking.booking_id, f"refund:{purpose}")},
+            options={"idempotency_key": refund_key(booking, purpose, attempt)},
         )
-    return RefundView(refund_id=str(created.id), amount=int(created.amount), status=str(created.status))
+    return RefundView.from_stripe(created)
+
+
+def refunds_of(payment_intent_id: str) -> list[RefundView]:
+    """Every refund of the PaymentIntent's charges, ours and the Dashboard's, oldest first (strongly consistent)."""
+    with provider_errors("read the refunds"):
+        page = client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+        found = [RefundView.from_stripe(refund) for refund in page.auto_paging_iter()]
+    return sorted(found, key=lambda refund: refund.created)
+
+
+class DisputeView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    dispute_id: str
+    amount: int
+    status: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in ("won", "lost", "warning_closed", "prevented")
+
+
+def disputes_of(payment_intent_id: str) -> list[DisputeView]:
+    with provider_errors("read the disputes"):
+        page = client().v1.disputes.list(params={"payment_intent": payment_intent_id, "limit": 100})
+        return [
+            DisputeView(dispute_id=str(d.id), amount=int(d.amount), status=str(d.status))
+            for d in page.auto_paging_iter()
+        ]
 
 
 def cancel_payment_intent(booking: Booking) -> PaymentIntentView:
@@ -201,26 +258,37 @@ class TransferView(BaseModel):
     transfer_id: str
     amount: int
     destination: str
+    amount_reversed: int = 0
+    created: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.amount - self.amount_reversed
 
 
 def _transfer_view(transfer: Any) -> TransferView:
     return TransferView(
-        transfer_id=str(transfer.id), amount=int(transfer.amount), destination=str(transfer.destination)
+        transfer_id=str(transfer.id),
+        amount=int(transfer.amount),
+        destination=expandable_id(transfer.destination) or "",
+        amount_reversed=int(getattr(transfer, "amount_reversed", 0) or 0),
+        created=int(getattr(transfer, "created", 0) or 0),
     )
 
 
-def existing_transfer(booking: Booking) -> TransferView | None:
-    """The transfer already made for this booking's payment, if any (its transfer_group is the booking)."""
-    with provider_errors("look for an earlier transfer"):
-        found = client().v1.transfers.list(params={"transfer_group": transfer_group(booking), "limit": 10})
-    return _transfer_view(found.data[0]) if found.data else None
+def transfers_of(booking: Booking) -> list[TransferView]:
+    """Every transfer made for this booking (its transfer_group), with what was reversed of each."""
+    with provider_errors("read the provider transfers"):
+        page = client().v1.transfers.list(params={"transfer_group": transfer_group(booking), "limit": 100})
+        return [_transfer_view(transfer) for transfer in page.auto_paging_iter()]
 
 
 def create_transfer(booking: Booking, amount: int, destination: str) -> TransferView:
     """Pay the provider their share of this payment (Connect, separate charges and transfers).
 
     The key counts definitive failures (`payout_attempts`): a retry after an outage reuses the key (Stripe
-    returns the first result); after a refusal the owner fixes the account and the next attempt is new.
+    returns the first result); after a refusal the owner fixes the account and the next attempt is new. A retry
+    after Stripe forgot the key (24 h) never gets here: the payout first lists the booking's transfer_group.
     """
     with provider_errors("pay the provider"):
         transfer = client().v1.transfers.create(
@@ -230,19 +298,25 @@ def create_transfer(booking: Booking, amount: int, destination: str) -> Transfer
                 "destination": destination,
                 "transfer_group": transfer_group(booking),
                 "source_transaction": booking.charge_id or "",
-                "metadata": {"booking_id": booking.booking_id, "service_id": booking.service_id},
+                "metadata": {"booking_id": booking.booking_id, "service_id": booking.service_id, "purpose": "payout"},
             },
             options={"idempotency_key": idempotency_key(booking.booking_id, f"transfer:{booking.payout_attempts}")},
         )
     return _transfer_view(transfer)
 
 
-def reverse_transfer(booking: Booking, amount: int, reversed_total: int) -> str:
-    """Take back `amount` of the provider's transfer; keyed by the total reversed after this one."""
+def reverse_transfer(booking: Booking, transfer: TransferView, amount: int) -> str:
+    """Take back `amount` of a provider transfer; keyed by that transfer's reversed total after this one, which
+    was read from Stripe: the same decision gets the same reversal, a new one (after a further refund) a new key."""
+    reversed_total = transfer.amount_reversed + amount
     with provider_errors("reverse the provider transfer"):
         reversal = client().v1.transfers.reversals.create(
-            booking.transfer_id or "",
-            params={"amount": amount, "metadata": {"booking_id": booking.booking_id}},
-            options={"idempotency_key": idempotency_key(booking.booking_id, f"reversal:{reversed_total}")},
+            transfer.transfer_id,
+            params={"amount": amount, "metadata": {"booking_id": booking.booking_id, "purpose": "reversal"}},
+            options={
+                "idempotency_key": idempotency_key(
+                    booking.booking_id, f"reversal:{transfer.transfer_id}:{reversed_total}"
+                )
+            },
         )
     return str(reversal.id)

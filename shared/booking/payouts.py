@@ -1,9 +1,11 @@
 """Provider payouts (Stripe Connect, separate charges and transfers; seed 001).
 
-Each payment is held for PAYOUT_HOLD_HOURS (72 h) after it succeeds. Then, if its booking was not cancelled,
-refunded or disputed, the service's provider gets one transfer of their share (`source_transaction` = the
-charge, `transfer_group` = the booking). A refund after the payout reverses the transfer by the refunded share.
-A service without `provider_account` pays no one (single-business mode).
+Each payment is held for PAYOUT_HOLD_HOURS (72 h) after it succeeds. Then, unless it is disputed, the service's
+provider gets one transfer (`source_transaction` = the charge, `transfer_group` = the booking) of their share of
+what the business keeps: captured, less what was returned (refunds, ours or the Dashboard's; a lost dispute) and
+what is still owed back. Any later return brings the transfers, net of reversals, down to that share again. Every
+figure is read from Stripe under the booking's money lease (`ledger.py`). A service without `provider_account`
+pays no one (single-business mode).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from booking.alerts import flag
 from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
-from booking.errors import PaymentProviderError, PaymentProviderUnavailable
+from booking.errors import DomainError, PaymentProviderError, PaymentProviderUnavailable
 from booking.jobs import Budget
+from booking.ledger import Held, Ledger, owed_refund, read_ledger, under_money_lease
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
@@ -37,86 +40,123 @@ def schedule_fields(booking: Booking, paid_at: datetime) -> dict[str, Any]:
     return {"payout_state": DUE, "payout_due_at": paid_at + timedelta(hours=get_settings().payout_hold_hours)}
 
 
-def provider_share(booking: Booking) -> int:
+def share_of(booking: Booking, kept: int) -> int:
+    """The provider's share of what the business keeps (rounded down: a cent's doubt stays with the business)."""
     percent = get_catalog().service(booking.service_id).provider_share_percent
-    return max(booking.amount_paid - booking.amount_refunded, 0) * percent // 100
+    return max(kept, 0) * percent // 100
 
 
-def _set_state(booking: Booking, state: str, fields: dict[str, Any] | None = None) -> Booking:
-    """Change the payout state only if it is still the one we read (two runs at once: one wins)."""
-    return store.update_fields(
-        booking.booking_id,
-        {"payout_state": state, **(fields or {})},
-        condition=store.payout_state_is(booking.payout_state),
-    )
+def target_transferred(booking: Booking, ledger: Ledger, *, still_owed: int) -> int:
+    """What the provider's transfers should add up to, net of reversals: their share of what was captured and
+    not returned (refunds, a lost dispute) nor still owed back to the client."""
+    return share_of(booking, ledger.captured - ledger.returned - still_owed)
 
 
 def pay_provider(booking: Booking) -> str:
-    """One payout decision for a booking whose hold period is over. Returns what happened."""
-    if booking.dispute_id:
-        _set_state(booking, BLOCKED, {"payout_error": f"disputed ({booking.dispute_id})"})
-        return "blocked: disputed"
-    if booking.status in (S.CANCELLED, S.SLOT_UNAVAILABLE, S.EXPIRED) or booking.amount_refunded >= booking.amount_paid:
-        _set_state(
-            booking, SKIPPED, {"payout_error": f"booking {booking.status.value}, refunded {booking.amount_refunded}"}
-        )
-        return "skipped: cancelled or refunded"
-    if booking.status not in (S.CONFIRMED, S.COMPLETED):
-        return "waiting: not confirmed yet"
-    amount = provider_share(booking)
-    destination = booking.provider_account or ""
-    if amount <= 0 or not destination:
-        _set_state(booking, SKIPPED, {"payout_error": "nothing to transfer"})
-        return "skipped: nothing to transfer"
-    try:
-        transfer = payments.existing_transfer(booking) or payments.create_transfer(booking, amount, destination)
-    except PaymentProviderUnavailable as exc:
-        _payout_failed(booking, str(exc), definitive=False)
-        return "failed: Stripe unavailable; retried next run"
-    except PaymentProviderError as exc:
-        _payout_failed(booking, str(exc), definitive=True)
-        return "failed: Stripe refused; retried next run"
-    _set_state(
-        booking,
-        PAID,
-        {
-            "transfer_id": transfer.transfer_id,
-            "transfer_amount": transfer.amount,
-            "transferred_at": clock_now(),
-            "payout_error": None,
-        },
-    )
-    metrics.add_metric(name="ProviderPaid", unit="Count", value=1)
-    logger.info("provider paid", extra={"transfer_id": transfer.transfer_id, "amount": transfer.amount})
-    return f"paid {transfer.amount} ({transfer.transfer_id})"
+    """One payout decision for a booking whose hold period is over (it was found on the payout index, an
+    eventually consistent copy: the decision is taken on the booking and Stripe as they are now, under the
+    booking's money lease, so a refund or a dispute landing meanwhile is seen, or sees the transfer)."""
+    outcome = ["waiting: not decided"]
+
+    def decide(held: Held) -> dict[str, Any]:
+        current = held.booking
+        if current.payout_state not in (DUE, FAILED):
+            outcome[0] = f"skipped: payout already {current.payout_state}"
+            return {}
+        ledger = read_ledger(current)
+        held.sync(ledger)
+        current = held.booking
+        if ledger.transfers:  # made by an earlier run whose record was lost (even after Stripe forgot its key)
+            transfer = ledger.transfers[0]
+            outcome[0] = f"paid {transfer.amount} ({transfer.transfer_id}, found in Stripe)"
+            fields = _paid_fields(transfer)
+            held.update(fields)
+            reverse_excess(held, ledger, still_owed=_still_owed(held.booking, ledger))
+            return {}
+        dispute = ledger.open_dispute
+        if dispute is not None:
+            outcome[0] = "blocked: disputed"
+            return {"payout_state": BLOCKED, "payout_error": f"disputed ({dispute.dispute_id}, {dispute.status})"}
+        if current.status not in SETTLED_STATUSES:
+            outcome[0] = "waiting: not confirmed yet"
+            return {}
+        amount = target_transferred(current, ledger, still_owed=_still_owed(current, ledger))
+        destination = current.provider_account or ""
+        if amount <= 0 or not destination:
+            outcome[0] = "skipped: nothing to transfer"
+            return {
+                "payout_state": SKIPPED,
+                "payout_error": f"booking {current.status.value}: captured {ledger.captured}, "
+                f"returned {ledger.returned}, nothing to transfer",
+            }
+        try:
+            transfer = payments.create_transfer(current, amount, destination)
+        except PaymentProviderUnavailable as exc:
+            outcome[0] = "failed: Stripe unavailable; retried next run"
+            return _failed_fields(current, str(exc), definitive=False)
+        except PaymentProviderError as exc:
+            outcome[0] = "failed: Stripe refused; retried next run"
+            return _failed_fields(current, str(exc), definitive=True)
+        metrics.add_metric(name="ProviderPaid", unit="Count", value=1)
+        logger.info("provider paid", extra={"transfer_id": transfer.transfer_id, "amount": transfer.amount})
+        outcome[0] = f"paid {transfer.amount} ({transfer.transfer_id})"
+        held.update(_paid_fields(transfer))
+        return {}
+
+    paid = under_money_lease(booking.booking_id, decide)
+    if outcome[0].startswith("failed"):
+        flag(paid, "payout_failed", f"transfer to {paid.provider_account} failed: {paid.payout_error}")
+    if outcome[0].startswith("blocked"):
+        flag(paid, "disputed", f"{paid.payout_error}; payout blocked until the dispute is closed")
+    return outcome[0]
 
 
-def _payout_failed(booking: Booking, error: str, *, definitive: bool) -> None:
+SETTLED_STATUSES = frozenset({S.CONFIRMED, S.COMPLETED, S.CANCELLED})  # the booking keeps (part of) the payment
+
+
+def _still_owed(booking: Booking, ledger: Ledger) -> int:
+    owed = owed_refund(booking, ledger)
+    return owed.amount if owed else 0
+
+
+def _paid_fields(transfer: payments.TransferView) -> dict[str, Any]:
+    return {
+        "payout_state": PAID,
+        "transfer_id": transfer.transfer_id,
+        "transfer_amount": transfer.amount,
+        "transfer_reversed": transfer.amount_reversed,
+        "transferred_at": clock_now(),
+        "payout_error": None,
+    }
+
+
+def _failed_fields(booking: Booking, error: str, *, definitive: bool) -> dict[str, Any]:
     metrics.add_metric(name="ProviderPayoutFailed", unit="Count", value=1)
     attempts = booking.payout_attempts + 1 if definitive else booking.payout_attempts
-    failed = _set_state(booking, FAILED, {"payout_error": error, "payout_attempts": attempts})
-    flag(failed, "payout_failed", f"transfer to {booking.provider_account} failed: {error}")
+    return {"payout_state": FAILED, "payout_error": error, "payout_attempts": attempts}
 
 
-def reverse_for_refunds(booking: Booking) -> Booking:
-    """After a refund, take back the provider's share of it from a transfer already made (once per total)."""
-    if booking.payout_state != PAID or not booking.transfer_id or not booking.amount_paid:
-        return booking
-    target = booking.transfer_amount * min(booking.amount_refunded, booking.amount_paid) // booking.amount_paid
-    missing = target - booking.transfer_reversed
-    if missing <= 0:
-        return booking
-    try:
-        payments.reverse_transfer(booking, missing, target)
-    except (PaymentProviderError, PaymentProviderUnavailable) as exc:
-        flag(booking, "transfer_reversal_failed", f"could not reverse {missing} of {booking.transfer_id}: {exc}")
-        raise
-    metrics.add_metric(name="TransferReversed", unit="Count", value=1)
-    return store.update_fields(
-        booking.booking_id,
-        {"transfer_reversed": target},
-        condition=store.transfer_reversed_is(booking.transfer_reversed),
-    )
+def reverse_excess(held: Held, ledger: Ledger, *, still_owed: int) -> None:
+    """Under the money lease: bring the provider's transfers (net of reversals, as Stripe reports them) down to
+    their share of what the business keeps. Each reversal's key names the transfer and its reversed total."""
+    booking = held.booking
+    excess = ledger.transferred - target_transferred(booking, ledger, still_owed=still_owed)
+    if excess <= 0:
+        return
+    reversed_total = 0
+    for transfer in ledger.transfers:
+        take = min(excess, transfer.net)
+        if take <= 0:
+            continue
+        try:
+            payments.reverse_transfer(booking, transfer, take)
+        except (PaymentProviderError, PaymentProviderUnavailable) as exc:
+            flag(booking, "transfer_reversal_failed", f"could not reverse {take} of {transfer.transfer_id}: {exc}")
+            raise
+        metrics.add_metric(name="TransferReversed", unit="Count", value=1)
+        excess -= take
+        reversed_total += take
+    held.update({"transfer_reversed": booking.transfer_reversed + reversed_total})
 
 
 class PayoutReport(BaseModel):
@@ -129,7 +169,11 @@ class PayoutReport(BaseModel):
 
 
 def run(budget: Budget) -> PayoutReport:
-    """Pay every provider payout that is due (and retry failed ones), within the run's time budget."""
+    """Pay every provider payout that is due (and retry failed ones), within the run's time budget. Each booking
+    is first checked against its Cal.com booking: a cancellation whose webhook was lost is applied (and refunded)
+    before anyone is paid for it."""
+    from booking.calendar_sync import reconcile  # here: calendar_sync -> cancellation -> refunds -> payouts
+
     report = PayoutReport()
     now = clock_now()
     seen: set[str] = set()  # a payout that fails in this run waits for the next one
@@ -143,9 +187,13 @@ def run(budget: Budget) -> PayoutReport:
                 return report
             logger.append_keys(booking_id=booking.booking_id)
             try:
+                reconcile(booking)
                 outcome = pay_provider(booking)
             except store.StaleBooking:
                 continue  # another run decided this one first
+            except DomainError as exc:  # Stripe down, or another worker moving this booking's money: next run
+                logger.warning("payout deferred", extra={"error": f"{type(exc).__name__}: {exc}"})
+                outcome = "waiting: deferred"
             field = outcome.split(maxsplit=1)[0].rstrip(":")  # each outcome starts with its report field
             setattr(report, field, getattr(report, field) + 1)
     return report

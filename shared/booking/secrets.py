@@ -10,6 +10,7 @@ container's shared botocore session (booking.aws) so no second session parses bo
 
 from __future__ import annotations
 
+import hmac
 import os
 from functools import cache
 from typing import Any, Literal
@@ -54,3 +55,9 @@ def _provider() -> Any:
 def _secret(secrets_name: str) -> dict[str, Any]:
     values = _provider().get(secrets_name, transform="json", max_age=SECRET_CACHE_SECONDS)
     return values if isinstance(values, dict) else {}
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a credential or signature from a request with ours, as bytes: a header may
+    hold any characters (HTTP APIs deliver them decoded), and `hmac.compare_digest` refuses non-ASCII `str`."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))

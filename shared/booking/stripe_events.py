@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from booking import payouts
 from booking.alerts import flag
 from booking.clock import now as clock_now
 from booking.confirmation import confirm_booking
@@ -30,10 +31,11 @@ from booking.errors import (
 )
 from booking.inbox import process_once
 from booking.lifecycle import BookingStatus
+from booking.models import Booking
 from booking.observability import logger, metrics
 from booking.payment_outcomes import record_payment
 from booking.payments import PaymentIntentView
-from booking.payouts import reverse_for_refunds
+from booking.refunds import settle
 from booking.secrets import provider_secret
 
 S = BookingStatus
@@ -83,6 +85,13 @@ class DisputeObject(StripeObject):
     payment_intent: str | None = None
     amount: int = 0
     reason: str | None = None
+    status: str | None = None
+
+
+class RefundObject(StripeObject):
+    payment_intent: str | None = None
+    amount: int = 0
+    status: str | None = None
 
 
 def verify(raw: bytes, signature: str | None) -> StripeEvent:
@@ -111,7 +120,16 @@ def handle(event: StripeEvent, raw: bytes) -> str:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return "ignored"
-    return process_once("stripe", event.id, event.type, raw.decode("utf-8"), lambda: handler(event.data.object))
+    obj = event.data.object
+    return process_once(
+        "stripe", event.id, event.type, raw.decode("utf-8"), lambda: handler(obj), lambda: _booking_of(obj)
+    )
+
+
+def _booking_of(obj: dict[str, Any]) -> Booking | None:
+    payment_intent = obj.get("payment_intent") or (obj.get("id") if obj.get("object") == "payment_intent" else None)
+    booking_id = _booking_id(obj, payment_intent)
+    return store.get_booking(booking_id) if booking_id else None
 
 
 def _booking_id(obj: dict[str, Any], payment_intent_id: str | None) -> str | None:
@@ -193,17 +211,35 @@ def payment_canceled(obj: dict[str, Any]) -> str:
     raise store.StaleBooking(booking_id)
 
 
-def charge_refunded(obj: dict[str, Any]) -> str:
-    booking_id = _booking_id(obj, obj.get("payment_intent"))
+def _settle_for(obj: dict[str, Any], payment_intent_id: str | None) -> tuple[Booking | None, str]:
+    booking_id = _booking_id(obj, payment_intent_id)
     if booking_id is None:
-        return "ignored: not a booking payment"
-    refunded = int(obj.get("amount_refunded") or 0)
-    booking = store.raise_refunded_total(booking_id, refunded, clock_now())
+        return None, "ignored: not a booking payment"
+    booking = store.get_booking(booking_id)
     if booking is None:
-        return "ignored: unknown booking"
+        return None, "ignored: unknown booking"
+    logger.append_keys(booking_id=booking_id)
+    return settle(booking), ""
+
+
+def charge_refunded(obj: dict[str, Any]) -> str:
+    """A refund on the charge (ours, or one made in the Stripe Dashboard): settle against Stripe's refunds, so
+    the provider's share of it is reversed and what we show matches Stripe."""
+    booking, ignored = _settle_for(obj, obj.get("payment_intent"))
+    if booking is None:
+        return ignored
     status = "refunded" if obj.get("refunded") else "partially_refunded"
-    booking = reverse_for_refunds(store.update_fields(booking_id, {"payment_status": status}))
+    store.update_fields(booking.booking_id, {"payment_status": status})
     return f"refunded total {booking.amount_refunded}"
+
+
+def refund_updated(obj: dict[str, Any]) -> str:
+    """A refund changed later (`failed` at the bank, `canceled`): settling flags it, tells the owner and makes
+    the refund once more (DESIGN §3: a failed refund returned nothing)."""
+    booking, ignored = _settle_for(obj, obj.get("payment_intent"))
+    if booking is None:
+        return ignored
+    return f"refund {obj.get('id')} {obj.get('status')}; refunded total {booking.amount_refunded}"
 
 
 def dispute_created(obj: dict[str, Any]) -> str:
@@ -213,10 +249,33 @@ def dispute_created(obj: dict[str, Any]) -> str:
     booking = store.get_booking(booking_id)
     if booking is None:
         return "ignored: unknown booking"
-    store.update_fields(booking_id, {"dispute_id": obj.get("id")})
+    if booking.dispute_status not in ("won", "lost"):
+        store.update_fields(booking_id, {"dispute_id": obj.get("id"), "dispute_status": obj.get("status")})
     flag(booking, "disputed", f"dispute {obj.get('id')}: {obj.get('reason')} ({obj.get('amount')}); payout blocked")
     metrics.add_metric(name="DisputeOpened", unit="Count", value=1)
     return "flagged: disputed, payout blocked"
+
+
+def dispute_closed(obj: dict[str, Any]) -> str:
+    """Won: the payout is unblocked and a refund the dispute held up is made. Lost: the disputed amount went back
+    to the cardholder; the provider's share of it is reversed if they were paid already."""
+    booking_id = _booking_id(obj, obj.get("payment_intent"))
+    if booking_id is None:
+        return "ignored: not a booking payment"
+    booking = store.get_booking(booking_id)
+    if booking is None:
+        return "ignored: unknown booking"
+    logger.append_keys(booking_id=booking_id)
+    status = str(obj.get("status"))
+    fields: dict[str, Any] = {"dispute_id": obj.get("id"), "dispute_status": status}
+    if status != "lost" and booking.payout_state == payouts.BLOCKED:
+        fields |= {"payout_state": payouts.DUE, "payout_due_at": clock_now(), "payout_error": None}
+    store.update_fields(booking_id, fields)
+    if status == "lost":
+        flag(booking, "dispute_lost", f"dispute {obj.get('id')} lost: {obj.get('amount')} returned to the cardholder")
+    metrics.add_metric(name=f"Dispute_{status}", unit="Count", value=1)
+    settled = settle(store.get_booking(booking_id) or booking)
+    return f"dispute {status}; payout {settled.payout_state}; refunded total {settled.amount_refunded}"
 
 
 OBJECT_SCHEMAS: dict[str, type[StripeObject]] = {
@@ -224,7 +283,11 @@ OBJECT_SCHEMAS: dict[str, type[StripeObject]] = {
     "payment_intent.payment_failed": PaymentIntentObject,
     "payment_intent.canceled": PaymentIntentObject,
     "charge.refunded": ChargeObject,
+    "charge.refund.updated": RefundObject,
+    "refund.updated": RefundObject,
+    "refund.failed": RefundObject,
     "charge.dispute.created": DisputeObject,
+    "charge.dispute.closed": DisputeObject,
 }
 
 HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -232,5 +295,9 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "payment_intent.payment_failed": payment_failed,
     "payment_intent.canceled": payment_canceled,
     "charge.refunded": charge_refunded,
+    "charge.refund.updated": refund_updated,
+    "refund.updated": refund_updated,
+    "refund.failed": refund_updated,
     "charge.dispute.created": dispute_created,
+    "charge.dispute.closed": dispute_closed,
 }

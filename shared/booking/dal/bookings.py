@@ -37,11 +37,18 @@ CONFIRM_GRACE = timedelta(minutes=3)  # a PAID booking is due for the cleanup jo
 SEAT_TTL_MARGIN = timedelta(days=1)  # garbage-collect lapsed holds a day after expiry (expiry itself is in code)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 INBOX_TTL = timedelta(days=30)
+INBOX_FIRST_RETRY = timedelta(minutes=2)  # the webhook's own delivery (and Stripe's retries) get this long first
+INBOX_MAX_RETRY = timedelta(hours=2)
+MAX_EVENT_ATTEMPTS = 8  # then the event is set aside and its booking flagged (about 7 h after it arrived)
 MAX_OPTIMISTIC_ATTEMPTS = 5
 
 
 class StaleBooking(Exception):
     """The booking changed since it was read: read it again and decide again."""
+
+
+class BookingChanged(StaleBooking):
+    """The booking changed while its money lease was held: decide again on the new state."""
 
 
 class SeatTaken(Exception):
@@ -71,7 +78,8 @@ def _plain(value: Any) -> Any:
 
 
 def to_booking(item: BookingItem) -> Booking:
-    return Booking.model_validate({name: _plain(getattr(item, name)) for name in Booking.model_fields})
+    values = {name: _plain(getattr(item, name)) for name in Booking.model_fields}
+    return Booking.model_validate({name: value for name, value in values.items() if value is not None})
 
 
 def due_at(status: BookingStatus, booking: Booking, now: datetime) -> datetime:
@@ -226,7 +234,14 @@ def _transition_update(
         *_set_fields(fields),
     ]
     after = changed.model_copy(update={"status": target, "updated_at": now, "history": [*booking.history, record]})
-    return actions, BookingItem.status == booking.status.value, after
+    # Status AND slot as read: a reschedule that moved the booking meanwhile changes the seat a cancellation
+    # must free, so the caller reads again instead of freeing the old seat and leaving the new one held.
+    unchanged = (
+        (BookingItem.status == booking.status.value)
+        & (BookingItem.slot_start == booking.slot_start)
+        & (BookingItem.seat_number == booking.seat_number)
+    )
+    return actions, unchanged, after
 
 
 def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] | None, now: datetime) -> None:
@@ -364,10 +379,6 @@ def payout_state_is(state: str | None) -> Condition:
     return BookingItem.payout_state.does_not_exist() if state is None else BookingItem.payout_state == state
 
 
-def transfer_reversed_is(amount: int) -> Condition:
-    return BookingItem.transfer_reversed == amount
-
-
 def update_fields(booking_id: str, fields: dict[str, Any], *, condition: Condition | None = None) -> Booking:
     """Change payment/calendar details without a status change (still conditional when it matters)."""
     item = _booking_ref(booking_id)
@@ -427,49 +438,84 @@ def add_flag(booking_id: str, flag: Flag) -> tuple[Booking | None, bool]:
     return to_booking(item), True
 
 
-def record_refund(booking_id: str, refund: RefundRecord) -> Booking | None:
-    """Record one of our refunds once (by Stripe refund id).
-
-    `amount_refunded` is the best lower bound of what Stripe has refunded: the larger of the sum of the
-    refunds we made and the charge total a `charge.refunded` event reported, so neither order counts twice.
-    """
-    for _ in range(MAX_OPTIMISTIC_ATTEMPTS):
-        booking = get_booking(booking_id)
-        if booking is None or any(existing.refund_id == refund.refund_id for existing in booking.refunds):
-            return booking
-        total = max(booking.amount_refunded, sum(existing.amount for existing in booking.refunds) + refund.amount)
-        item = _booking_ref(booking_id)
-        try:
-            item.update(
-                actions=[
-                    BookingItem.refunds.set(BookingItem.refunds.append([RefundMap(**refund.model_dump())])),
-                    BookingItem.refund_ids.add({refund.refund_id}),
-                    BookingItem.amount_refunded.set(total),
-                    BookingItem.updated_at.set(refund.at),
-                ],
-                condition=BookingItem.pk.exists() & (BookingItem.amount_refunded == booking.amount_refunded),
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                continue
-            raise
-        return to_booking(item)  # an update returns the item as it now is
-    raise StaleBooking(booking_id)
-
-
-def raise_refunded_total(booking_id: str, total: int, now: datetime) -> Booking | None:
-    """Stripe says the charge has `total` refunded (charge.refunded): never lower what we know."""
+def acquire_money_lease(booking_id: str, holder: str, *, now: datetime, until: datetime) -> Booking | None:
+    """Mark a money movement in flight on the booking: one worker at a time decides and moves this booking's
+    money. Returns the booking as it is now (strongly consistent), or None while another worker holds the lease."""
     item = _booking_ref(booking_id)
+    free = BookingItem.money_lease_until.does_not_exist() | (BookingItem.money_lease_until <= now)
     try:
         item.update(
-            actions=[BookingItem.amount_refunded.set(total), BookingItem.updated_at.set(now)],
-            condition=BookingItem.pk.exists() & (BookingItem.amount_refunded < total),
+            actions=[BookingItem.money_lease.set(holder), BookingItem.money_lease_until.set(until)],
+            condition=BookingItem.pk.exists() & free,
         )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return to_booking(item)
+
+
+def release_money_lease(
+    booking_id: str, holder: str, fields: dict[str, Any], *, unchanged_since: datetime | None
+) -> Booking:
+    """Write what the lease holder decided (money state, payout) and end the lease, if it still holds it and,
+    with `unchanged_since`, if nobody changed the booking since (else BookingChanged: decide again)."""
+    item = _booking_ref(booking_id)
+    actions = [*_set_fields(fields), BookingItem.money_lease.remove(), BookingItem.money_lease_until.remove()]
+    condition = BookingItem.money_lease == holder
+    if unchanged_since is not None:
+        condition = condition & (BookingItem.updated_at == unchanged_since)
+    try:
+        item.update(actions=actions, condition=condition)
     except UpdateError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return get_booking(booking_id)  # we knew as much already (or there is no such booking)
+        current = get_booking(booking_id)
+        if unchanged_since is not None and current is not None and current.money_lease == holder:
+            raise BookingChanged(booking_id) from exc
+        raise StaleBooking(booking_id) from exc  # the lease ran out and another worker took over
     return to_booking(item)
+
+
+def update_under_money_lease(booking_id: str, holder: str, fields: dict[str, Any]) -> Booking:
+    """Change money fields while holding the lease (condition: we still hold it)."""
+    return update_fields(booking_id, fields, condition=BookingItem.money_lease == holder)
+
+
+def record_refunds(
+    booking_id: str,
+    holder: str,
+    new: list[RefundRecord],
+    *,
+    amount_refunded: int,
+    failed_refund_ids: frozenset[str],
+    now: datetime,
+) -> Booking:
+    """Copy what Stripe says was refunded onto the booking: each refund recorded once, by its Stripe id (the
+    condition names every id), the refunded total and the refunds Stripe reports failed."""
+    item = _booking_ref(booking_id)
+    actions: list[Action] = [BookingItem.amount_refunded.set(amount_refunded), BookingItem.updated_at.set(now)]
+    condition = BookingItem.money_lease == holder
+    if new:
+        actions.append(BookingItem.refunds.set(BookingItem.refunds.append([RefundMap(**r.model_dump()) for r in new])))
+        actions.append(BookingItem.refund_ids.add({r.refund_id for r in new}))
+        for refund in new:
+            condition = condition & ~BookingItem.refund_ids.contains(refund.refund_id)
+    if failed_refund_ids:
+        actions.append(BookingItem.failed_refund_ids.add(set(failed_refund_ids)))
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StaleBooking(booking_id) from exc
+        raise
+    return to_booking(item)
+
+
+def money_owed(limit: int, before: datetime) -> list[str]:
+    """Bookings whose refund or reversal is still to be made, due first (MoneyIndex, keys only)."""
+    found = BookingItem.money_index.query("OWED", BookingItem.money_due_at <= before, limit=limit)
+    return [item.pk.removeprefix("BOOKING#") for item in found]
 
 
 def booking_id_by_payment_intent(payment_intent_id: str) -> str | None:
@@ -576,6 +622,7 @@ def receive_event(source: str, identity: str, event_type: str, body: str, now: d
         body=body,
         received_at=now,
         inbox_state="PENDING",
+        retry_at=now + INBOX_FIRST_RETRY,
         attempts=1,
         expires_ttl=now + INBOX_TTL,
     )
@@ -588,21 +635,48 @@ def receive_event(source: str, identity: str, event_type: str, body: str, now: d
     existing = InboxItem.get(item.pk, "EVENT", consistent_read=True)
     if existing.processed_at is not None:
         return False
-    existing.update(actions=[InboxItem.attempts.add(1)])
+    try:
+        existing.update(actions=[InboxItem.attempts.add(1)], condition=InboxItem.processed_at.does_not_exist())
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False  # processed meanwhile by another delivery
+        raise
     return True  # received before but not processed (a failure): process it again
 
 
 def event_processed(source: str, identity: str, now: datetime) -> None:
     InboxItem(f"EVENT#{source}#{identity}", "EVENT").update(
-        actions=[InboxItem.processed_at.set(now), InboxItem.inbox_state.remove(), InboxItem.last_error.remove()]
+        actions=[
+            InboxItem.processed_at.set(now),
+            InboxItem.inbox_state.remove(),
+            InboxItem.retry_at.remove(),
+            InboxItem.last_error.remove(),
+        ],
+        condition=InboxItem.pk.exists(),
     )
 
 
-def event_failed(source: str, identity: str, error: str) -> None:
-    InboxItem(f"EVENT#{source}#{identity}", "EVENT").update(actions=[InboxItem.last_error.set(error[:1000])])
+def event_failed(source: str, identity: str, error: str, now: datetime) -> bool:
+    """Handling failed: retry later with a backoff that doubles per attempt, or, after MAX_EVENT_ATTEMPTS, set
+    the event aside (off the retry queue, kept for the owner). True when it was set aside by this call."""
+    item = InboxItem.get(f"EVENT#{source}#{identity}", "EVENT", consistent_read=True)
+    unprocessed = InboxItem.processed_at.does_not_exist() & (InboxItem.attempts == item.attempts)
+    if item.attempts >= MAX_EVENT_ATTEMPTS:
+        actions = [InboxItem.inbox_state.remove(), InboxItem.retry_at.remove(), InboxItem.failed_at.set(now)]
+    else:
+        delay = min(INBOX_FIRST_RETRY * 2 ** (item.attempts - 1), INBOX_MAX_RETRY)
+        actions = [InboxItem.retry_at.set(now + delay)]
+    try:
+        item.update(actions=[*actions, InboxItem.last_error.set(error[:1000])], condition=unprocessed)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False  # another delivery got further meanwhile; it decides
+        raise
+    return item.attempts >= MAX_EVENT_ATTEMPTS
 
 
-def pending_events(received_before: datetime, limit: int) -> list[tuple[str, str, str]]:
-    """(source, identity, raw body) of events whose processing failed, oldest first."""
-    found = InboxItem.inbox_index.query("PENDING", InboxItem.received_at <= received_before, limit=limit)
+def pending_events(now: datetime, limit: int) -> list[tuple[str, str, str]]:
+    """(source, identity, raw body) of events whose handling failed and whose next attempt is due, soonest
+    first: an event that keeps failing waits its backoff and never holds newer ones back."""
+    found = InboxItem.inbox_index.query("PENDING", InboxItem.retry_at <= now, limit=limit)
     return [(item.source, item.pk.split("#", 2)[2], item.body) for item in found]

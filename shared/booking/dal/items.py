@@ -2,11 +2,12 @@
 
 | item        | pk                               | sk          | indexes                                          |
 |-------------|----------------------------------|-------------|--------------------------------------------------|
-| booking     | BOOKING#{booking_id}             | BOOKING     | Status, PaymentIntent, CalUid, Attention, Payout |
+| booking     | BOOKING#{booking_id}             | BOOKING     | Status, PaymentIntent, CalUid, Attention, Payout,|
+|             |                                  |             | Money                                            |
 | seat (hold) | SLOT#{event_type_id}#{start Z}   | SEAT#{n}    | Slot                                             |
 | token       | TOKEN#{sha256(token)}            | TOKEN       | -                                                |
 | idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | -                                                |
-| inbox event | EVENT#{source}#{event identity}  | EVENT       | Inbox (pending only)                             |
+| inbox event | EVENT#{source}#{event identity}  | EVENT       | Inbox (failed, awaiting a retry)                 |
 """
 
 from __future__ import annotations
@@ -105,14 +106,26 @@ class PayoutIndex(GlobalSecondaryIndex["BookingItem"]):
 
 
 class InboxIndex(GlobalSecondaryIndex["InboxItem"]):
-    """Webhook events received but not yet processed (sparse: the key is removed once processed)."""
+    """Webhook events whose handling failed, by when they may be tried again (sparse: the key is removed once
+    processed or set aside), so an event that keeps failing waits its backoff and never starves newer ones."""
 
     class Meta:
         index_name = "InboxIndex"
         projection = AllProjection()
 
     inbox_state = UnicodeAttribute(hash_key=True)
-    received_at = UTCDateTimeAttribute(range_key=True)
+    retry_at = UTCDateTimeAttribute(range_key=True)
+
+
+class MoneyIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Bookings whose money is not settled yet (a refund or a reversal owed; sparse), by when to try again."""
+
+    class Meta:
+        index_name = "MoneyIndex"
+        projection = KeysOnlyProjection()
+
+    money_state = UnicodeAttribute(hash_key=True)
+    money_due_at = UTCDateTimeAttribute(range_key=True)
 
 
 class AttendeeMap(MapAttribute):
@@ -178,6 +191,7 @@ class BookingItem(Model):
     paid_at = UTCDateTimeAttribute(null=True)
     cal_booking_uid = UnicodeAttribute(null=True)
     cal_uid_index = CalUidIndex()
+    cal_seat_uid = UnicodeAttribute(null=True)
     cal_lease_until = UTCDateTimeAttribute(null=True)
     cal_attempts = NumberAttribute(default=0)
     cal_last_error = UnicodeAttribute(null=True)
@@ -206,6 +220,16 @@ class BookingItem(Model):
     history = ListAttribute(of=TransitionMap, default=list)
     refunds = ListAttribute(of=RefundMap, default=list)
     refund_ids = UnicodeSetAttribute(null=True)  # makes "record a refund once" one conditional write
+    failed_refund_ids = UnicodeSetAttribute(null=True)  # refunds Stripe reported failed after the fact
+    cancelled_slot_start = UTCDateTimeAttribute(null=True)  # start of the Cal.com booking that was cancelled
+    dispute_status = UnicodeAttribute(null=True)
+    money_lease_until = UTCDateTimeAttribute(null=True)  # a money movement is in flight until then
+    money_lease = UnicodeAttribute(null=True)  # who holds it (one worker at a time moves this booking's money)
+    money_state = UnicodeAttribute(null=True)  # "OWED" while a refund or a reversal is still to be made
+    money_due_at = UTCDateTimeAttribute(null=True)
+    money_index = MoneyIndex()
+    money_attempts = NumberAttribute(default=0)
+    cal_checked_at = UTCDateTimeAttribute(null=True)  # last reconciliation with the Cal.com booking
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
@@ -269,8 +293,10 @@ class InboxItem(Model):
     event_type = UnicodeAttribute()
     body = UnicodeAttribute()
     received_at = UTCDateTimeAttribute()
-    inbox_state = UnicodeAttribute(null=True)  # "PENDING" until processed, then removed (leaves the index)
+    inbox_state = UnicodeAttribute(null=True)  # "PENDING" until processed or set aside, then removed
+    retry_at = UTCDateTimeAttribute(null=True)  # when the cleanup job may try it again (backoff)
     inbox_index = InboxIndex()
+    failed_at = UTCDateTimeAttribute(null=True)  # set aside after too many attempts (the booking is flagged)
     attempts = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
     processed_at = UTCDateTimeAttribute(null=True)

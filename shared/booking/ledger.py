@@ -1,0 +1,244 @@
+"""Stripe is the ledger (DESIGN §3): what already moved for a booking, read from Stripe before money moves again.
+
+Our booking item keeps copies (`amount_paid`, `amount_refunded`, `refunds`, `transfer_*`) for queries and the
+owner's view; every decision to refund, transfer or reverse is taken on a `Ledger` read from Stripe by the one
+worker that holds the booking's money lease (`money.py`), so refunds made in the Stripe Dashboard, refunds that
+failed later, disputes and a record we lost in a crash are all respected.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from booking import payments
+from booking.catalog import get_catalog
+from booking.clock import now as clock_now
+from booking.dal import bookings as store
+from booking.errors import BookingNotFound, MoneyInFlight
+from booking.lifecycle import BookingStatus
+from booking.models import Booking, RefundRecord
+from booking.payments import DisputeView, RefundView, TransferView
+from booking.policy import cancellation_terms
+
+
+class Ledger(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    captured: int
+    refunds: list[RefundView]
+    disputes: list[DisputeView]
+    transfers: list[TransferView]
+
+    @property
+    def refunded(self) -> int:
+        """Refunded and not failed (pending counts: the money is on its way back)."""
+        return sum(refund.amount for refund in self.refunds if refund.counts)
+
+    @property
+    def lost_to_disputes(self) -> int:
+        return sum(dispute.amount for dispute in self.disputes if dispute.status == "lost")
+
+    @property
+    def returned(self) -> int:
+        """Everything that went back to the client: refunds, and the amount of a dispute the business lost."""
+        return min(self.refunded + self.lost_to_disputes, self.captured)
+
+    @property
+    def refundable(self) -> int:
+        return max(self.captured - self.refunded - self.lost_to_disputes, 0)
+
+    @property
+    def open_dispute(self) -> DisputeView | None:
+        return next((dispute for dispute in self.disputes if dispute.is_open), None)
+
+    @property
+    def transferred(self) -> int:
+        """Paid to the provider, net of reversals."""
+        return sum(transfer.net for transfer in self.transfers)
+
+    def failed_attempts(self, purpose: str) -> int:
+        return sum(1 for refund in self.refunds if refund.purpose == purpose and refund.status == "failed")
+
+    def failed_refund_ids(self) -> frozenset[str]:
+        return frozenset(refund.refund_id for refund in self.refunds if not refund.counts)
+
+
+def read_ledger(booking: Booking, *, with_transfers: bool = True) -> Ledger:
+    """Every payment of the booking with its refunds and disputes, and the provider transfers (strongly
+    consistent list calls; Stripe's search is minutes behind and never used to decide)."""
+    captured = 0
+    refunds: list[RefundView] = []
+    disputes: list[DisputeView] = []
+    for payment_intent_id in booking.payment_intent_ids:
+        intent = payments.retrieve_payment_intent(payment_intent_id)
+        if intent.status != "succeeded":
+            continue
+        captured += intent.amount_received
+        refunds += payments.refunds_of(payment_intent_id)
+        disputes += payments.disputes_of(payment_intent_id)
+    transfers = payments.transfers_of(booking) if with_transfers and booking.provider_account else []
+    return Ledger(captured=captured, refunds=refunds, disputes=disputes, transfers=transfers)
+
+
+# --- who may move the booking's money ------------------------------------------------------------------------
+
+LEASE = timedelta(seconds=60)  # longer than any one worker's Stripe calls; a crashed worker's lease lapses
+LEASE_WAIT_SECONDS = 5.0
+LEASE_POLL_SECONDS = 0.1
+
+
+def under_money_lease(booking_id: str, decide: Callable[[Held], dict[str, Any]]) -> Booking:
+    """Run `decide` holding the booking's money lease and write what it returns as the lease ends.
+
+    The lease is a conditional write on the booking item that marks a money movement in flight before any
+    Stripe call, so two workers never both decide. `decide` reads Stripe, moves money, records each movement
+    (conditions name the Stripe ids) and returns the fields to write at the end (money state, payout state).
+    That last write also requires the booking unchanged since `decide` read it: a cancellation that landed
+    meanwhile makes `decide` run again on the new state instead of being lost. If `decide` fails, the lease
+    ends with the booking marked OWED for the cleanup job's money sweep, and the error propagates.
+    """
+    held = _acquire(booking_id)
+    for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
+        try:
+            fields = decide(held)
+        except BaseException:
+            with suppress(store.StaleBooking):
+                store.release_money_lease(booking_id, held.holder, owed_later(held.booking), unchanged_since=None)
+            raise
+        try:
+            return store.release_money_lease(booking_id, held.holder, fields, unchanged_since=held.booking.updated_at)
+        except store.BookingChanged:
+            fresh = store.get_booking(booking_id)
+            if fresh is None:
+                raise BookingNotFound(booking_id) from None
+            held.booking = fresh
+    return store.release_money_lease(booking_id, held.holder, owed_later(held.booking), unchanged_since=None)
+
+
+def _acquire(booking_id: str) -> Held:
+    holder = secrets.token_hex(8)
+    deadline = time.monotonic() + LEASE_WAIT_SECONDS
+    while True:
+        now = clock_now()
+        booking = store.acquire_money_lease(booking_id, holder, now=now, until=now + LEASE)
+        if booking is not None:
+            return Held(booking, holder)
+        if store.get_booking(booking_id) is None:
+            raise BookingNotFound(booking_id)
+        if time.monotonic() >= deadline:
+            raise MoneyInFlight("Another payment step for this booking is in progress; try again in a moment.")
+        time.sleep(LEASE_POLL_SECONDS)
+
+
+MONEY_RETRY_FIRST = timedelta(minutes=2)
+MONEY_RETRY_MAX = timedelta(hours=6)
+
+
+def owed_later(booking: Booking) -> dict[str, Any]:
+    """Fields that put the booking in the money sweep's queue, with a backoff that grows with each attempt."""
+    delay = min(MONEY_RETRY_FIRST * 2**booking.money_attempts, MONEY_RETRY_MAX)
+    return {"money_state": "OWED", "money_due_at": clock_now() + delay, "money_attempts": booking.money_attempts + 1}
+
+
+# Written with a cancellation (or a lost slot) in the same conditional write: if the worker dies before the
+# refund, the money sweep finds the booking.
+def owed_now() -> dict[str, Any]:
+    return {"money_state": "OWED", "money_due_at": clock_now()}
+
+
+SETTLED: dict[str, Any] = {"money_state": None, "money_due_at": None, "money_attempts": 0}
+
+
+class Held:
+    """The booking while its money lease is held."""
+
+    def __init__(self, booking: Booking, holder: str) -> None:
+        self.booking = booking
+        self.holder = holder
+
+    def update(self, fields: dict[str, Any]) -> Booking:
+        """Write now (still under the lease): for what must be on record even if this worker dies next."""
+        self.booking = store.update_under_money_lease(self.booking.booking_id, self.holder, fields)
+        return self.booking
+
+    def sync(self, ledger: Ledger) -> Booking:
+        """Copy what Stripe says was refunded onto the booking (each refund recorded once, by its Stripe id)."""
+        booking = self.booking
+        new = [
+            RefundRecord(
+                refund_id=refund.refund_id,
+                amount=refund.amount,
+                purpose=refund.purpose or "made in Stripe",
+                reason="" if refund.purpose else "not made by this product (e.g. the Stripe Dashboard)",
+                at=clock_now(),
+            )
+            for refund in ledger.refunds
+            if refund.refund_id not in {known.refund_id for known in booking.refunds}
+        ]
+        failed = ledger.failed_refund_ids()
+        if not new and booking.amount_refunded == ledger.refunded and failed <= booking.failed_refund_ids:
+            return booking
+        self.booking = store.record_refunds(
+            booking.booking_id,
+            self.holder,
+            new,
+            amount_refunded=ledger.refunded,
+            failed_refund_ids=failed - booking.failed_refund_ids,
+            now=clock_now(),
+        )
+        return self.booking
+
+
+# --- what the booking's state says is owed -------------------------------------------------------------------
+
+
+class OwedRefund(BaseModel):
+    amount: int
+    purpose: str
+    reason: str
+
+
+def kept_by_business(booking: Booking, ledger: Ledger) -> int | None:
+    """What the business keeps of what was captured, when the booking's state decides it (None: nothing is owed
+    back by its state: a live booking keeps what it paid)."""
+    if booking.status == BookingStatus.CANCELLED and booking.cancelled_at is not None:
+        return cancellation_terms(
+            amount_paid=ledger.captured,
+            total=booking.total,
+            slot_start=booking.start_for_policy,
+            cancelled_at=booking.cancelled_at,
+            by_business=booking.cancelled_by == "business",
+            policy=get_catalog().service(booking.service_id).cancellation,
+        ).fee
+    if booking.auto_refund_reason:
+        return 0
+    return None
+
+
+def owed_refund(booking: Booking, ledger: Ledger) -> OwedRefund | None:
+    """The refund still owed: what the business does not keep, less everything already returned (our refunds,
+    the Dashboard's, a lost dispute), never more than Stripe can still refund."""
+    kept = kept_by_business(booking, ledger)
+    if kept is None:
+        return None
+    amount = min(ledger.captured - kept - ledger.returned, ledger.refundable)
+    if amount <= 0:
+        return None
+    if booking.status == BookingStatus.CANCELLED:
+        terms = cancellation_terms(
+            amount_paid=ledger.captured,
+            total=booking.total,
+            slot_start=booking.start_for_policy,
+            cancelled_at=booking.cancelled_at or clock_now(),
+            by_business=booking.cancelled_by == "business",
+            policy=get_catalog().service(booking.service_id).cancellation,
+        )
+        return OwedRefund(amount=amount, purpose="cancellation", reason=terms.reason)
+    return OwedRefund(amount=amount, purpose="full_refund", reason=booking.auto_refund_reason or "refund owed")
