@@ -10,8 +10,8 @@ from booking.errors import BookingClosed, BookingNotFound
 from booking.ledger import owed_now
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
+from booking.money import settle
 from booking.observability import logger, metrics
-from booking.refunds import settle
 
 S = BookingStatus
 CANCELLABLE = frozenset({S.HELD, S.PAID, S.CONFIRMED, S.SLOT_UNAVAILABLE})

@@ -30,9 +30,9 @@ from booking.errors import (
 from booking.jobs import Budget
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
+from booking.money import settle
 from booking.observability import logger, metrics
 from booking.payment_outcomes import record_payment
-from booking.refunds import settle
 
 S = BookingStatus
 PAGE = 100  # items per step per run

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from booking.dal import bookings as store
 from booking.errors import BookingNotFound, DomainError
 from booking.lifecycle import BookingStatus
-from booking.models import Booking, Flag, RefundRecord, TransitionRecord
+from booking.models import Booking, Flag, TransitionRecord
 from booking.secrets import provider_secret, same_secret
 
 
@@ -31,6 +31,26 @@ class PaymentView(BaseModel):
     payment_intent_id: str | None
     charge_id: str | None
     dispute_id: str | None
+    dispute_status: str | None
+    money_settled: bool  # False while a refund or reversal is still owed (the cleanup job retries it)
+
+
+class OwnerRefund(BaseModel):
+    refund_id: str
+    amount: int
+    purpose: str  # ours (cancellation, full_refund) or "made in Stripe" (the Dashboard)
+    reason: str
+    at: datetime
+    failed: bool  # Stripe reported it failed: nothing went back to the client
+
+
+class PayoutView(BaseModel):
+    state: str | None
+    due_at: datetime | None
+    transfer_id: str | None
+    transferred: int
+    reversed: int
+    error: str | None
 
 
 class OwnerBooking(BaseModel):
@@ -45,10 +65,12 @@ class OwnerBooking(BaseModel):
     payment: PaymentView
     cal_booking_uid: str | None
     flags: list[Flag]
-    refunds: list[RefundRecord]
+    refunds: list[OwnerRefund]
+    payout: PayoutView
     history: list[TransitionRecord]
     cancelled_at: datetime | None
     cancelled_by: str | None
+    cancelled_start: datetime | None  # the start of the Cal.com booking that was cancelled (the policy's)
     no_show: str | None
     created_at: datetime
     updated_at: datetime
@@ -77,13 +99,27 @@ class OwnerBooking(BaseModel):
                 payment_intent_id=booking.payment_intent_id,
                 charge_id=booking.charge_id,
                 dispute_id=booking.dispute_id,
+                dispute_status=booking.dispute_status,
+                money_settled=booking.money_state is None,
             ),
             cal_booking_uid=booking.cal_booking_uid,
             flags=booking.flags,
-            refunds=booking.refunds,
+            refunds=[
+                OwnerRefund(**refund.model_dump(), failed=refund.refund_id in booking.failed_refund_ids)
+                for refund in booking.refunds
+            ],
+            payout=PayoutView(
+                state=booking.payout_state,
+                due_at=booking.payout_due_at,
+                transfer_id=booking.transfer_id,
+                transferred=booking.transfer_amount,
+                reversed=booking.transfer_reversed,
+                error=booking.payout_error,
+            ),
             history=booking.history,
             cancelled_at=booking.cancelled_at,
             cancelled_by=booking.cancelled_by,
+            cancelled_start=booking.cancelled_slot_start,
             no_show=booking.no_show,
             created_at=booking.created_at,
             updated_at=booking.updated_at,

@@ -14,9 +14,9 @@ from booking.errors import BookingNotFound, PaymentAmountMismatch, PaymentIntent
 from booking.ledger import owed_now
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
+from booking.money import settle
 from booking.observability import metrics
 from booking.payments import PaymentIntentView
-from booking.refunds import settle
 
 S = BookingStatus
 MAX_ATTEMPTS = 5

@@ -185,8 +185,9 @@ class RefundView(BaseModel):
 
 
 def refund_key(booking: Booking, purpose: str, attempt: int) -> str:
-    """One refund per (booking, purpose, attempt): attempt 0 first, 1 after Stripe said the first one failed."""
-    return idempotency_key(booking.booking_id, f"refund:{purpose}" + (":retry" if attempt else ""))
+    """One refund per (booking, purpose, attempt): `attempt` counts our refunds of that purpose Stripe already
+    has, so it moves on only once an earlier one exists (and failed: else nothing would be owed)."""
+    return idempotency_key(booking.booking_id, f"refund:{purpose}:{attempt}")
 
 
 def create_refund(

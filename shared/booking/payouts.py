@@ -13,16 +13,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-
 from booking import payments
 from booking.alerts import flag
 from booking.catalog import get_catalog
 from booking.clock import now as clock_now
-from booking.dal import bookings as store
-from booking.errors import DomainError, PaymentProviderError, PaymentProviderUnavailable
-from booking.jobs import Budget
-from booking.ledger import Held, Ledger, owed_refund, read_ledger, under_money_lease
+from booking.errors import PaymentProviderError, PaymentProviderUnavailable
+from booking.ledger import Held, Ledger
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
@@ -52,71 +48,42 @@ def target_transferred(booking: Booking, ledger: Ledger, *, still_owed: int) -> 
     return share_of(booking, ledger.captured - ledger.returned - still_owed)
 
 
-def pay_provider(booking: Booking) -> str:
-    """One payout decision for a booking whose hold period is over (it was found on the payout index, an
-    eventually consistent copy: the decision is taken on the booking and Stripe as they are now, under the
-    booking's money lease, so a refund or a dispute landing meanwhile is seen, or sees the transfer)."""
-    outcome = ["waiting: not decided"]
-
-    def decide(held: Held) -> dict[str, Any]:
-        current = held.booking
-        if current.payout_state not in (DUE, FAILED):
-            outcome[0] = f"skipped: payout already {current.payout_state}"
-            return {}
-        ledger = read_ledger(current)
-        held.sync(ledger)
-        current = held.booking
-        if ledger.transfers:  # made by an earlier run whose record was lost (even after Stripe forgot its key)
-            transfer = ledger.transfers[0]
-            outcome[0] = f"paid {transfer.amount} ({transfer.transfer_id}, found in Stripe)"
-            fields = _paid_fields(transfer)
-            held.update(fields)
-            reverse_excess(held, ledger, still_owed=_still_owed(held.booking, ledger))
-            return {}
-        dispute = ledger.open_dispute
-        if dispute is not None:
-            outcome[0] = "blocked: disputed"
-            return {"payout_state": BLOCKED, "payout_error": f"disputed ({dispute.dispute_id}, {dispute.status})"}
-        if current.status not in SETTLED_STATUSES:
-            outcome[0] = "waiting: not confirmed yet"
-            return {}
-        amount = target_transferred(current, ledger, still_owed=_still_owed(current, ledger))
-        destination = current.provider_account or ""
-        if amount <= 0 or not destination:
-            outcome[0] = "skipped: nothing to transfer"
-            return {
-                "payout_state": SKIPPED,
-                "payout_error": f"booking {current.status.value}: captured {ledger.captured}, "
-                f"returned {ledger.returned}, nothing to transfer",
-            }
-        try:
-            transfer = payments.create_transfer(current, amount, destination)
-        except PaymentProviderUnavailable as exc:
-            outcome[0] = "failed: Stripe unavailable; retried next run"
-            return _failed_fields(current, str(exc), definitive=False)
-        except PaymentProviderError as exc:
-            outcome[0] = "failed: Stripe refused; retried next run"
-            return _failed_fields(current, str(exc), definitive=True)
-        metrics.add_metric(name="ProviderPaid", unit="Count", value=1)
-        logger.info("provider paid", extra={"transfer_id": transfer.transfer_id, "amount": transfer.amount})
-        outcome[0] = f"paid {transfer.amount} ({transfer.transfer_id})"
-        held.update(_paid_fields(transfer))
-        return {}
-
-    paid = under_money_lease(booking.booking_id, decide)
-    if outcome[0].startswith("failed"):
-        flag(paid, "payout_failed", f"transfer to {paid.provider_account} failed: {paid.payout_error}")
-    if outcome[0].startswith("blocked"):
-        flag(paid, "disputed", f"{paid.payout_error}; payout blocked until the dispute is closed")
-    return outcome[0]
-
-
 SETTLED_STATUSES = frozenset({S.CONFIRMED, S.COMPLETED, S.CANCELLED})  # the booking keeps (part of) the payment
 
 
-def _still_owed(booking: Booking, ledger: Ledger) -> int:
-    owed = owed_refund(booking, ledger)
-    return owed.amount if owed else 0
+def payout_step(held: Held, ledger: Ledger, *, still_owed: int) -> tuple[str, dict[str, Any]]:
+    """Under the money lease, with Stripe read: the payout decision for a booking whose hold period is over.
+    Returns (outcome, fields to write as the lease ends); a transfer is recorded at once."""
+    booking = held.booking
+    if booking.payout_state not in (DUE, FAILED):
+        return f"skipped: payout already {booking.payout_state}", {}
+    if ledger.transfers:  # made by an earlier run whose record was lost (even after Stripe forgot its key)
+        transfer = ledger.transfers[0]
+        held.update(_paid_fields(transfer))
+        return f"paid {transfer.amount} ({transfer.transfer_id}, found in Stripe)", {}
+    dispute = ledger.open_dispute
+    if dispute is not None:
+        return "blocked: disputed", {
+            "payout_state": BLOCKED,
+            "payout_error": f"disputed ({dispute.dispute_id}, {dispute.status})",
+        }
+    if booking.status not in SETTLED_STATUSES:
+        return "waiting: not confirmed yet", {}
+    amount = target_transferred(booking, ledger, still_owed=still_owed)
+    destination = booking.provider_account or ""
+    if amount <= 0 or not destination:
+        error = f"booking {booking.status.value}: captured {ledger.captured}, returned {ledger.returned}"
+        return "skipped: nothing to transfer", {"payout_state": SKIPPED, "payout_error": error}
+    try:
+        transfer = payments.create_transfer(booking, amount, destination)
+    except PaymentProviderUnavailable as exc:
+        return "failed: Stripe unavailable; retried next run", _failed_fields(booking, str(exc), definitive=False)
+    except PaymentProviderError as exc:
+        return "failed: Stripe refused; retried next run", _failed_fields(booking, str(exc), definitive=True)
+    metrics.add_metric(name="ProviderPaid", unit="Count", value=1)
+    logger.info("provider paid", extra={"transfer_id": transfer.transfer_id, "amount": transfer.amount})
+    held.update(_paid_fields(transfer))
+    return f"paid {transfer.amount} ({transfer.transfer_id})", {}
 
 
 def _paid_fields(transfer: payments.TransferView) -> dict[str, Any]:
@@ -156,44 +123,5 @@ def reverse_excess(held: Held, ledger: Ledger, *, still_owed: int) -> None:
         metrics.add_metric(name="TransferReversed", unit="Count", value=1)
         excess -= take
         reversed_total += take
-    held.update({"transfer_reversed": booking.transfer_reversed + reversed_total})
-
-
-class PayoutReport(BaseModel):
-    paid: int = 0
-    failed: int = 0
-    skipped: int = 0
-    blocked: int = 0
-    waiting: int = 0
-    stopped_early: bool = False
-
-
-def run(budget: Budget) -> PayoutReport:
-    """Pay every provider payout that is due (and retry failed ones), within the run's time budget. Each booking
-    is first checked against its Cal.com booking: a cancellation whose webhook was lost is applied (and refunded)
-    before anyone is paid for it."""
-    from booking.calendar_sync import reconcile  # here: calendar_sync -> cancellation -> refunds -> payouts
-
-    report = PayoutReport()
-    now = clock_now()
-    seen: set[str] = set()  # a payout that fails in this run waits for the next one
-    for state in (DUE, FAILED):
-        for booking in store.payouts_due(state, now, PAGE):
-            if booking.booking_id in seen:
-                continue
-            seen.add(booking.booking_id)
-            if not budget():
-                report.stopped_early = True
-                return report
-            logger.append_keys(booking_id=booking.booking_id)
-            try:
-                reconcile(booking)
-                outcome = pay_provider(booking)
-            except store.StaleBooking:
-                continue  # another run decided this one first
-            except DomainError as exc:  # Stripe down, or another worker moving this booking's money: next run
-                logger.warning("payout deferred", extra={"error": f"{type(exc).__name__}: {exc}"})
-                outcome = "waiting: deferred"
-            field = outcome.split(maxsplit=1)[0].rstrip(":")  # each outcome starts with its report field
-            setattr(report, field, getattr(report, field) + 1)
-    return report
+    already = sum(transfer.amount_reversed for transfer in ledger.transfers)
+    held.update({"transfer_reversed": already + reversed_total})

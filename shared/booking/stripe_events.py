@@ -32,10 +32,10 @@ from booking.errors import (
 from booking.inbox import process_once
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
+from booking.money import settle
 from booking.observability import logger, metrics
 from booking.payment_outcomes import record_payment
 from booking.payments import PaymentIntentView
-from booking.refunds import settle
 from booking.secrets import provider_secret
 
 S = BookingStatus
@@ -219,7 +219,7 @@ def _settle_for(obj: dict[str, Any], payment_intent_id: str | None) -> tuple[Boo
     if booking is None:
         return None, "ignored: unknown booking"
     logger.append_keys(booking_id=booking_id)
-    return settle(booking), ""
+    return settle(booking, stripe_changed=True), ""
 
 
 def charge_refunded(obj: dict[str, Any]) -> str:
@@ -274,7 +274,7 @@ def dispute_closed(obj: dict[str, Any]) -> str:
     if status == "lost":
         flag(booking, "dispute_lost", f"dispute {obj.get('id')} lost: {obj.get('amount')} returned to the cardholder")
     metrics.add_metric(name=f"Dispute_{status}", unit="Count", value=1)
-    settled = settle(store.get_booking(booking_id) or booking)
+    settled = settle(store.get_booking(booking_id) or booking, stripe_changed=True)
     return f"dispute {status}; payout {settled.payout_state}; refunded total {settled.amount_refunded}"
 
 

@@ -27,9 +27,9 @@ from booking.errors import (
 )
 from booking.lifecycle import BookingStatus
 from booking.models import BookingToken
+from booking.money import settle
 from booking.observability import logger, metrics
 from booking.payment_outcomes import record_payment
-from booking.refunds import settle
 from booking.settings import get_settings
 
 S = BookingStatus

@@ -84,10 +84,10 @@ def test_disputed_booking_payout_is_blocked(
 def test_failed_transfer_is_recorded_alerted_and_retried(
     api: ApiClient, lam: LocalLambda, stripe_double: StripeDouble, clock: Any
 ) -> None:
-    # Given Stripe failing the transfer
+    # Given Stripe refusing the transfer (the platform's balance cannot cover it)
     confirmed = api.confirmed_booking(service_id=PROVIDER_SERVICE)
     clock.advance(hours=73)
-    stripe_double.fail_next(2, 500, path="/v1/transfers")  # the first try and the client's one retry
+    stripe_double.refuse_next("/v1/transfers", "balance_insufficient")
     # When the job runs
     assert run_job(lam, PAYOUTS)["failed"] == 1
     # Then the failure is on the booking and the owner is told
@@ -134,16 +134,16 @@ def test_two_runs_at_once_make_one_transfer(api: ApiClient, lam: LocalLambda, cl
 
 
 def test_a_run_out_of_time_leaves_the_rest_for_the_next(api: ApiClient, clock: Any) -> None:
-    from booking import payouts
+    from booking import payout_job
     from booking.jobs import Budget
 
     slots = api.free_slots(PROVIDER_SERVICE)[:2]
     ids = [api.confirmed_booking(service_id=PROVIDER_SERVICE, start=s["start"])["booking_id"] for s in slots]
     clock.advance(hours=73)
     calls = iter([60.0])
-    first = payouts.run(Budget(lambda: next(calls, 1.0)))
+    first = payout_job.run(Budget(lambda: next(calls, 1.0)))
     assert first.paid == 1 and first.stopped_early
-    second = payouts.run(Budget(lambda: 60.0))
+    second = payout_job.run(Budget(lambda: 60.0))
     assert second.paid == 1
     assert [len(_transfers(i)) for i in ids] == [1, 1]
 
