@@ -8,6 +8,9 @@ Known divergences between the official document and the real API (handled here):
 - POST /v2/bookings body is `oneOf` Create/Instant/Recurring inputs that are not mutually exclusive (a plain
   create body matches both Create and Recurring), so a strict `oneOf` rejects every valid body. The server picks
   the variant by event type, so the check uses `anyOf`.
+- POST /v2/bookings/{bookingUid}/cancel body is `oneOf` CancelBookingInput (every field optional, extra fields
+  allowed) and CancelSeatedBookingInput, so a seat cancellation `{seatUid}` matches both; the server tells them
+  apart by `seatUid` (`isCancelSeatedBody`), so the check uses `anyOf` here too.
 - Booking location variants only say "only allowed value for type is `x`" in prose, so e.g. an `integration`
   location also matches the `address` variant and the `oneOf` fails. The server discriminates on `type`; the
   check adds that prose as an `enum`.
@@ -17,7 +20,9 @@ Known divergences between the official document and the real API (handled here):
   double checks presence and value itself (see `CalDouble`).
 - GET /v2/slots 200: the schema describes the `data` map with string items but is attached to the whole
   envelope, while the real API returns `{"status","data":{date:[{"start"}]}}`; that response is checked by
-  `slots_response_problems` instead.
+  `slots_response_problems` instead. Its prose says seated slots add `attendeesCount` and `bookingUid`; the
+  code (SeatedSlot_2024_09_04 in platform-types, SlotsOutputService_2024_09_04) adds `seatsBooked`,
+  `seatsRemaining`, `seatsTotal` and, once the slot has a booking, `bookingUid`: the check follows the code.
 - No error responses (4xx/5xx) are documented at all; they are checked against Cal's error envelope by
   `error_envelope_problems` instead.
 """
@@ -59,6 +64,12 @@ def _patch_spec(spec: dict[str, Any]) -> dict[str, Any]:
         create_body["anyOf"] = create_body.pop("oneOf")
     except KeyError as exc:
         raise ContractLoadError(f"POST /v2/bookings request body is no longer a oneOf ({exc})") from exc
+    try:
+        cancel = patched["paths"]["/v2/bookings/{bookingUid}/cancel"]["post"]
+        cancel_body = cancel["requestBody"]["content"]["application/json"]["schema"]
+        cancel_body["anyOf"] = cancel_body.pop("oneOf")
+    except KeyError as exc:
+        raise ContractLoadError(f"POST /v2/bookings/{{bookingUid}}/cancel body is no longer a oneOf ({exc})") from exc
 
     location_variants = 0
     for name, schema in patched.get("components", {}).get("schemas", {}).items():
@@ -198,8 +209,29 @@ class CalContract:
             ]
 
 
+_SEAT_COUNTS = frozenset({"seatsBooked", "seatsRemaining", "seatsTotal"})
+
+
+def _slot_item_problem(item: Any, with_end: bool) -> str | None:
+    """None when `item` is a slot (`{start[,end]}`) or a seated slot (plus seat counts and maybe `bookingUid`)."""
+    base = {"start", "end"} if with_end else {"start"}
+    if not isinstance(item, dict):
+        return f"is not an object with {sorted(base)}"
+    keys = set(item)
+    seated = keys >= base | _SEAT_COUNTS
+    allowed = base | _SEAT_COUNTS | {"bookingUid"} if seated else base
+    if not base <= keys <= allowed:
+        return f"is not an object with {sorted(base)} (and, for a seated slot, {sorted(_SEAT_COUNTS)}, bookingUid?)"
+    if not all(isinstance(item[key], str) for key in keys - _SEAT_COUNTS):
+        return "has a non-string start, end or bookingUid"
+    if seated and not all(isinstance(item[key], int) and not isinstance(item[key], bool) for key in _SEAT_COUNTS):
+        return "has non-integer seat counts"
+    return None
+
+
 def slots_response_problems(document: Any, with_end: bool) -> list[str]:
-    """The real GET /v2/slots 200 shape (notes §1.2): `{"status":"success","data":{"YYYY-MM-DD":[{start[,end]}]}}`."""
+    """The real GET /v2/slots 200 shape (notes §1.2): `{"status":"success","data":{"YYYY-MM-DD":[{start[,end]}]}}`,
+    seated slots with their seat counts."""
     if (
         not isinstance(document, dict)
         or document.get("status") != "success"
@@ -214,13 +246,9 @@ def slots_response_problems(document: Any, with_end: bool) -> list[str]:
             problems.append(f"slots: data[{key}] must be a non-empty list (empty days are left out)")
             continue
         for item in items:
-            expected = {"start", "end"} if with_end else {"start"}
-            if (
-                not isinstance(item, dict)
-                or set(item) != expected
-                or not all(isinstance(v, str) for v in item.values())
-            ):
-                problems.append(f"slots: data[{key}] item {item!r} is not an object with {sorted(expected)}")
+            problem = _slot_item_problem(item, with_end)
+            if problem is not None:
+                problems.append(f"slots: data[{key}] item {item!r} {problem}")
     return problems
 
 

@@ -8,13 +8,22 @@ for the places where the document and the real API disagree).
 
 Test controls (Python, and over HTTP under `/_double/...` for the local runner, see `_control`): `reset`,
 `request_log`, `contract_violations`, `set_mode("down" | "slow" | "connection_reset" | "normal")`, `fail_next`,
-`take_slot`, `cancel_booking`, `reschedule_booking` (as in Cal.com's UI), `emit_booking_rejected`,
-`emit_meeting_ended`, `emit_no_show_updated`; webhooks: `add_webhook_subscriber`, `wait_for_deliveries`,
-`pending_webhooks` / `deliver_pending` (manual mode), `build_webhook`.
+`take_slot`, `cancel_booking`, `cancel_seat`, `reschedule_booking` (as in Cal.com's UI), `confirm_booking` and
+`emit_booking_rejected` (the host accepts or declines a requires-confirmation booking), `emit_meeting_ended`,
+`emit_no_show_updated`; webhooks: `add_webhook_subscriber`, `wait_for_deliveries`, `pending_webhooks` /
+`deliver_pending` (manual mode), `drop_next_webhooks` / `dropped_webhooks` (deliveries lost on the way),
+`build_webhook`.
+
+Event types (`CalEventType`) may be seated (`seats_per_time_slot`, Cal's `seatsPerTimeSlot`: attendees at one
+start share one booking uid, each with a `seatUid`; answers are Cal's seated outputs) or require confirmation
+(`requires_confirmation`: bookings start `pending`, BOOKING_REQUESTED; accepting sends BOOKING_CREATED, declining
+BOOKING_REJECTED and frees the slot). `local.cal_calendar` documents the rules and webhook payloads.
 
 Deliberate simplifications (each one also noted where it is implemented):
 - one host owns every event type; only bookings of the *same* event type block its slots;
-- no seats, recurring, instant or requires-confirmation event types (bookings are created `accepted`);
+- no recurring or instant event types; seated event types cannot also require confirmation, and seated bookings
+  (or seats) cannot be rescheduled; a rescheduled requires-confirmation booking is accepted at once;
+- the no-show control describes a seated booking by its first booker, not per seat;
 - the host's locations are not modelled: any location object is accepted and echoed;
 - create, list, cancel and reschedule require `Authorization: Bearer cal_...` (the real create, cancel and
   reschedule accept anonymous callers; our backend always authenticates, so the stricter double is safe);
@@ -40,7 +49,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.cal_calendar import CalCalendar
+from local.cal_calendar import CalCalendar, seat_cancelled_view, seat_created_view
 from local.cal_contract import (
     DEFAULT_CONTRACT_PATH,
     CalContract,
@@ -52,6 +61,7 @@ from local.cal_model import (
     BOOKINGS_VERSION,
     NO_AUTH_MESSAGE,
     PAST_MESSAGE,
+    SEATS_FULL_MESSAGE,
     SLOT_TAKEN_MESSAGE,
     SLOTS_VERSION,
     THROTTLED_MESSAGE,
@@ -74,6 +84,7 @@ from local.cal_webhooks import (
     WebhookDelivery,
     WebhookSender,
     WebhookSubscriber,
+    WebhookView,
     encode_body,
     webhook_document,
     webhook_headers,
@@ -107,6 +118,9 @@ class _Runtime:
     failures: list[_Failure] = field(default_factory=list)
     rate: dict[str, _RateWindow] = field(default_factory=dict)
     pending: list[PendingWebhook] = field(default_factory=list)
+    # One entry per webhook still to lose: its trigger, or None for whichever comes next.
+    drops: list[str | None] = field(default_factory=list)
+    dropped: list[PendingWebhook] = field(default_factory=list)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -234,24 +248,32 @@ class CalDouble:
         metadata: Mapping[str, Any] | None = None,
         emit_webhook: bool = True,
     ) -> dict[str, Any]:
-        """A booking made outside our flow (another booker, or the host), so the slot is taken."""
+        """A booking made outside our flow (another booker, or the host), so the slot is taken.
+
+        Its time is not checked against the schedule or other bookings. For a seated event type it takes a seat
+        in the booking at `start` if there is one (Cal's 409s apply: full, or that email already has a seat) and
+        answers the create output with its `seatUid`; a requires-confirmation one is `pending`.
+        """
         with self._lock:
             event_type = self.calendar.event_type_or_error(event_type_id)
             begin = coerce_instant(start)
-            booking = self.calendar.insert_booking(
-                event_type,
-                begin,
-                begin + timedelta(minutes=event_type.length_minutes),
-                attendee={"name": attendee_name, "email": attendee_email, "timeZone": self.time_zone, "language": "en"},
-                guests=[],
-                metadata=dict(metadata or {}),
-                custom_fields={},
-                location_input=None,
-                source="outside",
-            )
-            if emit_webhook:
-                self._emit("BOOKING_CREATED", booking)
-            return self.calendar.output(booking)
+            attendee = {"name": attendee_name, "email": attendee_email, "timeZone": self.time_zone, "language": "en"}
+            try:
+                return self.calendar.book(
+                    event_type,
+                    begin,
+                    begin + timedelta(minutes=event_type.length_minutes),
+                    attendee=attendee,
+                    guests=[],
+                    metadata=dict(metadata or {}),
+                    custom_fields={},
+                    location_input=None,
+                    source="outside",
+                    check=False,
+                    announce=emit_webhook,
+                )
+            except CalError as exc:
+                raise CalDoubleError(exc.message) from exc
 
     def cancel_booking(self, uid: str, reason: str = "", by: str | None = None) -> dict[str, Any]:
         """Cancel as the host or attendee would in Cal.com's UI; emits BOOKING_CANCELLED."""
@@ -260,6 +282,24 @@ class CalDouble:
             if booking.status == "cancelled":
                 raise CalDoubleError(f"booking {uid} is already cancelled")
             self.calendar.cancel(booking, reason, by or self.host.email)
+            return self.calendar.output(booking)
+
+    def cancel_seat(self, uid: str, seat_uid: str, reason: str | None = None, by: str | None = None) -> dict[str, Any]:
+        """The attendee of one seat cancels it in Cal.com's UI: only that seat goes (BOOKING_CANCELLED about it);
+        the booking stays accepted while other seats remain, and is cancelled with its last seat."""
+        with self._lock:
+            booking = self.calendar.booking_or_error(uid)
+            seat = self.calendar.seat_or_error(uid, seat_uid)
+            self.calendar.cancel_seat(booking, seat, reason, by or str(seat.attendee.get("email", "")))
+            return self.calendar.output(booking)
+
+    def confirm_booking(self, uid: str) -> dict[str, Any]:
+        """The host accepts a pending (requires-confirmation) booking: status accepted, BOOKING_CREATED."""
+        with self._lock:
+            booking = self.calendar.booking_or_error(uid)
+            if booking.status != "pending":
+                raise CalDoubleError(f"booking {uid} is {booking.status}, not pending")
+            self.calendar.accept(booking)
             return self.calendar.output(booking)
 
     def reschedule_booking(
@@ -277,9 +317,15 @@ class CalDouble:
             return self.calendar.output(new_booking)
 
     def emit_booking_rejected(self, uid: str, reason: str = "") -> dict[str, Any]:
-        """The host declines the booking (BOOKING_REJECTED); the slot is freed."""
+        """The host declines the booking: status `rejected`, BOOKING_REJECTED, and the slot is offered again.
+
+        Cal's UI offers this for pending (requires-confirmation) bookings; the control also declines an accepted
+        one so tests can send the webhook about any booking.
+        """
         with self._lock:
             booking = self.calendar.booking_or_error(uid)
+            if booking.status in ("cancelled", "rejected"):
+                raise CalDoubleError(f"booking {uid} is already {booking.status}")
             booking.status = "rejected"
             booking.rejection_reason = reason
             booking.updated_at = self._now()
@@ -335,6 +381,22 @@ class CalDouble:
         """Manual mode: send every pending webhook now, once each, on the calling thread."""
         return [self._sender.deliver_now(webhook) for webhook in self.pending_webhooks(clear=True)]
 
+    def drop_next_webhooks(self, n: int = 1, trigger: str | None = None) -> None:
+        """Lose the next `n` webhooks (of `trigger`, or of any trigger), one per subscriber posting.
+
+        A lost webhook is never delivered, never pending and never retried (Cal.com posts once and forgets);
+        `dropped_webhooks` records the signed webhooks that were lost. Works in both delivery modes.
+        """
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        with self._lock:
+            self._state.drops.extend([trigger] * n)
+
+    @property
+    def dropped_webhooks(self) -> list[PendingWebhook]:
+        with self._lock:
+            return list(self._state.dropped)
+
     def build_webhook(
         self,
         trigger: str,
@@ -343,15 +405,20 @@ class CalDouble:
         secret: str | None = None,
         extra: Mapping[str, Any] | None = None,
         created_at: datetime | None = None,
+        seat_uid: str | None = None,
     ) -> tuple[bytes, dict[str, str]]:
         """A signed webhook for `booking` (uid or booking output) without sending it: (raw body, headers).
 
         `secret` defaults to the first subscriber's; with none Cal sends `no-secret-provided`. `extra` overrides
-        payload fields (or top-level fields for the flat MEETING_* bodies) to craft edge cases.
+        payload fields (or top-level fields for the flat MEETING_* bodies) to craft edge cases. `seat_uid` makes
+        it about one live seat of a seated booking: BOOKING_CANCELLED as for that seat's cancellation, any other
+        trigger as for the seat's creation.
         """
         uid = booking if isinstance(booking, str) else str(booking["uid"])
         with self._lock:
-            document = self._document(trigger, self.calendar.booking_or_error(uid), extra or {}, created_at)
+            record = self.calendar.booking_or_error(uid)
+            view = self._view(record, trigger, seat_uid)
+            document = self._document(trigger, record, extra or {}, created_at, view)
             if secret is None and self._subscribers:
                 secret = self._subscribers[0].secret
         body = encode_body(document)
@@ -458,7 +525,11 @@ class CalDouble:
             data, pagination = self.calendar.list_bookings(request.args)
             return 200, {"status": "success", "data": data, "pagination": pagination}
         if operation == "BookingsController_2024_08_13_getBooking":
-            return 200, {"status": "success", "data": self.calendar.output(self.calendar.booking_or_404(segments[2]))}
+            # Auth is optional here: with a key (the host's, in this one-host double) a seated booking's attendees
+            # are listed, anonymously only when the event type shows them.
+            booking = self.calendar.booking_or_404(segments[2])
+            host_view = self._bearer(request) is not None
+            return 200, {"status": "success", "data": self.calendar.output(booking, host_view=host_view)}
         if operation == "BookingsController_2024_08_13_cancelBooking":
             return 200, {"status": "success", "data": self.calendar.cancel_via_api(segments[2], body)}
         if operation == "BookingsController_2024_08_13_rescheduleBooking":
@@ -580,23 +651,47 @@ class CalDouble:
         return now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
 
     # --------------------------------------------------------------------------------------------- webhooks
-    def _emit(self, trigger: str, booking: BookingRecord) -> None:
+    def _emit(self, trigger: str, booking: BookingRecord, view: WebhookView | None = None) -> None:
         subscribers = [subscriber for subscriber in self._subscribers if subscriber.wants(trigger)]
         if not subscribers:
             return
-        body = encode_body(self._document(trigger, booking, {}, None))
+        body = encode_body(self._document(trigger, booking, {}, None, view))
         for subscriber in subscribers:
             webhook = PendingWebhook(
                 trigger, subscriber.url, body, webhook_headers(subscriber.secret, body), booking.uid
             )
-            if self.send_webhooks:
+            if self._take_drop(trigger):
+                self._state.dropped.append(webhook)
+            elif self.send_webhooks:
                 self._sender.submit(webhook)
             else:
                 self._state.pending.append(webhook)
 
+    def _take_drop(self, trigger: str) -> bool:
+        """Consume the first drop entry that matches `trigger` (its own, or an any-trigger one)."""
+        for index, wanted in enumerate(self._state.drops):
+            if wanted is None or wanted == trigger:
+                del self._state.drops[index]
+                return True
+        return False
+
+    def _view(self, booking: BookingRecord, trigger: str, seat_uid: str | None) -> WebhookView | None:
+        """How `build_webhook` describes `booking`: about one seat, or as the booking itself."""
+        if seat_uid is None:
+            return None
+        seat = self.calendar.seat_or_error(booking.uid, seat_uid)
+        return seat_cancelled_view(seat, None) if trigger == "BOOKING_CANCELLED" else seat_created_view(seat)
+
     def _document(
-        self, trigger: str, booking: BookingRecord, extra: Mapping[str, Any], created_at: datetime | None
+        self,
+        trigger: str,
+        booking: BookingRecord,
+        extra: Mapping[str, Any],
+        created_at: datetime | None,
+        view: WebhookView | None,
     ) -> dict[str, Any]:
+        if view is None and self.calendar.event_type_or_error(booking.event_type_id).seats_per_time_slot is not None:
+            view = WebhookView(seats=tuple(booking.seats))  # a seated booking as a whole: every live seat
         return webhook_document(
             trigger,
             booking,
@@ -605,6 +700,7 @@ class CalDouble:
             previous=self.calendar.bookings.get(booking.rescheduled_from_uid or ""),
             extra=extra,
             created_at=created_at or self._now(),
+            view=view,
         )
 
     # ------------------------------------------------------------------------------------ HTTP test controls
@@ -613,18 +709,25 @@ class CalDouble:
 
         GET /_double/health, POST /_double/reset {keepSubscribers?}, GET /_double/requests,
         GET /_double/contract-violations, POST /_double/mode {mode, seconds?},
-        POST /_double/fail-next {count?, status?, afterProcessing?}, POST /_double/take-slot {eventTypeId, start},
+        POST /_double/fail-next {count?, status?, afterProcessing?},
+        POST /_double/take-slot {eventTypeId, start, attendeeName?, attendeeEmail?, metadata?, emitWebhook?},
         GET /_double/bookings, POST /_double/bookings/{uid}/cancel {reason?, by?},
-        POST /_double/bookings/{uid}/reschedule {start, reason?, by?}, POST /_double/bookings/{uid}/reject {reason?},
-        POST /_double/bookings/{uid}/meeting-ended, POST /_double/bookings/{uid}/no-show {noShow?},
+        POST /_double/bookings/{uid}/seats/{seatUid}/cancel {reason?, by?},
+        POST /_double/bookings/{uid}/reschedule {start, reason?, by?}, POST /_double/bookings/{uid}/confirm,
+        POST /_double/bookings/{uid}/reject {reason?}, POST /_double/bookings/{uid}/meeting-ended,
+        POST /_double/bookings/{uid}/no-show {noShow?},
         POST|DELETE /_double/webhooks/subscribers {url, secret, triggers?}, GET /_double/webhooks/deliveries,
         POST /_double/webhooks/wait {timeout?}, GET /_double/webhooks/pending,
-        POST /_double/webhooks/deliver-pending, POST /_double/webhooks/build {trigger, uid, secret?}.
+        POST /_double/webhooks/deliver-pending, POST /_double/webhooks/drop-next {count?, trigger?},
+        GET /_double/webhooks/dropped, POST /_double/webhooks/build {trigger, uid, secret?, seatUid?}.
         """
         path = request.path[len("/_double") :]
         body = request.get_json(silent=True) or {}
         method = request.method
-        booking_action = re.fullmatch(r"/bookings/([^/]+)/(cancel|reschedule|reject|meeting-ended|no-show)", path)
+        booking_action = re.fullmatch(
+            r"/bookings/([^/]+)/(cancel|reschedule|confirm|reject|meeting-ended|no-show)", path
+        )
+        seat_cancel = re.fullmatch(r"/bookings/([^/]+)/seats/([^/]+)/cancel", path)
         result: Any
         try:
             if method == "GET" and path == "/health":
@@ -648,16 +751,26 @@ class CalDouble:
                 result = {"ok": True}
             elif method == "POST" and path == "/take-slot":
                 result = self.take_slot(
-                    int(body["eventTypeId"]), body["start"], emit_webhook=bool(body.get("emitWebhook", True))
+                    int(body["eventTypeId"]),
+                    body["start"],
+                    attendee_name=str(body.get("attendeeName", "Someone Else")),
+                    attendee_email=str(body.get("attendeeEmail", "someone.else@example.com")),
+                    metadata=body.get("metadata"),
+                    emit_webhook=bool(body.get("emitWebhook", True)),
                 )
             elif method == "GET" and path == "/bookings":
                 result = self.bookings()
+            elif method == "POST" and seat_cancel is not None:
+                uid, seat_uid = seat_cancel.groups()
+                result = self.cancel_seat(uid, seat_uid, body.get("reason"), body.get("by"))
             elif method == "POST" and booking_action is not None:
                 uid, action = booking_action.groups()
                 if action == "cancel":
                     result = self.cancel_booking(uid, body.get("reason", ""), body.get("by"))
                 elif action == "reschedule":
                     result = self.reschedule_booking(uid, body["start"], reason=body.get("reason"), by=body.get("by"))
+                elif action == "confirm":
+                    result = self.confirm_booking(uid)
                 elif action == "reject":
                     result = self.emit_booking_rejected(uid, body.get("reason", ""))
                 elif action == "meeting-ended":
@@ -681,8 +794,15 @@ class CalDouble:
                 result = [_pending_json(webhook) for webhook in self.pending_webhooks()]
             elif method == "POST" and path == "/webhooks/deliver-pending":
                 result = [_delivery_json(delivery) for delivery in self.deliver_pending()]
+            elif method == "POST" and path == "/webhooks/drop-next":
+                self.drop_next_webhooks(int(body.get("count", 1)), body.get("trigger"))
+                result = {"ok": True}
+            elif method == "GET" and path == "/webhooks/dropped":
+                result = [_pending_json(webhook) for webhook in self.dropped_webhooks]
             elif method == "POST" and path == "/webhooks/build":
-                raw, headers = self.build_webhook(body["trigger"], body["uid"], secret=body.get("secret"))
+                raw, headers = self.build_webhook(
+                    body["trigger"], body["uid"], secret=body.get("secret"), seat_uid=body.get("seatUid")
+                )
                 result = {"body": raw.decode("utf-8"), "headers": headers}
             else:
                 return self._json_response(404, {"error": f"no test control {method} {path}"})
@@ -719,6 +839,7 @@ def _pending_json(webhook: PendingWebhook) -> dict[str, Any]:
 __all__ = [
     "BOOKINGS_VERSION",
     "PAST_MESSAGE",
+    "SEATS_FULL_MESSAGE",
     "SLOTS_VERSION",
     "SLOT_TAKEN_MESSAGE",
     "CalDouble",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any, Literal, NamedTuple
@@ -18,6 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 SLOTS_VERSION = "2024-09-04"
 BOOKINGS_VERSION = "2024-08-13"
 SLOT_TAKEN_MESSAGE = "User either already has booking at this time or is not available"
+# BookingsService_2024_08_13.createSeatedBooking turns handleSeats' `booking_seats_full_error` into this 409.
+SEATS_FULL_MESSAGE = "No more seats left at this seated booking."
+# handleSeats' HttpError(409, ErrorCode.AlreadySignedUpForBooking) when the attendee's email already has a seat.
+ALREADY_SIGNED_UP_MESSAGE = "already_signed_up_for_this_booking_error"
+# The double's own message: Cal reschedules a seated booking (or one seat) in ways the double does not model.
+RESCHEDULE_SEATED_MESSAGE = "The Cal.com double does not model rescheduling seated bookings or seats."
 PAST_MESSAGE = "Attempting to book a meeting in the past."
 NO_AUTH_MESSAGE = (
     "No authentication method provided. Either pass an API key as 'Bearer' header or OAuth client credentials "
@@ -73,6 +80,25 @@ class CalEventType:
     length_minutes: int
     # Cal's "multiple durations" option; empty means a single length, and then Cal rejects `lengthInMinutes`.
     multiple_durations: tuple[int, ...] = ()
+    # Cal's `seatsPerTimeSlot`: None is one booking per slot; N lets N attendees share one booking (one uid),
+    # each in a seat with its own `seatUid`.
+    seats_per_time_slot: int | None = None
+    # Cal's `seatsShowAttendees`: callers other than the host see a seated booking's attendees only when set.
+    seats_show_attendees: bool = False
+    # Cal's `requiresConfirmation`: bookings are created `pending` until the host accepts or declines them.
+    requires_confirmation: bool = False
+
+    def __post_init__(self) -> None:
+        if self.seats_per_time_slot is not None and self.seats_per_time_slot < 1:
+            raise ValueError(f"seats_per_time_slot must be at least 1, got {self.seats_per_time_slot}")
+        if self.seats_per_time_slot is not None and self.requires_confirmation:
+            # handleSeats only ever joins ACCEPTED bookings, so Cal's pending seated bookings cannot be modelled
+            # faithfully from what we read; the double refuses the combination instead of guessing.
+            raise ValueError("the Cal.com double does not model seated event types that require confirmation")
+
+    @property
+    def seated(self) -> bool:
+        return self.seats_per_time_slot is not None
 
 
 @dataclass(frozen=True)
@@ -149,6 +175,19 @@ def field_error(prop: str, value: Any, rule: str, message: str) -> dict[str, Any
 
 
 @dataclass
+class SeatRecord:
+    """One attendee's seat in a seated booking: Cal's Attendee row with its BookingSeat (`referenceUid`)."""
+
+    uid: str
+    attendee: dict[str, Any]
+    # BookingSeat.metadata: the `metadata` of the create call that took this seat (Cal keeps it per seat).
+    metadata: dict[str, Any]
+    # BookingSeat.data.responses: what the attendee answered (name, email, custom booking fields).
+    responses: dict[str, Any]
+    absent: bool = False
+
+
+@dataclass
 class BookingRecord:
     id: int
     uid: str
@@ -175,6 +214,8 @@ class BookingRecord:
     rescheduled_to_uid: str | None = None
     attendee_absent: bool = False
     source: str = "api"
+    # Seated event types only: the live seats, in booking order (the first is the booker who opened the slot).
+    seats: list[SeatRecord] = field(default_factory=list)
 
     @property
     def duration(self) -> int:
@@ -246,6 +287,11 @@ def coerce_instant(value: datetime | str) -> datetime:
 def new_uid() -> str:
     # Cal's uids are 22-character short-uuid (base58) strings such as `bFJeNb2uX8ANpT3JL5EfXw`.
     return "".join(secrets.choice(_UID_ALPHABET) for _ in range(22))
+
+
+def new_seat_uid() -> str:
+    # createNewSeat's `uuid()` from short-uuid is a plain RFC 4122 v4 UUID, e.g. `3be561a9-31f1-4b8e-...`.
+    return str(uuid.uuid4())
 
 
 def metadata_is_valid(metadata: Mapping[str, Any]) -> bool:
@@ -466,4 +512,97 @@ def booking_output(
         output["rescheduledByEmail"] = booking.rescheduled_by
     output["metadata"] = dict(booking.metadata)
     output["bookingFieldsResponses"] = fields
+    return output
+
+
+def seat_responses(attendee: Mapping[str, Any], guests: list[str], custom: Mapping[str, Any]) -> dict[str, Any]:
+    """BookingSeat.data.responses as Cal's input service builds them from the create call."""
+    responses: dict[str, Any] = {"name": attendee.get("name", ""), "email": attendee.get("email", "")}
+    if attendee.get("phoneNumber"):
+        responses["attendeePhoneNumber"] = attendee["phoneNumber"]
+    if guests:
+        responses["guests"] = list(guests)
+    responses.update(custom)
+    return responses
+
+
+def seated_attendee_output(seat: SeatRecord) -> dict[str, Any]:
+    """SeatedAttendee as OutputBookingsService_2024_08_13.getOutputSeatedBooking shapes it."""
+    attendee = seat.attendee
+    # "as of now email is not returned for privacy": Cal deletes it from the seat's responses (not the attendee).
+    responses = {key: value for key, value in seat.responses.items() if key != "email"}
+    # seatedBookingMetadataSchema is `catchall(z.string())` read with safeParse: any non-string value empties it.
+    metadata = dict(seat.metadata) if all(isinstance(v, str) for v in seat.metadata.values()) else {}
+    return {
+        "name": attendee.get("name", ""),
+        "email": attendee.get("email", ""),
+        "timeZone": attendee.get("timeZone", ""),
+        "language": attendee.get("language", "en"),
+        "absent": seat.absent,
+        "seatUid": seat.uid,
+        "bookingFieldsResponses": responses,
+        "metadata": metadata,
+    }
+
+
+def seated_booking_output(
+    booking: BookingRecord,
+    event_type: CalEventType,
+    host: CalHost,
+    rescheduled_by: str | None,
+    *,
+    show_attendees: bool,
+    seat_uid: str | None = None,
+) -> dict[str, Any]:
+    """GetSeatedBookingOutput_2024_08_13, or CreateSeatedBookingOutput_2024_08_13 when `seat_uid` is given.
+
+    Shaped like getOutputSeatedBooking: no top-level `metadata`, `bookingFieldsResponses` or `cancelledByEmail`;
+    each attendee carries its `seatUid` and its own seat's responses and metadata. Attendees are listed only to the
+    host (any API key here) or when the event type shows attendees, and a cancelled booking lists none (Cal deletes
+    the attendees of a cancelled seated booking).
+    """
+    location, _, _ = location_of(booking.location_input, booking.uid)
+    output: dict[str, Any] = {
+        "id": booking.id,
+        "uid": booking.uid,
+        "title": booking.title,
+        "description": "",
+        "hosts": [
+            {
+                "id": host.id,
+                "name": host.name,
+                "email": host.email,
+                "username": host.username,
+                "timeZone": host.time_zone,
+            }
+        ],
+        "status": booking.status,
+    }
+    if booking.status == "cancelled" and booking.cancellation_reason is not None:
+        output["cancellationReason"] = booking.cancellation_reason
+    if booking.rescheduled_from_uid:
+        output["rescheduledFromUid"] = booking.rescheduled_from_uid
+    listed = show_attendees and booking.status != "cancelled"
+    output.update(
+        {
+            "start": iso_ms_z(booking.start),
+            "end": iso_ms_z(booking.end),
+            "duration": booking.duration,
+            "eventType": {"id": event_type.id, "slug": event_type.slug},
+            "eventTypeId": event_type.id,
+            "attendees": [seated_attendee_output(seat) for seat in booking.seats] if listed else [],
+            "location": location,
+            "meetingUrl": location,
+            "absentHost": False,
+            "createdAt": iso_ms_z(booking.created_at),
+            "updatedAt": iso_ms_z(booking.updated_at),
+            "icsUid": booking.ical_uid,
+        }
+    )
+    if booking.rescheduled_to_uid:
+        output["rescheduledToUid"] = booking.rescheduled_to_uid
+        if rescheduled_by:
+            output["rescheduledByEmail"] = rescheduled_by
+    if seat_uid is not None:
+        output["seatUid"] = seat_uid
     return output

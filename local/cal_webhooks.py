@@ -2,7 +2,8 @@
 
 Cal.com signs `X-Cal-Signature-256` = lowercase hex HMAC-SHA256(secret, raw body), sends once, ignores the
 answer and does not follow redirects (notes §3.1). Payloads follow `EventPayloadType` of sendPayload.ts and
-the documented examples (notes §3.3).
+the documented examples (notes §3.3). A `WebhookView` carries what one webhook says differently from the booking
+itself: the seats it is about, a replaced metadata, fields set or left out (see `local.cal_calendar`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from local.cal_model import (
     BookingRecord,
     CalEventType,
     CalHost,
+    SeatRecord,
     iso_ms_z,
     iso_seconds_z,
     location_of,
@@ -55,6 +57,21 @@ def webhook_headers(secret: str | None, body: bytes) -> dict[str, str]:
 def encode_body(document: Mapping[str, Any]) -> bytes:
     # JSON.stringify output: compact separators, non-ASCII kept as UTF-8.
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class WebhookView:
+    """How one webhook describes its booking where Cal.com's payload differs from the stored booking.
+
+    `seats`: for a seated booking, the seats the event is about (its attendees and responses come from them);
+    `metadata`: replaces the booking's metadata (`videoCallUrl` is still added for Cal Video);
+    `extra`: payload fields set; `omit`: payload fields left out (Cal leaves undefined fields out of the JSON).
+    """
+
+    seats: tuple[SeatRecord, ...] | None = None
+    metadata: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    omit: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -205,12 +222,18 @@ def webhook_document(
     previous: BookingRecord | None,
     extra: Mapping[str, Any],
     created_at: datetime,
+    view: WebhookView | None = None,
 ) -> dict[str, Any]:
-    """The JSON Cal.com posts for `trigger` about `booking`; `previous` is the booking a reschedule replaced."""
+    """The JSON Cal.com posts for `trigger` about `booking`; `previous` is the booking a reschedule replaced.
+
+    `view` says how this event differs from the stored booking (seats, acceptance); `extra` overrides payload
+    fields last (test crafting).
+    """
+    view = view or WebhookView()
     created = iso_ms_z(created_at)
     if trigger in ("MEETING_ENDED", "MEETING_STARTED"):
         # These triggers send the booking flat, without the `payload` wrapper (notes §3.1); field set unverified.
-        flat = _meeting_body(booking, event_type, host)
+        flat = _meeting_body(booking, event_type, host, view)
         return {"triggerEvent": trigger, "createdAt": created, **flat, **extra}
     if trigger == "BOOKING_NO_SHOW_UPDATED":
         state = "no-show" if booking.attendee_absent else "present"
@@ -221,7 +244,7 @@ def webhook_document(
             "attendees": [{"email": booking.attendee.get("email", ""), "noShow": booking.attendee_absent}],
         }
     else:
-        payload = _booking_payload(booking, event_type, host)
+        payload = _booking_payload(booking, event_type, host, view)
         if trigger == "BOOKING_RESCHEDULED" and booking.rescheduled_from_uid:
             payload.update(
                 {
@@ -245,45 +268,67 @@ def webhook_document(
             payload.update({"rejectionReason": booking.rejection_reason, "status": "REJECTED"})
         elif trigger == "BOOKING_REQUESTED":
             payload["status"] = "PENDING"
+        payload.update(view.extra)
+        for name in view.omit:
+            payload.pop(name, None)
     payload.update(extra)
     return {"triggerEvent": trigger, "createdAt": created, "payload": payload}
 
 
-def _booking_payload(booking: BookingRecord, event_type: CalEventType, host: CalHost) -> dict[str, Any]:
-    """`EventPayloadType` of sendPayload.ts with the fields of the documented example (notes §3.3)."""
-    _, webhook_location, video_url = location_of(booking.location_input, booking.uid)
-    attendee = booking.attendee
-    attendees = [
-        {
-            "email": attendee.get("email", ""),
-            "name": attendee.get("name", ""),
-            "firstName": "",
-            "lastName": "",
-            "timeZone": attendee.get("timeZone", host.time_zone),
-            "language": {"locale": attendee.get("language", "en")},
-            "utcOffset": _utc_offset_minutes(attendee.get("timeZone", host.time_zone), booking.start),
-        }
-    ]
+def _attendee_payload(attendee: Mapping[str, Any], host: CalHost, start: datetime) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "email": attendee.get("email", ""),
+        "name": attendee.get("name", ""),
+        "firstName": "",
+        "lastName": "",
+        "timeZone": attendee.get("timeZone", host.time_zone),
+        "language": {"locale": attendee.get("language", "en")},
+        "utcOffset": _utc_offset_minutes(attendee.get("timeZone", host.time_zone), start),
+    }
     if attendee.get("phoneNumber"):
-        attendees[0]["phoneNumber"] = attendee["phoneNumber"]
+        payload["phoneNumber"] = attendee["phoneNumber"]
+    return payload
+
+
+def _booking_payload(
+    booking: BookingRecord, event_type: CalEventType, host: CalHost, view: WebhookView
+) -> dict[str, Any]:
+    """`EventPayloadType` of sendPayload.ts with the fields of the documented example (notes §3.3).
+
+    For a seated booking the attendees are those of `view.seats` ("for seated event types, attendees contains
+    only the seat that triggered the event", notes §3.3; every seat when the whole booking is cancelled) and the
+    responses those of the first of them.
+    """
+    _, webhook_location, video_url = location_of(booking.location_input, booking.uid)
+    if view.seats is not None:
+        first = view.seats[0] if view.seats else SeatRecord(uid="", attendee={}, metadata={}, responses={})
+        attendee, guests = first.attendee, list(first.responses.get("guests", []))
+        standard = ("name", "email", "attendeePhoneNumber", "guests")
+        custom_fields = {key: value for key, value in first.responses.items() if key not in standard}
+        attendees = [_attendee_payload(seat.attendee, host, booking.start) for seat in view.seats]
+    else:
+        attendee, guests, custom_fields = booking.attendee, list(booking.guests), booking.fields
+        attendees = [_attendee_payload(attendee, host, booking.start)]
+    offset = attendees[0]["utcOffset"] if attendees else _utc_offset_minutes(host.time_zone, booking.start)
+    zone = attendees[0]["timeZone"] if attendees else host.time_zone
     attendees += [
-        {"email": guest, "name": "", "firstName": "", "lastName": "", "timeZone": attendees[0]["timeZone"],
-         "language": {"locale": "en"}, "utcOffset": attendees[0]["utcOffset"]}
-        for guest in booking.guests
+        {"email": guest, "name": "", "firstName": "", "lastName": "", "timeZone": zone,
+         "language": {"locale": "en"}, "utcOffset": offset}
+        for guest in guests
     ]  # fmt: skip
     responses: dict[str, Any] = {
         "name": {"label": "your_name", "value": attendee.get("name", "")},
         "email": {"label": "email_address", "value": attendee.get("email", "")},
         "location": {"label": "location", "value": {"optionValue": "", "value": webhook_location}},
         "notes": {"label": "additional_notes"},
-        "guests": {"label": "additional_guests", "value": list(booking.guests)},
+        "guests": {"label": "additional_guests", "value": guests},
         "rescheduleReason": {"label": "reschedule_reason", "value": booking.rescheduling_reason},
     }
     if attendee.get("phoneNumber"):
         responses["attendeePhoneNumber"] = {"label": "phone_number", "value": attendee["phoneNumber"]}
-    custom = {key: {"label": key, "value": value} for key, value in booking.fields.items()}
+    custom = {key: {"label": key, "value": value} for key, value in custom_fields.items()}
     responses.update(custom)
-    metadata = dict(booking.metadata)
+    metadata = dict(booking.metadata if view.metadata is None else view.metadata)
     if video_url:
         metadata["videoCallUrl"] = video_url
     return {
@@ -310,10 +355,10 @@ def _booking_payload(booking: BookingRecord, event_type: CalEventType, host: Cal
         "location": webhook_location,
         "destinationCalendar": None,
         "hideCalendarNotes": False,
-        "requiresConfirmation": False,
+        "requiresConfirmation": event_type.requires_confirmation,
         "eventTypeId": event_type.id,
-        "seatsShowAttendees": True,
-        "seatsPerTimeSlot": None,
+        "seatsShowAttendees": event_type.seats_show_attendees if event_type.seated else True,
+        "seatsPerTimeSlot": event_type.seats_per_time_slot,
         "uid": booking.uid,
         "iCalUID": booking.ical_uid,
         "iCalSequence": booking.ical_sequence,
@@ -328,8 +373,9 @@ def _booking_payload(booking: BookingRecord, event_type: CalEventType, host: Cal
     }
 
 
-def _meeting_body(booking: BookingRecord, event_type: CalEventType, host: CalHost) -> dict[str, Any]:
+def _meeting_body(booking: BookingRecord, event_type: CalEventType, host: CalHost, view: WebhookView) -> dict[str, Any]:
     _, webhook_location, _ = location_of(booking.location_input, booking.uid)
+    people = [seat.attendee for seat in view.seats] if view.seats is not None else [booking.attendee]
     return {
         "id": booking.id,
         "uid": booking.uid,
@@ -345,11 +391,12 @@ def _meeting_body(booking: BookingRecord, event_type: CalEventType, host: CalHos
         "user": {"id": host.id, "name": host.name, "email": host.email, "timeZone": host.time_zone},
         "attendees": [
             {
-                "name": booking.attendee.get("name", ""),
-                "email": booking.attendee.get("email", ""),
-                "timeZone": booking.attendee.get("timeZone", host.time_zone),
-                "locale": booking.attendee.get("language", "en"),
+                "name": person.get("name", ""),
+                "email": person.get("email", ""),
+                "timeZone": person.get("timeZone", host.time_zone),
+                "locale": person.get("language", "en"),
             }
+            for person in people
         ],
         "eventType": {
             "id": event_type.id,

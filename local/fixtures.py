@@ -98,14 +98,20 @@ def _stripe_events() -> None:
     abandoned = intent("bk_2123456789abcdef01234567")
     client.v1.payment_intents.cancel(abandoned.id, params={"cancellation_reason": "abandoned"})
     charge = client.v1.payment_intents.retrieve(paid.id).latest_charge
-    client.v1.refunds.create(params={"charge": charge, "amount": 4125})
-    double.create_dispute(str(charge))
+    refund = client.v1.refunds.create(params={"charge": charge, "amount": 4125})
+    double.fail_refund(refund.id)  # the bank refused it later: charge.refund.updated, refund.updated, refund.failed
+    dispute = double.create_dispute(str(charge))
+    double.close_dispute(str(dispute["id"]), "won")
     wanted = {
         "payment_intent.succeeded",
         "payment_intent.payment_failed",
         "payment_intent.canceled",
         "charge.refunded",
+        "charge.refund.updated",
+        "refund.updated",
+        "refund.failed",
         "charge.dispute.created",
+        "charge.dispute.closed",
     }
     for event in double.events:
         if event["type"] in wanted:

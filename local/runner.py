@@ -109,12 +109,14 @@ class LocalEnvironment:
         from local.cal_double import CalDouble, CalEventType
 
         catalog = get_catalog()
+        # A service taking several clients per slot is a seated Cal.com event type with one seat per client.
         event_types = {
             service.cal_event_type_id: CalEventType(
                 id=service.cal_event_type_id,
                 slug=service.id,
                 title=service.name,
                 length_minutes=service.duration_minutes,
+                seats_per_time_slot=service.capacity if service.capacity > 1 else None,
             )
             for service in catalog.services
         }

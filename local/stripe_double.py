@@ -6,6 +6,51 @@
 Tests use it in-process (`start()` on port 0, or `wsgi_app` directly); the local runner serves it on loopback.
 Resources and business rules live in `local/stripe_objects.py`; this module is the HTTP side: auth, form decoding,
 routing, idempotency, the request log, outage simulation, webhook delivery and the `/_double/...` control routes.
+
+Test controls (Python method, then its HTTP route; JSON in and out). `reset()` forgets every object and clears
+every mode below; webhook endpoints stay.
+
+- Faults of the API, each matching by path prefix (None = every path):
+  - `fail_next(n=1, status=500, path=None, after_processing=False)`, `POST /_double/fail_next {count, status,
+    path, after_processing}`: the next n calls fail with `status` (500 -> api_error, 429 -> rate_limit, ...) or
+    "connection" (socket closed, no answer). With `after_processing` the call is first executed in full (objects,
+    events, the idempotency result) and only the answer is lost: Stripe refunded, and the caller never heard it.
+  - `set_down(down=True, status=500)`, `POST /_double/down {down, status}`: every call fails until set up again.
+  - `set_latency(seconds, path=None)`, `POST /_double/latency {seconds, path}`: matching calls are executed at
+    once and answered `seconds` later (really slept), so webhooks may arrive before the answer, as on Stripe.
+    0 turns that path's latency off; `set_latency(0)` turns all of it off.
+  - `refuse_next(path, code, n=1, status=400, message=None)`, `POST /_double/refuse_next {path, code, count,
+    status, message}`: the next n POSTs to `path` are refused with an `invalid_request_error` of that `code`
+    (`balance_insufficient` on `/v1/transfers` has Stripe's message) and change nothing. As on Stripe, the refusal
+    is saved under the request's Idempotency-Key (24 h): a retry with the same key gets it again.
+- What happens at Stripe without our code:
+  - `create_dispute(charge_id, amount=None, reason="fraudulent")`, `POST /_double/charges/{id}/dispute`: a
+    chargeback; emits `charge.dispute.created` then `charge.dispute.funds_withdrawn`. Refunds of the charge are then
+    refused (`charge_disputed`) unless the dispute `is_charge_refundable` or was won.
+  - `close_dispute(dispute_id, status)`, `POST /_double/disputes/{id}/close {status}`: the bank decides, `won` or
+    `lost`; emits `charge.dispute.closed` and, when won, `charge.dispute.funds_reinstated`. (The merchant accepts a
+    dispute with the real `POST /v1/disputes/{id}/close`.)
+  - `fail_refund(refund_id, failure_reason="expired_or_canceled_card")`, `POST /_double/refunds/{id}/fail
+    {failure_reason}`: the refund fails later at the bank (status `failed`, `failure_balance_transaction`), its
+    amount leaves the charge's `amount_refunded`; emits `charge.refund.updated`, `refund.updated`, `refund.failed`.
+  - `dashboard_refund(payment_intent=None, charge=None, amount=None)`, `POST /_double/refunds {payment_intent |
+    charge, amount}`: a person refunds in the Dashboard: the rules and events of `POST /v1/refunds`, no metadata,
+    no idempotency key, not in `requests` (which logs the API calls made to the double).
+  - `succeed_payment_intent(pi_id)`, `POST /_double/payment_intents/{id}/succeed`: the customer paid in the browser.
+- Webhooks (background delivery; `deliver_webhooks=False` instead keeps events for `deliver_pending()`):
+  - `hold_webhooks(hold=True)` / `release_webhooks()`, `POST /_double/webhooks/hold {hold}`,
+    `POST /_double/webhooks/release`: while held, new events are queued unsent; releasing sends them in order.
+  - `set_webhook_delay(seconds)`, `POST /_double/webhooks/delay {seconds}`: each delivery leaves `seconds` after
+    its event was created.
+  - `set_webhook_retry_delays(delays)`, `POST /_double/webhooks/retry_delays {delays}`: a non-2xx answer or no
+    answer is retried after each delay in turn (Stripe retries for up to 3 days with backoff), in the background,
+    without holding back other events. Every attempt is in `deliveries`.
+  - `add_webhook_endpoint` / `remove_webhook_endpoint`, `POST|GET /_double/webhook_endpoints`,
+    `DELETE /_double/webhook_endpoints/{id}`; `deliveries`, `GET /_double/deliveries`; `wait_for_deliveries`,
+    `POST /_double/deliveries/wait {timeout}`; `pending_events` / `deliver_pending`, `GET /_double/events/pending`,
+    `POST /_double/events/deliver_pending`.
+- Reading: `requests`, `GET /_double/requests`; `events`, `GET /_double/events`; `get_object(id)`,
+  `GET /_double/objects/{id}`; `POST /_double/reset`.
 """
 
 from __future__ import annotations
@@ -13,7 +58,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import heapq
 import hmac
+import itertools
 import json
 import logging
 import re
@@ -102,6 +149,7 @@ class _Job:
     event_type: str
     endpoint: WebhookEndpoint
     body: bytes
+    emitted: float = 0.0  # time.monotonic() when the event was created
 
 
 @dataclass(frozen=True)
@@ -117,10 +165,32 @@ class _Saved:
     created: datetime
 
 
+@dataclass(frozen=True)
+class _Fault:
+    failure: Failure
+    path: str | None
+    after_processing: bool = False
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    path: str
+    error: StripeError
+
+
 @dataclass
 class _Outages:
-    queued: deque[tuple[Failure, str | None]] = field(default_factory=deque)
+    queued: deque[_Fault] = field(default_factory=deque)
     down: Failure | None = None
+    refusals: deque[_Refusal] = field(default_factory=deque)
+    latency: dict[str | None, float] = field(default_factory=dict)  # path prefix (None = all) -> seconds
+
+
+@dataclass
+class _WebhookModes:
+    hold: bool = False
+    held: list[_Job] = field(default_factory=list)
+    delay: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------------- form decoding
@@ -188,6 +258,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", "/v1/transfers/{id}/reversals/{id}", "retrieve_reversal"),
         ("GET", "/v1/disputes", "list_disputes"),
         ("GET", "/v1/disputes/{id}", "retrieve_dispute"),
+        ("POST", "/v1/disputes/{id}/close", "close_dispute"),
         ("GET", "/v1/events", "list_events"),
         ("GET", "/v1/events/{id}", "retrieve_event"),
     ]
@@ -196,6 +267,28 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 
 def _api_error(status: int, type_: str, message: str, code: str | None = None) -> StripeError:
     return StripeError(status, type_, message, code=code, saved=False)
+
+
+_REFUSAL_MESSAGES = {
+    "balance_insufficient": "You have insufficient available funds in your Stripe account. Try adding funds "
+    "directly to your available balance by creating Charges using the 4000000000000077 test card. See: "
+    "https://stripe.com/docs/testing#available-balance",
+    "charge_already_refunded": "The charge you're attempting to refund has already been refunded.",
+    "charge_disputed": "The charge you're attempting to refund has been charged back.",
+    "amount_too_large": "The specified amount is greater than the maximum amount allowed. Use a lower amount and "
+    "try again.",
+}
+
+
+def _refusal_error(code: str, status: int, message: str | None) -> StripeError:
+    # Stripe saves what an executing request answered, refusals included; a 409 or 429 never started executing.
+    return StripeError(
+        status,
+        "invalid_request_error",
+        message or _REFUSAL_MESSAGES.get(code, f"The request was refused ({code})."),
+        code=code,
+        saved=status not in (409, 429),
+    )
 
 
 def _outage_error(status: int) -> StripeError:
@@ -223,19 +316,23 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class _Dispatcher:
-    """One daemon thread delivering webhook jobs in submission order, so an API call never waits on a receiver."""
+    """One daemon thread sending webhook attempts as they fall due (earliest first, then in submission order), so
+    an API call never waits on a receiver and an attempt waiting for its retry delay never holds back later events."""
 
-    def __init__(self, deliver: Callable[[_Job], object]) -> None:
-        self._deliver = deliver
-        self._jobs: deque[_Job] = deque()
+    def __init__(self, attempt: Callable[[_Job, int], object]) -> None:
+        self._attempt = attempt
+        self._queue: list[tuple[float, int, _Job, int]] = []  # heap of (due, submission number, job, attempt)
+        self._order = itertools.count()
         self._cond = threading.Condition()
         self._busy = False
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
 
-    def submit(self, job: _Job) -> None:
+    def submit(self, job: _Job, number: int = 1, due: float | None = None) -> None:
+        """Queue attempt `number` of `job` for `due` (a time.monotonic() value; None = now)."""
         with self._cond:
-            self._jobs.append(job)
+            when = time.monotonic() if due is None else due
+            heapq.heappush(self._queue, (when, next(self._order), job, number))
             if self._thread is None or not self._thread.is_alive():
                 self.stopping.clear()
                 self._thread = threading.Thread(target=self._run, name="stripe-double-webhooks", daemon=True)
@@ -245,13 +342,17 @@ class _Dispatcher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._jobs or self.stopping.is_set())
+                while not self.stopping.is_set():
+                    wait = self._queue[0][0] - time.monotonic() if self._queue else None
+                    if wait is not None and wait <= 0:
+                        break
+                    self._cond.wait(wait)
                 if self.stopping.is_set():
                     return
-                job = self._jobs.popleft()
+                _, _, job, number = heapq.heappop(self._queue)
                 self._busy = True
             try:
-                self._deliver(job)
+                self._attempt(job, number)
             except Exception:  # a bug must not kill the worker and silently stop all later deliveries
                 log.exception("webhook delivery of %s failed", job.event_id)
             finally:
@@ -261,16 +362,17 @@ class _Dispatcher:
 
     def wait_idle(self, timeout: float) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: not self._jobs and not self._busy, timeout)
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
 
     def clear(self) -> None:
         with self._cond:
-            self._jobs.clear()
+            self._queue.clear()
+            self._cond.notify_all()
 
     def stop(self) -> None:
         with self._cond:
             self.stopping.set()
-            self._jobs.clear()
+            self._queue.clear()
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -292,11 +394,11 @@ class StripeDouble:
     ) -> None:
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.deliver_webhooks = deliver_webhooks
-        self._retry_delays = tuple(webhook_retry_delays)
+        self._default_retry_delays = tuple(webhook_retry_delays)
         self._webhook_timeout = webhook_timeout
         self._lock = threading.RLock()
         self._endpoints: dict[str, WebhookEndpoint] = {}
-        self._dispatcher = _Dispatcher(self._deliver)
+        self._dispatcher = _Dispatcher(self._attempt)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
@@ -310,6 +412,8 @@ class StripeDouble:
         self._pending: list[str] = []
         self._attempts: list[DeliveryAttempt] = []
         self._outages = _Outages()
+        self._webhooks = _WebhookModes()
+        self._retry_delays = self._default_retry_delays
 
     # ------------------------------------------------------------------------------------------------ server
 
@@ -351,7 +455,8 @@ class StripeDouble:
     # ---------------------------------------------------------------------------------------- test controls
 
     def reset(self) -> None:
-        """Forget every object, event, logged request, idempotency key and outage. Webhook endpoints stay."""
+        """Forget every object, event, logged request, idempotency key, fault and webhook mode (hold, delay, retry
+        delays back to the constructor's). Webhook endpoints stay."""
         self._dispatcher.clear()
         with self._lock:
             self._reset_state()
@@ -373,12 +478,38 @@ class StripeDouble:
             obj = self._store.find(object_id)
             return None if obj is None else public(obj)
 
-    def fail_next(self, n: int = 1, status: Failure = 500, path: str | None = None) -> None:
-        """The next `n` API calls (optionally only those whose path starts with `path`) fail before reaching the
-        store: `status` is an HTTP status (500 -> api_error, 429 -> rate_limit) or "connection" (socket closed)."""
+    def fail_next(
+        self, n: int = 1, status: Failure = 500, path: str | None = None, after_processing: bool = False
+    ) -> None:
+        """The next `n` API calls (optionally only those whose path starts with `path`) fail: `status` is an HTTP
+        status (500 -> api_error, 429 -> rate_limit) or "connection" (socket closed). They fail before reaching the
+        store, or with `after_processing` once the call has been executed in full and its result saved under its
+        idempotency key: the object exists and its events went out, only the answer is lost."""
         self._check_failure(status)
         with self._lock:
-            self._outages.queued.extend([(status, path)] * n)
+            self._outages.queued.extend([_Fault(status, path, after_processing)] * n)
+
+    def set_latency(self, seconds: float, path: str | None = None) -> None:
+        """Answer API calls whose path starts with `path` (None = all) `seconds` after executing them, really
+        sleeping (outside the lock). 0 turns that path's latency off; `set_latency(0)` turns all latency off."""
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, not {seconds!r}")
+        with self._lock:
+            if seconds:
+                self._outages.latency[path] = float(seconds)
+            elif path is None:
+                self._outages.latency.clear()
+            else:
+                self._outages.latency.pop(path, None)
+
+    def refuse_next(self, path: str, code: str, n: int = 1, status: int = 400, message: str | None = None) -> None:
+        """Refuse the next `n` POSTs whose path starts with `path` with an `invalid_request_error` of `code` (e.g.
+        `balance_insufficient` on `/v1/transfers`), changing nothing. The refusal takes the place of executing the
+        request, so it is saved under the request's Idempotency-Key like any executed answer; GETs are not refused."""
+        if not 400 <= status <= 499:
+            raise ValueError(f"status must be a 4xx HTTP status, not {status!r}")
+        with self._lock:
+            self._outages.refusals.extend([_Refusal(path, _refusal_error(code, status, message))] * n)
 
     def set_down(self, down: bool = True, status: Failure = 500) -> None:
         """While down, every API call fails like `fail_next` does."""
@@ -396,17 +527,44 @@ class StripeDouble:
         if status != "connection" and not (isinstance(status, int) and 400 <= status <= 599):
             raise ValueError(f"status must be an HTTP error status or 'connection', not {status!r}")
 
-    def create_dispute(self, charge_id: str, amount: int | None = None, reason: str = "fraudulent") -> Obj:
-        """Open a dispute (`dp_...`, status needs_response) on a charge; emits `charge.dispute.created`."""
+    def _outside_api(self, change: Callable[[], Obj], request: RequestInfo | None = None) -> Obj:
+        """Run a change Stripe makes on its own (request None in its events) or for a Dashboard user."""
         with self._lock:
-            self._store.request = RequestInfo()
-            return self._store.create_dispute(charge_id, amount=amount, reason=reason)
+            self._store.request = request or RequestInfo()
+            try:
+                return change()
+            finally:
+                self._store.request = RequestInfo()
+
+    def create_dispute(self, charge_id: str, amount: int | None = None, reason: str = "fraudulent") -> Obj:
+        """Open a dispute (`dp_...`, status needs_response) on a charge; emits `charge.dispute.created`, then
+        `charge.dispute.funds_withdrawn`."""
+        return self._outside_api(lambda: self._store.create_dispute(charge_id, amount=amount, reason=reason))
+
+    def close_dispute(self, dispute_id: str, status: str) -> Obj:
+        """The card network decides a dispute, `won` or `lost`: emits `charge.dispute.closed` and, when won,
+        `charge.dispute.funds_reinstated`. A closed dispute cannot be closed again (invalid_request_error)."""
+        return self._outside_api(lambda: self._store.settle_dispute(dispute_id, status))
+
+    def fail_refund(self, refund_id: str, failure_reason: str = "expired_or_canceled_card") -> Obj:
+        """A succeeded (or pending) refund fails at the bank: status `failed`, `failure_reason` and
+        `failure_balance_transaction` set, the charge's `amount_refunded` lowered; emits `charge.refund.updated`,
+        `refund.updated` and `refund.failed`."""
+        return self._outside_api(lambda: self._store.fail_refund(refund_id, failure_reason))
+
+    def dashboard_refund(
+        self, payment_intent: str | None = None, charge: str | None = None, amount: int | None = None
+    ) -> Obj:
+        """A refund made by a person in the Stripe Dashboard: `POST /v1/refunds`'s rules (a StripeError when it
+        refuses) and events, without metadata or idempotency key, and not logged in `requests`."""
+        return self._outside_api(
+            lambda: self._store.dashboard_refund(payment_intent=payment_intent, charge=charge, amount=amount),
+            RequestInfo(new_id("req", 14)),
+        )
 
     def succeed_payment_intent(self, pi_id: str) -> Obj:
         """Finish a PaymentIntent as if the customer paid in the browser (Visa unless it already has a good card)."""
-        with self._lock:
-            self._store.request = RequestInfo()
-            return self._store.force_succeed(pi_id)
+        return self._outside_api(lambda: self._store.force_succeed(pi_id))
 
     # ---------------------------------------------------------------------------------------------- webhooks
 
@@ -432,8 +590,49 @@ class StripeDouble:
             return list(self._attempts)
 
     def wait_for_deliveries(self, timeout: float = 5.0) -> bool:
-        """Block until the background worker has nothing queued; False if `timeout` ran out first."""
+        """Block until the background worker has nothing queued (delayed deliveries and retries included; held
+        events are not queued); False if `timeout` ran out first."""
         return self._dispatcher.wait_idle(timeout)
+
+    def hold_webhooks(self, hold: bool = True) -> int:
+        """While held, new events are queued for their endpoints but not sent; `hold_webhooks(False)` releases
+        them (see `release_webhooks`). Returns how many deliveries were released."""
+        if not hold:
+            return self.release_webhooks()
+        with self._lock:
+            self._webhooks.hold = True
+        return 0
+
+    def release_webhooks(self) -> int:
+        """Stop holding and send the held deliveries in the order their events were created (each no earlier
+        than the webhook delay after its event). Returns how many were released."""
+        with self._lock:
+            jobs, self._webhooks.held = self._webhooks.held, []
+            self._webhooks.hold = False
+            for job in jobs:
+                self._dispatcher.submit(job, 1, job.emitted + self._webhooks.delay)
+        return len(jobs)
+
+    @property
+    def webhooks_held(self) -> bool:
+        with self._lock:
+            return self._webhooks.hold
+
+    def set_webhook_delay(self, seconds: float) -> None:
+        """Send each later event `seconds` after it was created, in the background (0 = at once)."""
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, not {seconds!r}")
+        with self._lock:
+            self._webhooks.delay = float(seconds)
+
+    def set_webhook_retry_delays(self, delays: Iterable[float]) -> None:
+        """After a failed attempt n (non-2xx or no answer) retry once `delays[n-1]` seconds later, until the list
+        is used up. The constructor's `webhook_retry_delays` come back on reset()."""
+        values = tuple(float(d) for d in delays)
+        if any(d < 0 for d in values):
+            raise ValueError(f"delays must be >= 0, not {values!r}")
+        with self._lock:
+            self._retry_delays = values
 
     def pending_events(self) -> list[Obj]:
         """Events recorded while `deliver_webhooks` is False and not yet passed to `deliver_pending()`."""
@@ -475,26 +674,45 @@ class StripeDouble:
         if not self.deliver_webhooks:
             self._pending.append(event["id"])
             return
-        for endpoint in targets:
-            self._dispatcher.submit(_Job(event["id"], event["type"], endpoint, body))
+        emitted = time.monotonic()
+        jobs = [_Job(event["id"], event["type"], endpoint, body, emitted) for endpoint in targets]
+        if self._webhooks.hold:
+            self._webhooks.held.extend(jobs)
+            return
+        for job in jobs:
+            self._dispatcher.submit(job, 1, emitted + self._webhooks.delay)
+
+    def _attempt(self, job: _Job, number: int) -> None:
+        """Background attempt `number` of a delivery; a failed one is queued again after its retry delay."""
+        attempt = self._post(job, number)
+        with self._lock:
+            if not self._record(job, attempt) or attempt.ok or number > len(self._retry_delays):
+                return
+            self._dispatcher.submit(job, number + 1, time.monotonic() + self._retry_delays[number - 1])
 
     def _deliver(self, job: _Job) -> list[DeliveryAttempt]:
-        """POST one event to one endpoint, retrying failures and non-2xx answers after each retry delay."""
+        """POST one event to one endpoint on this thread, retrying failures and non-2xx answers after each delay."""
         made: list[DeliveryAttempt] = []
         for number, delay in enumerate((*self._retry_delays, None), start=1):
             attempt = self._post(job, number)
             made.append(attempt)
             with self._lock:
-                if job.event_id not in self._bodies:
-                    return made  # reset() ran meanwhile: this event no longer exists
-                self._attempts.append(attempt)
-                if attempt.ok:
-                    event = self._store.objects["event"].get(job.event_id)
-                    if event is not None:
-                        event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+                if not self._record(job, attempt):
+                    return made
             if attempt.ok or delay is None or self._dispatcher.stopping.wait(delay):
                 break
         return made
+
+    def _record(self, job: _Job, attempt: DeliveryAttempt) -> bool:
+        """Log an attempt (under the lock); False when reset() ran meanwhile and the event no longer exists."""
+        if job.event_id not in self._bodies:
+            return False
+        self._attempts.append(attempt)
+        if attempt.ok:
+            event = self._store.objects["event"].get(job.event_id)
+            if event is not None:
+                event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+        return True
 
     def _post(self, job: _Job, number: int) -> DeliveryAttempt:
         # Signed with the wall clock at send time, as Stripe does: receivers check it against time.time().
@@ -535,18 +753,30 @@ class StripeDouble:
         if idem:
             headers["Idempotency-Key"] = idem
 
-        def answer(status: int, body: bytes, replayed: bool = False) -> Response:
-            with self._lock:
-                self._requests.append(RecordedRequest(method, path, params, idem, status, request_id, replayed))
-            return Response(body, status=status, headers=headers, content_type="application/json")
-
-        failure = self._take_failure(path)
-        if failure == "connection":
+        fault = self._take_fault(path)
+        replayed = False
+        if fault is None or fault.after_processing:
+            status, body, extra, replayed = self._serve(request, method, path, params, idem, request_id)
+            headers.update(extra)
+        delay = self._latency(path)
+        if delay:
+            time.sleep(delay)
+        if fault is not None and fault.failure == "connection":
             with self._lock:
                 self._requests.append(RecordedRequest(method, path, params, idem, None, request_id))
             self._drop_connection(environ)
-        if isinstance(failure, int):
-            return answer(failure, self._encode(_outage_error(failure).body()))
+        if fault is not None:
+            assert isinstance(fault.failure, int)
+            status, body, replayed = fault.failure, self._encode(_outage_error(fault.failure).body()), False
+            headers = {k: v for k, v in headers.items() if k not in ("Idempotent-Replayed", "Original-Request")}
+        with self._lock:
+            self._requests.append(RecordedRequest(method, path, params, idem, status, request_id, replayed))
+        return Response(body, status=status, headers=headers, content_type="application/json")
+
+    def _serve(
+        self, request: Request, method: str, path: str, params: dict[str, Any], idem: str | None, request_id: str
+    ) -> tuple[int, bytes, dict[str, str], bool]:
+        """Authenticate, route, replay or execute one call: (status, body, extra headers, replayed)."""
         try:
             api_key = self._authenticate(request)
             handler, args = self._route(method, path)
@@ -559,23 +789,30 @@ class StripeDouble:
             if idem is not None and len(idem) > 255:
                 raise _api_error(400, "invalid_request_error", "Idempotency-Key must be at most 255 characters.")
         except StripeError as err:
-            if err.status == 401:
-                headers["WWW-Authenticate"] = 'Bearer realm="Stripe"'
-            return answer(err.status, self._encode(err.body()))
+            extra = {"WWW-Authenticate": 'Bearer realm="Stripe"'} if err.status == 401 else {}
+            return err.status, self._encode(err.body()), extra, False
 
         with self._lock:
             saved = self._saved_response(api_key, idem, method, path, params)
             if isinstance(saved, StripeError):
-                return answer(saved.status, self._encode(saved.body()))
+                return saved.status, self._encode(saved.body()), {}, False
             if saved is not None:
-                headers.update({"Idempotent-Replayed": "true", "Original-Request": saved.request_id})
-                return answer(saved.status, saved.body, replayed=True)
-            status, body, keep = self._execute(handler, args, params, RequestInfo(request_id, idem))
+                return (
+                    saved.status,
+                    saved.body,
+                    {"Idempotent-Replayed": "true", "Original-Request": saved.request_id},
+                    True,
+                )
+            refusal = self._take_refusal(method, path)
+            if refusal is not None:
+                status, body, keep = refusal.status, self._encode(refusal.body()), refusal.saved
+            else:
+                status, body, keep = self._execute(handler, args, params, RequestInfo(request_id, idem))
             if idem and keep:
                 self._idempotency[(api_key, idem)] = _Saved(
                     method, path, params, status, body, request_id, self._clock()
                 )
-            return answer(status, body)
+            return status, body, {}, False
 
     def _execute(
         self, handler: str, args: tuple[str, ...], params: dict[str, Any], info: RequestInfo
@@ -633,15 +870,30 @@ class StripeDouble:
     def _encode(body: Obj) -> bytes:
         return json.dumps(body, indent=2).encode()
 
-    def _take_failure(self, path: str) -> Failure | None:
+    def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
             if self._outages.down is not None:
-                return self._outages.down
-            for index, (failure, prefix) in enumerate(self._outages.queued):
-                if prefix is None or path.startswith(prefix):
+                return _Fault(self._outages.down, None)
+            for index, fault in enumerate(self._outages.queued):
+                if fault.path is None or path.startswith(fault.path):
                     del self._outages.queued[index]
-                    return failure
+                    return fault
         return None
+
+    def _take_refusal(self, method: str, path: str) -> StripeError | None:
+        if method != "POST":
+            return None
+        for index, refusal in enumerate(self._outages.refusals):
+            if path.startswith(refusal.path):
+                del self._outages.refusals[index]
+                return refusal.error
+        return None
+
+    def _latency(self, path: str) -> float:
+        """The latency of the longest matching path prefix (the catch-all None last)."""
+        with self._lock:
+            rules = sorted(self._outages.latency.items(), key=lambda rule: -len(rule[0] or ""))
+        return next((seconds for prefix, seconds in rules if prefix is None or path.startswith(prefix)), 0.0)
 
     @staticmethod
     def _drop_connection(environ: WSGIEnvironment) -> NoReturn:
@@ -729,11 +981,30 @@ class StripeDouble:
             case "POST", ["deliveries", "wait"]:
                 return {"idle": self.wait_for_deliveries(float(data.get("timeout", 5.0)))}
             case "POST", ["fail_next"]:
-                self.fail_next(int(data.get("count", 1)), data.get("status", 500), data.get("path"))
-                return {"queued": int(data.get("count", 1))}
+                count = int(data.get("count", 1))
+                self.fail_next(count, data.get("status", 500), data.get("path"), bool(data.get("after_processing")))
+                return {"queued": count}
             case "POST", ["down"]:
                 self.set_down(bool(data.get("down", True)), data.get("status", 500))
                 return {"down": self.down}
+            case "POST", ["latency"]:
+                self.set_latency(float(data.get("seconds", 0)), data.get("path"))
+                return {"seconds": float(data.get("seconds", 0)), "path": data.get("path")}
+            case "POST", ["refuse_next"]:
+                count = int(data.get("count", 1))
+                self.refuse_next(data["path"], data["code"], count, int(data.get("status", 400)), data.get("message"))
+                return {"queued": count}
+            case "POST", ["webhooks", "hold"]:
+                released = self.hold_webhooks(bool(data.get("hold", True)))
+                return {"held": self.webhooks_held, "released": released}
+            case "POST", ["webhooks", "release"]:
+                return {"held": False, "released": self.release_webhooks()}
+            case "POST", ["webhooks", "delay"]:
+                self.set_webhook_delay(float(data.get("seconds", 0)))
+                return {"seconds": float(data.get("seconds", 0))}
+            case "POST", ["webhooks", "retry_delays"]:
+                self.set_webhook_retry_delays(data["delays"])
+                return {"delays": list(self._retry_delays)}
             case "GET", ["webhook_endpoints"]:
                 return [asdict(e) for e in self.webhook_endpoints]
             case "POST", ["webhook_endpoints"]:
@@ -743,6 +1014,15 @@ class StripeDouble:
                 return {"id": endpoint_id, "deleted": True}
             case "POST", ["charges", charge_id, "dispute"]:
                 return self.create_dispute(charge_id, data.get("amount"), data.get("reason", "fraudulent"))
+            case "POST", ["disputes", dispute_id, "close"]:
+                return self.close_dispute(dispute_id, data["status"])
+            case "POST", ["refunds", refund_id, "fail"]:
+                return self.fail_refund(refund_id, data.get("failure_reason", "expired_or_canceled_card"))
+            case "POST", ["refunds"]:
+                amount = data.get("amount")
+                return self.dashboard_refund(
+                    data.get("payment_intent"), data.get("charge"), None if amount is None else int(amount)
+                )
             case "POST", ["payment_intents", pi_id, "succeed"]:
                 return self.succeed_payment_intent(pi_id)
             case "GET", ["objects", object_id]:

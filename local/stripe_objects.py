@@ -92,6 +92,16 @@ PI_CANCELABLE = (
 PI_CONFIRMABLE = ("requires_confirmation", "requires_payment_method", "requires_action")
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+REFUND_FAILURE_REASONS = (
+    "charge_for_pending_refund_disputed",
+    "declined",
+    "expired_or_canceled_card",
+    "insufficient_funds",
+    "lost_or_stolen_card",
+    "merchant_request",
+    "unknown",
+)
+DISPUTE_CLOSED = ("won", "lost", "warning_closed", "prevented")
 DISPUTE_REASONS = (
     "bank_cannot_process",
     "check_returned",
@@ -1391,6 +1401,12 @@ class StripeStore:
             raise invalid(
                 f"Charge {charge['id']} cannot be refunded because it has not succeeded.", param="charge", saved=True
             )
+        if any(not self._refundable_despite(d) for d in self._disputes_of(charge["id"])):
+            raise invalid(
+                f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+                saved=True,
+            )
         if remaining <= 0:
             raise invalid(
                 f"Charge {charge['id']} has already been refunded.",
@@ -1415,6 +1431,7 @@ class StripeStore:
             "charge": charge["id"],
             "created": self.now(),
             "currency": charge["currency"],
+            "description": None,
             "destination_details": {
                 "card": {
                     "reference_status": "pending",
@@ -1423,8 +1440,13 @@ class StripeStore:
                 },
                 "type": "card",
             },
+            "failure_balance_transaction": None,
+            "failure_reason": None,
+            "instructions_email": p.string("instructions_email"),
             "metadata": {},
+            "next_action": None,
             "payment_intent": charge["payment_intent"],
+            "pending_reason": None,
             "reason": reason,
             "receipt_number": None,
             "source_transfer_reversal": None,
@@ -1438,6 +1460,39 @@ class StripeStore:
         self.emit("refund.created", refund)
         self.emit("charge.refunded", charge)
         return self.render(refund, p.expand())
+
+    def dashboard_refund(
+        self, *, payment_intent: str | None = None, charge: str | None = None, amount: int | None = None
+    ) -> Obj:
+        """Test control: a person refunds in the Stripe Dashboard. The same rules and events as `POST /v1/refunds`,
+        without our metadata (the caller sets `request` to a dashboard request without an idempotency key)."""
+        raw: Obj = {k: v for k, v in (("payment_intent", payment_intent), ("charge", charge)) if v is not None}
+        if amount is not None:
+            raw["amount"] = str(amount)
+        return self.create_refund(Params(raw))
+
+    def fail_refund(self, refund_id: str, failure_reason: str = "expired_or_canceled_card") -> Obj:
+        """Test control: the card network returns a refund later (closed card...). The money is back on our
+        balance: the refund's amount no longer counts in the charge's `amount_refunded`."""
+        refund = self.get("refund", refund_id)
+        if failure_reason not in REFUND_FAILURE_REASONS:
+            raise invalid(
+                f"Invalid failure_reason: must be one of {', '.join(REFUND_FAILURE_REASONS)}", param="failure_reason"
+            )
+        if refund["status"] not in ("succeeded", "pending"):
+            raise invalid(
+                f"Refund {refund_id} has a status of {refund['status']}; only a succeeded or pending refund can fail.",
+                param="refund",
+            )
+        previous = {k: refund[k] for k in ("failure_balance_transaction", "failure_reason", "status")}
+        refund.update(status="failed", failure_reason=failure_reason, failure_balance_transaction=new_id("txn"))
+        charge = self.objects["charge"][refund["charge"]]
+        charge["amount_refunded"] = max(0, charge["amount_refunded"] - refund["amount"])
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+        self.emit("charge.refund.updated", refund, previous)
+        self.emit("refund.updated", refund, previous)
+        self.emit("refund.failed", refund)
+        return public(refund)
 
     def retrieve_refund(self, p: Params, refund_id: str) -> Obj:
         p.allow(("expand",))
@@ -1657,7 +1712,70 @@ class StripeStore:
         self._add(dispute)
         charge["disputed"] = True
         self.emit("charge.dispute.created", dispute)
+        # A chargeback (not an inquiry) takes the disputed amount from the balance at once.
+        dispute["balance_transactions"].append(self._dispute_funds(dispute, -dispute["amount"], "withdrawal"))
+        self.emit("charge.dispute.funds_withdrawn", dispute)
         return public(dispute)
+
+    def _dispute_funds(self, dispute: Obj, amount: int, kind: str) -> Obj:
+        """The balance transaction of a chargeback withdrawal or reinstatement (no dispute fee is modelled)."""
+        now = self.now()
+        return {
+            "id": new_id("txn"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": now,
+            "balance_type": "payments",
+            "created": now,
+            "currency": dispute["currency"],
+            "description": f"Chargeback {kind} for {dispute['charge']}",
+            "exchange_rate": None,
+            "fee": 0,
+            "fee_details": [],
+            "net": amount,
+            "reporting_category": "dispute" if amount < 0 else "dispute_reversal",
+            "source": dispute["id"],
+            "status": "available",
+            "type": "adjustment",
+        }
+
+    def _disputes_of(self, charge_id: str) -> list[Obj]:
+        return [d for d in self.objects["dispute"].values() if d["charge"] == charge_id]
+
+    @staticmethod
+    def _refundable_despite(dispute: Obj) -> bool:
+        """Stripe refuses to refund a charged-back charge unless the dispute allows it or went our way."""
+        return dispute["is_charge_refundable"] or dispute["status"] in ("won", "warning_closed")
+
+    def close_dispute(self, p: Params, dispute_id: str) -> Obj:
+        """`POST /v1/disputes/{id}/close`: the merchant accepts the dispute (lost; an inquiry is simply closed)."""
+        dispute = self.get("dispute", dispute_id)
+        p.allow(("expand",))
+        self._close_dispute(dispute, "warning_closed" if dispute["status"].startswith("warning_") else "lost")
+        return self.render(dispute, p.expand())
+
+    def settle_dispute(self, dispute_id: str, status: str) -> Obj:
+        """Test control: the card network decides the dispute, `won` (funds reinstated) or `lost`."""
+        if status not in ("won", "lost"):
+            raise invalid(f"Invalid status: must be one of won, or lost (not {status!r})", param="status")
+        dispute = self.get("dispute", dispute_id)
+        self._close_dispute(dispute, status)
+        return public(dispute)
+
+    def _close_dispute(self, dispute: Obj, status: str) -> None:
+        if dispute["status"] in DISPUTE_CLOSED:
+            raise invalid(
+                f"This dispute ({dispute['id']}) is already closed with a status of {dispute['status']} and cannot "
+                "be changed.",
+                saved=True,
+            )
+        dispute["status"] = status
+        won = status == "won"
+        if won:
+            dispute["balance_transactions"].append(self._dispute_funds(dispute, dispute["amount"], "reversal"))
+        self.emit("charge.dispute.closed", dispute)
+        if won:
+            self.emit("charge.dispute.funds_reinstated", dispute)
 
     def retrieve_dispute(self, p: Params, dispute_id: str) -> Obj:
         p.allow(("expand",))

@@ -66,9 +66,14 @@ def cal_double() -> Iterator[CalDouble]:
     from booking.clock import now
 
     catalog = get_catalog()
+    # A service taking several clients per slot is a seated Cal.com event type with one seat per client.
     event_types = {
         s.cal_event_type_id: CalEventType(
-            id=s.cal_event_type_id, slug=s.id, title=s.name, length_minutes=s.duration_minutes
+            id=s.cal_event_type_id,
+            slug=s.id,
+            title=s.name,
+            length_minutes=s.duration_minutes,
+            seats_per_time_slot=s.capacity if s.capacity > 1 else None,
         )
         for s in catalog.services
     }

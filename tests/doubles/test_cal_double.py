@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.cal_double import (
     PAST_MESSAGE,
+    SEATS_FULL_MESSAGE,
     SLOT_TAKEN_MESSAGE,
     CalDouble,
     CalDoubleError,
@@ -724,3 +725,348 @@ def test_request_log_and_http_controls_for_the_local_runner(cal: CalDouble, http
     ]
     assert violations == []
     assert cal.bookings() == [] and cal.request_log == []
+
+
+# ------------------------------------------------------------------------------- seats, confirmation, lost webhooks
+CLASS = CalEventType(id=11, slug="class", title="Group class", length_minutes=60, seats_per_time_slot=2)
+REQUEST = CalEventType(id=12, slug="request", title="On request", length_minutes=60, requires_confirmation=True)
+SEATED_START = f"{MONDAY}T07:00:00Z"  # 09:00 in Rome
+
+
+@pytest.fixture
+def strict(clock: FakeClock) -> Iterator[CalDouble]:
+    """A double with a seated and a requires-confirmation event type that refuses any request off the contract."""
+    double = CalDouble(
+        {CONSULT.id: CONSULT, CLASS.id: CLASS, REQUEST.id: REQUEST},
+        BUSINESS_TZ,
+        clock=clock,
+        contract_path=CONTRACT,
+        strict_contract=True,
+        send_webhooks=False,
+    )
+    double.start()
+    requests.post(
+        f"{double.url}/_double/webhooks/subscribers", json={"url": "http://127.0.0.1:9/unused", "secret": SECRET}
+    )
+    yield double
+    assert double.contract_violations == []
+    double.stop()
+
+
+def person(name: str) -> dict[str, str]:
+    return {"name": name.title(), "email": f"{name}@example.com", "timeZone": BUSINESS_TZ}
+
+
+def book(double: CalDouble, http: requests.Session, name: str, event_type: int = CLASS.id) -> requests.Response:
+    body = booking_body(
+        start=SEATED_START, eventTypeId=event_type, attendee=person(name), metadata={"booking_id": name}
+    )
+    return http.post(f"{double.url}/v2/bookings", json=body, headers=BOOKINGS)
+
+
+def pending_events(double: CalDouble, http: requests.Session) -> list[dict[str, Any]]:
+    """The signed webhooks the manual-mode double holds, as the local runner reads them."""
+    return [json.loads(item["body"]) for item in http.get(f"{double.url}/_double/webhooks/pending").json()]
+
+
+def seated_slots(double: CalDouble, http: requests.Session, event_type: int = CLASS.id) -> list[dict[str, Any]]:
+    query = {"eventTypeId": str(event_type), "start": MONDAY, "end": MONDAY, "format": "range"}
+    response = http.get(f"{double.url}/v2/slots", params=query, headers=SLOTS)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"].get(MONDAY, []))
+
+
+def test_a_seated_event_type_seats_attendees_in_one_booking_until_full(
+    strict: CalDouble, http: requests.Session
+) -> None:
+    # Given a group class with two seats per slot
+    # When Ada, then Grace, book Monday 09:00, then Alan, then Ada again
+    ada, grace = book(strict, http, "ada"), book(strict, http, "grace")
+    alan, ada_again = book(strict, http, "alan"), book(strict, http, "ada")
+
+    # Then Ada and Grace share one booking (one uid), each in a seat of her own, with her own metadata
+    assert (ada.status_code, grace.status_code) == (201, 201)
+    first, second = ada.json()["data"], grace.json()["data"]
+    assert first["uid"] == second["uid"] and first["id"] == second["id"]
+    assert first["seatUid"] != second["seatUid"]
+    assert "metadata" not in second and "bookingFieldsResponses" not in second
+    seats = {attendee["seatUid"]: attendee for attendee in second["attendees"]}
+    assert set(seats) == {first["seatUid"], second["seatUid"]}
+    assert seats[second["seatUid"]]["metadata"] == {"booking_id": "grace"}
+    assert seats[second["seatUid"]]["bookingFieldsResponses"] == {"name": "Grace"}
+    assert seats[first["seatUid"]]["email"] == "ada@example.com"
+    # And the third attendee finds the seats full, and Ada cannot take a second seat: Cal.com's 409s
+    assert alan.status_code == 409
+    assert alan.json()["error"] == {
+        "code": "ConflictException",
+        "message": SEATS_FULL_MESSAGE,
+        "details": {"message": SEATS_FULL_MESSAGE, "error": "Conflict", "statusCode": 409},
+    }
+    assert ada_again.status_code == 409
+    assert ada_again.json()["error"]["message"] == "already_signed_up_for_this_booking_error"
+
+
+def test_a_seated_slot_stays_offered_with_its_seat_counts_until_full(strict: CalDouble, http: requests.Session) -> None:
+    # Given no booking yet, the slot is offered with all its seats
+    assert seated_slots(strict, http)[0] == {
+        "start": "2050-09-05T07:00:00.000Z",
+        "end": "2050-09-05T08:00:00.000Z",
+        "seatsBooked": 0,
+        "seatsRemaining": 2,
+        "seatsTotal": 2,
+    }
+    # When one seat is taken / Then it is still offered, naming the booking to join
+    uid = book(strict, http, "ada").json()["data"]["uid"]
+    assert seated_slots(strict, http)[0] == {
+        "start": "2050-09-05T07:00:00.000Z",
+        "end": "2050-09-05T08:00:00.000Z",
+        "seatsBooked": 1,
+        "seatsRemaining": 1,
+        "seatsTotal": 2,
+        "bookingUid": uid,
+    }
+    # When the second seat is taken / Then the slot is gone, and the next hour is untouched
+    book(strict, http, "grace")
+    assert seated_slots(strict, http)[0]["start"] == "2050-09-05T08:00:00.000Z"
+
+
+def test_a_seated_booking_lists_its_attendees_to_the_host_and_in_the_list(
+    strict: CalDouble, http: requests.Session
+) -> None:
+    # Given two seats taken
+    uid = book(strict, http, "ada").json()["data"]["uid"]
+    book(strict, http, "grace")
+
+    # When the host (an API key) and an anonymous caller read it, and the host lists Grace's bookings
+    as_host = http.get(f"{strict.url}/v2/bookings/{uid}", headers=BOOKINGS).json()["data"]
+    anonymous = http.get(f"{strict.url}/v2/bookings/{uid}", headers={"cal-api-version": "2024-08-13"}).json()["data"]
+    listed = http.get(f"{strict.url}/v2/bookings", params={"attendeeEmail": "grace@example.com"}, headers=BOOKINGS)
+
+    # Then the host sees both seats with their metadata (the seated output has no seatUid or metadata on top),
+    # the anonymous caller none (seatsShowAttendees is off), and the list finds the booking by a seat's email
+    assert [a["metadata"]["booking_id"] for a in as_host["attendees"]] == ["ada", "grace"]
+    assert "seatUid" not in as_host and "metadata" not in as_host
+    assert anonymous["attendees"] == []
+    [found] = listed.json()["data"]
+    assert found["uid"] == uid and len(found["attendees"]) == 2
+
+
+def test_cancelling_a_seat_keeps_the_booking_for_the_others_and_the_last_seat_cancels_it(
+    strict: CalDouble, http: requests.Session
+) -> None:
+    # Given Ada and Grace in one seated booking
+    ada = book(strict, http, "ada").json()["data"]
+    grace = book(strict, http, "grace").json()["data"]
+    uid = ada["uid"]
+
+    # When Grace's seat is cancelled through the API (CancelSeatedBookingInput)
+    response = http.post(f"{strict.url}/v2/bookings/{uid}/cancel", json={"seatUid": grace["seatUid"]}, headers=BOOKINGS)
+
+    # Then the booking stays accepted with Ada alone, and the slot offers a seat again
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["status"] == "accepted"
+    assert [a["seatUid"] for a in data["attendees"]] == [ada["seatUid"]]
+    assert seated_slots(strict, http)[0]["seatsRemaining"] == 1
+    # And BOOKING_CANCELLED names the booking and only Grace, without metadata, seat uid or canceller
+    cancelled = pending_events(strict, http)[-1]
+    assert cancelled["triggerEvent"] == "BOOKING_CANCELLED"
+    payload = cancelled["payload"]
+    assert (payload["uid"], payload["bookingId"], payload["status"]) == (uid, ada["id"], "CANCELLED")
+    assert [a["email"] for a in payload["attendees"]] == ["grace@example.com"]
+    assert not {"metadata", "cancelledBy", "cancellationReason", "attendeeSeatId"} & set(payload)
+
+    # When Ada's seat, the last one, is cancelled
+    last = http.post(f"{strict.url}/v2/bookings/{uid}/cancel", json={"seatUid": ada["seatUid"]}, headers=BOOKINGS)
+
+    # Then the whole booking is cancelled and lists no attendees; its webhook carries no booking metadata
+    assert last.status_code == 200
+    assert (last.json()["data"]["status"], last.json()["data"]["attendees"]) == ("cancelled", [])
+    whole = pending_events(strict, http)[-1]["payload"]
+    assert whole["status"] == "CANCELLED" and "metadata" not in whole
+    assert [a["email"] for a in whole["attendees"]] == ["ada@example.com"]
+    assert seated_slots(strict, http)[0]["seatsBooked"] == 0
+
+
+def test_seat_cancellations_cal_refuses(strict: CalDouble, http: requests.Session) -> None:
+    # Given a seated booking at 09:00 and another at 10:00
+    ada = book(strict, http, "ada").json()["data"]
+    other = http.post(
+        f"{strict.url}/v2/bookings",
+        json=booking_body(start=f"{MONDAY}T08:00:00Z", eventTypeId=CLASS.id, attendee=person("alan")),
+        headers=BOOKINGS,
+    ).json()["data"]
+    cancel = f"{strict.url}/v2/bookings/{ada['uid']}/cancel"
+
+    # When a seat that does not exist, a seat of the other booking, and a seat with a reason are cancelled
+    unknown = http.post(cancel, json={"seatUid": "3be561a9-31f1-4b8e-aefc-9d9a085f0dd1"}, headers=BOOKINGS)
+    foreign = http.post(cancel, json={"seatUid": other["seatUid"]}, headers=BOOKINGS)
+    with_reason = http.post(cancel, json={"seatUid": ada["seatUid"], "cancellationReason": "Ill"}, headers=BOOKINGS)
+
+    # Then each is Cal's 400 and nothing was cancelled
+    assert [r.status_code for r in (unknown, foreign, with_reason)] == [400, 400, 400]
+    assert unknown.json()["error"]["message"] == (
+        "Invalid seatUid: this seat does not exist or has already been cancelled."
+    )
+    assert foreign.json()["error"]["message"] == "Invalid seatUid: this seat does not belong to this booking."
+    assert "cancellationReason property is wrong" in with_reason.json()["error"]["message"]
+    assert {b["status"] for b in strict.bookings()} == {"accepted"}
+
+
+def test_seated_creation_webhooks_describe_each_seat(strict: CalDouble, http: requests.Session) -> None:
+    # Given Ada then Grace take the two seats
+    ada = book(strict, http, "ada").json()["data"]
+    grace = book(strict, http, "grace").json()["data"]
+
+    # When the webhooks are read
+    created = pending_events(strict, http)
+
+    # Then each BOOKING_CREATED is about one seat: its attendee, its own metadata, its seat uid, the booking's uid
+    assert [event["triggerEvent"] for event in created] == ["BOOKING_CREATED", "BOOKING_CREATED"]
+    for event, seat, name in ((created[0], ada, "ada"), (created[1], grace, "grace")):
+        payload = event["payload"]
+        assert payload["uid"] == ada["uid"]
+        assert payload["attendeeSeatId"] == seat["seatUid"]
+        assert [a["email"] for a in payload["attendees"]] == [f"{name}@example.com"]
+        assert payload["metadata"]["booking_id"] == name
+        assert payload["seatsPerTimeSlot"] == 2
+
+
+def test_cancel_seat_control_acts_as_the_attendee_in_cals_ui(strict: CalDouble, http: requests.Session) -> None:
+    # Given Ada and Grace in one seated booking
+    ada = book(strict, http, "ada").json()["data"]
+    grace = book(strict, http, "grace").json()["data"]
+    control = f"{strict.url}/_double/bookings/{ada['uid']}/seats"
+
+    # When Grace cancels her seat in Cal.com's UI with a reason, then cancels it again
+    first = http.post(f"{control}/{grace['seatUid']}/cancel", json={"reason": "Moving away"})
+    again = http.post(f"{control}/{grace['seatUid']}/cancel", json={})
+
+    # Then only her seat went, the webhook says why, and the second try is refused
+    assert first.status_code == 200
+    assert [a["email"] for a in first.json()["attendees"]] == ["ada@example.com"]
+    payload = pending_events(strict, http)[-1]["payload"]
+    assert payload["cancellationReason"] == "Moving away"
+    assert [a["email"] for a in payload["attendees"]] == ["grace@example.com"]
+    assert again.status_code == 400
+    assert "no live seat" in again.json()["error"]
+
+
+def test_seated_bookings_cannot_be_rescheduled_here(strict: CalDouble, http: requests.Session) -> None:
+    # Given a seated booking
+    ada = book(strict, http, "ada").json()["data"]
+    # When it is rescheduled through the API / Then the double refuses what it does not model, in Cal's envelope
+    moved = http.post(
+        f"{strict.url}/v2/bookings/{ada['uid']}/reschedule", json={"start": f"{MONDAY}T09:00:00Z"}, headers=BOOKINGS
+    )
+    assert moved.status_code == 400
+    assert "does not model rescheduling seated bookings" in moved.json()["error"]["message"]
+
+
+def test_event_types_refuse_settings_the_double_does_not_model() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        CalEventType(id=1, slug="x", title="X", length_minutes=30, seats_per_time_slot=0)
+    with pytest.raises(ValueError, match="require confirmation"):
+        CalEventType(id=1, slug="x", title="X", length_minutes=30, seats_per_time_slot=2, requires_confirmation=True)
+
+
+def test_a_requires_confirmation_booking_is_pending_until_the_host_accepts(
+    strict: CalDouble, http: requests.Session
+) -> None:
+    # Given an event type that requires the host's confirmation
+    # When Ada books Monday 09:00
+    response = book(strict, http, "ada", event_type=REQUEST.id)
+
+    # Then the booking is pending, holds its slot, and BOOKING_REQUESTED (not CREATED) carries our metadata
+    assert response.status_code == 201
+    uid = response.json()["data"]["uid"]
+    assert response.json()["data"]["status"] == "pending"
+    assert "2050-09-05T07:00:00.000Z" not in [s["start"] for s in seated_slots(strict, http, REQUEST.id)]
+    [requested] = pending_events(strict, http)
+    assert requested["triggerEvent"] == "BOOKING_REQUESTED"
+    assert requested["payload"]["status"] == "PENDING"
+    assert requested["payload"]["requiresConfirmation"] is True
+    assert requested["payload"]["metadata"]["booking_id"] == "ada"
+    unconfirmed = http.get(f"{strict.url}/v2/bookings", params={"status": "unconfirmed"}, headers=BOOKINGS)
+    assert [b["uid"] for b in unconfirmed.json()["data"]] == [uid]
+
+    # When the host accepts it, then tries again
+    accepted = http.post(f"{strict.url}/_double/bookings/{uid}/confirm")
+    twice = http.post(f"{strict.url}/_double/bookings/{uid}/confirm")
+
+    # Then it is accepted, and Cal.com announces it as BOOKING_CREATED whose metadata is only the meeting URL
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    assert http.get(f"{strict.url}/v2/bookings/{uid}", headers=BOOKINGS).json()["data"]["status"] == "accepted"
+    created = pending_events(strict, http)[-1]
+    assert created["triggerEvent"] == "BOOKING_CREATED"
+    assert created["payload"]["status"] == "ACCEPTED"
+    assert created["payload"]["metadata"] == {"videoCallUrl": f"https://app.cal.com/video/{uid}"}
+    assert twice.status_code == 400 and "not pending" in twice.json()["error"]
+
+
+def test_a_declined_request_is_rejected_and_frees_its_slot(strict: CalDouble, http: requests.Session) -> None:
+    # Given a pending booking on Monday 09:00
+    uid = book(strict, http, "ada", event_type=REQUEST.id).json()["data"]["uid"]
+
+    # When the host declines it
+    declined = http.post(f"{strict.url}/_double/bookings/{uid}/reject", json={"reason": "Fully booked"})
+
+    # Then it is rejected, BOOKING_REJECTED says why, the slot is offered again and can be booked
+    assert declined.status_code == 200 and declined.json()["status"] == "rejected"
+    rejected = pending_events(strict, http)[-1]
+    assert (rejected["triggerEvent"], rejected["payload"]["status"]) == ("BOOKING_REJECTED", "REJECTED")
+    assert rejected["payload"]["rejectionReason"] == "Fully booked"
+    assert "2050-09-05T07:00:00.000Z" in [s["start"] for s in seated_slots(strict, http, REQUEST.id)]
+    assert book(strict, http, "grace", event_type=REQUEST.id).status_code == 201
+    assert http.post(f"{strict.url}/_double/bookings/{uid}/reject", json={}).status_code == 400
+
+
+def test_dropped_webhooks_are_never_delivered_nor_retried(
+    clock: FakeClock, http: requests.Session, receiver: Receiver
+) -> None:
+    # Given a sending double and a subscriber, told over HTTP to lose the next BOOKING_CANCELLED and then any one
+    double = CalDouble({CONSULT.id: CONSULT}, BUSINESS_TZ, clock=clock, contract_path=CONTRACT, strict_contract=True)
+    with double:
+        control = f"{double.url}/_double"
+        http.post(f"{control}/webhooks/subscribers", json={"url": receiver.url, "secret": SECRET})
+        http.post(f"{control}/webhooks/drop-next", json={"trigger": "BOOKING_CANCELLED"})
+        http.post(f"{control}/webhooks/drop-next", json={"count": 1})
+
+        # When three bookings are made and one is cancelled
+        first = create(double, http)
+        http.post(f"{double.url}/v2/bookings/{first['uid']}/cancel", json={}, headers=BOOKINGS)
+        create(double, http, start=f"{MONDAY}T08:00:00Z")
+        create(double, http, start=f"{MONDAY}T09:00:00Z")
+        delivered = http.post(f"{control}/webhooks/wait", json={"timeout": 5}).json()
+        dropped = http.get(f"{control}/webhooks/dropped").json()
+        violations = double.contract_violations
+
+    # Then the next webhook of any kind (the first creation) and the cancellation were lost, once, for good
+    assert [d["trigger"] for d in delivered] == ["BOOKING_CREATED", "BOOKING_CREATED"]
+    assert [json.loads(d["body"])["payload"]["startTime"] for d in delivered] == [
+        "2050-09-05T08:00:00Z",
+        "2050-09-05T09:00:00Z",
+    ]
+    assert len(receiver.received) == 2
+    assert [(d["trigger"], d["bookingUid"]) for d in dropped] == [
+        ("BOOKING_CREATED", first["uid"]),
+        ("BOOKING_CANCELLED", first["uid"]),
+    ]
+    assert violations == []
+
+
+def test_dropped_webhooks_never_wait_in_manual_mode(strict: CalDouble, http: requests.Session) -> None:
+    # Given the manual-mode double will lose the next two webhooks
+    strict.drop_next_webhooks(2)
+    # When three bookings are made
+    create(strict, http)
+    create(strict, http, start=f"{MONDAY}T08:00:00Z")
+    third = create(strict, http, start=f"{MONDAY}T09:00:00Z")
+    pending = http.get(f"{strict.url}/_double/webhooks/pending").json()
+
+    # Then only the third is pending; the two lost ones are recorded as dropped
+    assert [item["bookingUid"] for item in pending] == [third["uid"]]
+    assert len(strict.dropped_webhooks) == 2
+    assert http.post(f"{strict.url}/_double/webhooks/drop-next", json={"count": 0}).status_code == 400
+    http.post(f"{strict.url}/_double/reset")
+    assert strict.dropped_webhooks == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,7 @@ import requests
 import stripe
 from stripe import _http_client
 
-from local.stripe_double import StripeDouble
+from local.stripe_double import StripeDouble, StripeError
 
 WHSEC = "whsec_test_local"
 
@@ -499,11 +500,13 @@ def test_dispute_control_emits_dispute_created(client: stripe.StripeClient, doub
     # When the cardholder disputes it
     dispute = double.create_dispute(pi.latest_charge)
 
-    # Then a needs_response dispute exists, the charge is flagged and the event is recorded
+    # Then a needs_response dispute exists, the charge is flagged, the funds are withdrawn and both events recorded
     assert dispute["id"].startswith("dp_") and dispute["status"] == "needs_response"
     assert dispute["payment_intent"] == pi.id and dispute["amount"] == 8250
+    assert [t["amount"] for t in dispute["balance_transactions"]] == [-8250]
     assert client.v1.charges.retrieve(pi.latest_charge).disputed is True
-    assert double.events[-1]["type"] == "charge.dispute.created"
+    assert [e["type"] for e in double.events[-2:]] == ["charge.dispute.created", "charge.dispute.funds_withdrawn"]
+    assert all(e["request"] == {"id": None, "idempotency_key": None} for e in double.events[-2:])
 
 
 # ------------------------------------------------------------------------------------------------------ webhooks
@@ -645,3 +648,355 @@ def test_http_control_routes_drive_the_local_runner(client: stripe.StripeClient,
     assert logged[-1]["status"] == 503
     assert requests.post(f"{double.url}/_double/reset", timeout=5).ok
     assert double.events == [] and double.requests == []
+
+
+# ------------------------------------------------------------------------------- faults that show failures at Stripe
+
+
+def test_answer_lost_after_processing_leaves_the_object_made(client: stripe.StripeClient, double: StripeDouble) -> None:
+    # Given a paid deposit, and Stripe losing its answer to the next refund after making it
+    pi = paid_intent(client)
+    double.fail_next(1, status=500, path="/v1/refunds", after_processing=True)
+
+    # When the refund is requested under a deterministic key
+    refund = client.v1.refunds.create(
+        params={"payment_intent": pi.id, "amount": 1000}, options={"idempotency_key": "booking:bk_1:refund:1"}
+    )
+
+    # Then the SDK's retry got the saved answer: one refund, made by the first call, whose answer was a 500
+    logged = [(r.status, r.replayed) for r in double.requests if r.path == "/v1/refunds"]
+    assert logged == [(500, False), (200, True)]
+    assert [r.id for r in client.v1.refunds.list(params={"payment_intent": pi.id}).data] == [refund.id]
+    assert [e["data"]["object"]["id"] for e in double.events if e["type"] == "refund.created"] == [refund.id]
+
+    # When a transfer's connection drops after Stripe made it, and the caller does not retry
+    double.fail_next(1, status="connection", path="/v1/transfers", after_processing=True)
+    with pytest.raises(stripe.APIConnectionError):
+        client.v1.transfers.create(
+            params={"amount": 5000, "currency": "usd", "destination": "acct_123", "transfer_group": "booking_bk_1"},
+            options={"max_network_retries": 0},
+        )
+
+    # Then the transfer exists all the same, and the log shows the call went unanswered
+    [transfer] = client.v1.transfers.list(params={"transfer_group": "booking_bk_1"}).data
+    assert transfer.amount == 5000
+    assert [r.status for r in double.requests if r.path == "/v1/transfers" and r.method == "POST"] == [None]
+
+
+def test_latency_answers_late_after_the_work_is_done(client: stripe.StripeClient, double: StripeDouble) -> None:
+    # Given customer calls answered 0.4 s late (set over HTTP, as the local runner does)
+    control = requests.post(f"{double.url}/_double/latency", json={"seconds": 0.4, "path": "/v1/customers"}, timeout=5)
+    assert control.ok
+    answered = threading.Event()
+
+    def create() -> None:
+        client.v1.customers.create(params={"email": "slow@example.com"})
+        answered.set()
+
+    # When a customer is created
+    started = time.monotonic()
+    worker = threading.Thread(target=create)
+    worker.start()
+
+    # Then the customer and its event exist while the caller still waits, and the answer came after the latency
+    deadline = time.monotonic() + 2
+    while not double.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [e["type"] for e in double.events] == ["customer.created"]
+    assert not answered.is_set()
+    worker.join(timeout=5)
+    assert answered.is_set() and time.monotonic() - started >= 0.4
+
+    # When latency is turned off, other paths were never delayed
+    double.set_latency(0)
+    assert client.v1.payment_intents.list().data == []
+
+
+def test_refuse_next_refuses_a_transfer_without_side_effects(client: stripe.StripeClient, double: StripeDouble) -> None:
+    # Given a paid charge and a platform balance that cannot cover the next transfer
+    pi = paid_intent(client)
+    double.refuse_next("/v1/transfers", "balance_insufficient")
+    params: Any = {
+        "amount": 4000,
+        "currency": "usd",
+        "destination": "acct_123",
+        "source_transaction": pi.latest_charge,
+        "transfer_group": "booking_bk_1",
+    }
+
+    # When the transfers are listed (a GET is never refused), then a transfer is made
+    assert client.v1.transfers.list().data == []
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.transfers.create(params=params, options={"idempotency_key": "booking:bk_1:transfer"})
+
+    # Then Stripe's balance_insufficient came back and nothing was made
+    assert (caught.value.http_status, caught.value.code) == (400, "balance_insufficient")
+    assert str(caught.value.user_message).startswith("You have insufficient available funds in your Stripe account")
+    assert client.v1.transfers.list().data == []
+    assert not [e for e in double.events if e["type"].startswith("transfer.")]
+
+    # When the same key is retried, then with a new key
+    # Then the saved refusal is replayed, as Stripe does for 24 h, and the new key makes the transfer
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.transfers.create(params=params, options={"idempotency_key": "booking:bk_1:transfer"})
+    assert double.requests[-1].replayed
+    made = client.v1.transfers.create(params=params, options={"idempotency_key": "booking:bk_1:transfer:2"})
+    assert made.amount == 4000
+
+    # When a refusal is queued over HTTP with its own message
+    body = {"path": "/v1/refunds", "code": "charge_already_refunded", "message": "Refused by the test."}
+    assert requests.post(f"{double.url}/_double/refuse_next", json=body, timeout=5).json() == {"queued": 1}
+
+    # Then the next refund carries it
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100})
+    assert (caught.value.code, caught.value.user_message) == ("charge_already_refunded", "Refused by the test.")
+
+
+# ----------------------------------------------------------------------------------- disputes and refunds outside us
+
+
+def test_refund_on_a_disputed_charge_is_refused_until_the_dispute_is_won(
+    client: stripe.StripeClient, double: StripeDouble
+) -> None:
+    # Given a paid charge that the cardholder disputed
+    pi = paid_intent(client)
+    dispute = double.create_dispute(pi.latest_charge)
+    options: Any = {"idempotency_key": "booking:bk_1:refund:1"}
+
+    # When it is refunded
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 1000}, options=options)
+
+    # Then Stripe refuses with charge_disputed, changes nothing, and saves the refusal under the key
+    err = caught.value
+    assert (err.http_status, err.code) == (400, "charge_disputed")
+    assert err.user_message == f"Charge {pi.latest_charge} has been charged back; cannot issue a refund."
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 1000}, options=options)
+    assert double.requests[-1].replayed
+    assert client.v1.refunds.list(params={"payment_intent": pi.id}).data == []
+    assert client.v1.charges.retrieve(pi.latest_charge).amount_refunded == 0
+
+    # When the bank decides the dispute for the business
+    won = double.close_dispute(dispute["id"], "won")
+
+    # Then the dispute is closed with its funds reinstated, and the charge can be refunded again
+    assert won["status"] == "won" and [t["amount"] for t in won["balance_transactions"]] == [-8250, 8250]
+    closed, reinstated = double.events[-2:]
+    assert (closed["type"], reinstated["type"]) == ("charge.dispute.closed", "charge.dispute.funds_reinstated")
+    assert closed["data"]["object"]["status"] == "won" and closed["request"]["id"] is None
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 1000})
+    assert refund.status == "succeeded"
+
+
+def test_merchant_accepts_a_dispute_and_closed_disputes_stay_closed(
+    client: stripe.StripeClient, double: StripeDouble
+) -> None:
+    # Given two disputed bookings
+    first, second = paid_intent(client, "bk_1"), paid_intent(client, "bk_2")
+    one = double.create_dispute(first.latest_charge)
+    other = double.create_dispute(second.latest_charge, reason="product_not_received")
+
+    # When the disputes are listed by payment intent and by charge
+    # Then each filter finds only its own
+    assert [d.id for d in client.v1.disputes.list(params={"payment_intent": first.id}).data] == [one["id"]]
+    assert [d.id for d in client.v1.disputes.list(params={"charge": second.latest_charge}).data] == [other["id"]]
+
+    # When the business accepts the first through the API
+    accepted = client.v1.disputes.close(one["id"])
+
+    # Then it is lost, with one closed event and no funds reinstated
+    assert accepted.status == "lost"
+    assert double.events[-1]["type"] == "charge.dispute.closed" and double.events[-1]["request"]["id"]
+    with pytest.raises(stripe.InvalidRequestError, match="already closed"):
+        client.v1.disputes.close(one["id"])
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.refunds.create(params={"payment_intent": first.id})
+    assert caught.value.code == "charge_disputed"
+
+    # When the bank decides the second over HTTP, and then someone tries to decide it again
+    url = f"{double.url}/_double/disputes/{other['id']}/close"
+    decided = requests.post(url, json={"status": "won"}, timeout=5)
+    again = requests.post(url, json={"status": "lost"}, timeout=5)
+
+    # Then it was won once, and the second decision is refused like Stripe refuses it
+    assert decided.json()["status"] == "won"
+    assert again.status_code == 400 and again.json()["error"]["type"] == "invalid_request_error"
+    assert client.v1.disputes.retrieve(other["id"]).status == "won"
+
+
+def test_refund_that_fails_later_gives_its_amount_back_to_the_charge(
+    client: stripe.StripeClient, double: StripeDouble
+) -> None:
+    # Given a paid deposit with a refund of 40.00
+    pi = paid_intent(client)
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 4000})
+    assert (refund.failure_reason, refund.failure_balance_transaction, refund.pending_reason) == (None, None, None)
+
+    # When the bank returns the refund (the card was closed)
+    double.fail_refund(refund.id)
+
+    # Then the refund failed, the charge no longer counts it, and the three refund events were emitted
+    failed = client.v1.refunds.retrieve(refund.id)
+    assert (failed.status, failed.failure_reason) == ("failed", "expired_or_canceled_card")
+    assert failed.failure_balance_transaction.startswith("txn_")
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert (charge.amount_refunded, charge.refunded) == (0, False)
+    events = double.events[-3:]
+    assert [e["type"] for e in events] == ["charge.refund.updated", "refund.updated", "refund.failed"]
+    assert all(e["data"]["object"]["id"] == refund.id for e in events)
+    assert events[1]["data"]["previous_attributes"]["status"] == "succeeded"
+
+    # When it is failed again over HTTP
+    again = requests.post(f"{double.url}/_double/refunds/{refund.id}/fail", json={}, timeout=5)
+
+    # Then that is refused, and the whole charge can be refunded
+    assert (
+        again.status_code == 400 and "only a succeeded or pending refund can fail" in again.json()["error"]["message"]
+    )
+    assert client.v1.refunds.create(params={"payment_intent": pi.id}).amount == 8250
+
+
+def test_dashboard_refund_follows_the_api_rules_without_our_metadata(
+    client: stripe.StripeClient, double: StripeDouble
+) -> None:
+    # Given a paid deposit of 82.50 of which our code refunded 40.00
+    pi = paid_intent(client)
+    ours = client.v1.refunds.create(
+        params={"payment_intent": pi.id, "amount": 4000, "metadata": {"booking_id": "bk_1"}},
+        options={"idempotency_key": "booking:bk_1:refund:1"},
+    )
+
+    # When the owner refunds more than the rest in the Dashboard
+    # Then Stripe refuses it as it refuses the API
+    with pytest.raises(StripeError) as caught:
+        double.dashboard_refund(payment_intent=pi.id, amount=5000)
+    assert caught.value.code == "amount_too_large"
+
+    # When the owner refunds the rest in the Dashboard (over HTTP)
+    response = requests.post(f"{double.url}/_double/refunds", json={"charge": pi.latest_charge}, timeout=5)
+
+    # Then it is a normal refund without metadata, its events name no idempotency key, and the API log has only ours
+    theirs = response.json()
+    assert response.ok and (theirs["amount"], theirs["metadata"], theirs["status"]) == (4250, {}, "succeeded")
+    assert [r.id for r in client.v1.refunds.list(params={"payment_intent": pi.id}).data] == [theirs["id"], ours.id]
+    assert client.v1.charges.retrieve(pi.latest_charge).refunded is True
+    created = [e for e in double.events if e["type"] == "refund.created"][-1]
+    assert created["data"]["object"]["id"] == theirs["id"]
+    assert created["request"]["id"].startswith("req_") and created["request"]["idempotency_key"] is None
+    assert len([r for r in double.requests if r.method == "POST" and r.path == "/v1/refunds"]) == 1
+
+
+# ---------------------------------------------------------------------------------------------- webhook delivery
+
+
+def test_held_webhooks_are_sent_in_order_on_release(
+    client: stripe.StripeClient, double: StripeDouble, receiver: Receiver
+) -> None:
+    # Given an endpoint, and deliveries held over HTTP
+    double.add_webhook_endpoint(receiver.url, WHSEC)
+    held = requests.post(f"{double.url}/_double/webhooks/hold", json={"hold": True}, timeout=5).json()
+    assert held == {"held": True, "released": 0}
+
+    # When a customer is created and updated
+    customer = client.v1.customers.create(params={"email": "h@example.com"})
+    client.v1.customers.update(customer.id, params={"name": "H"})
+
+    # Then nothing was sent
+    assert double.wait_for_deliveries(timeout=5)
+    assert receiver.received == [] and double.deliveries == []
+
+    # When the hold is lifted
+    released = requests.post(f"{double.url}/_double/webhooks/hold", json={"hold": False}, timeout=5).json()
+    assert released == {"held": False, "released": 2}
+    assert double.wait_for_deliveries(timeout=5)
+
+    # Then both events arrived in the order they happened
+    assert [json.loads(body)["type"] for body, _ in receiver.received] == ["customer.created", "customer.updated"]
+
+
+def test_webhook_delay_sends_each_event_after_the_api_answer(
+    client: stripe.StripeClient, double: StripeDouble, receiver: Receiver
+) -> None:
+    # Given an endpoint and deliveries 0.3 s after each event
+    double.add_webhook_endpoint(receiver.url, WHSEC)
+    double.set_webhook_delay(0.3)
+
+    # When a customer is created
+    started = time.monotonic()
+    client.v1.customers.create(params={"email": "d@example.com"})
+
+    # Then the API answered first and the event came after the delay
+    assert receiver.received == []
+    assert double.wait_for_deliveries(timeout=5)
+    assert time.monotonic() - started >= 0.3
+    assert [json.loads(body)["type"] for body, _ in receiver.received] == ["customer.created"]
+
+
+def test_failed_delivery_is_retried_in_the_background_without_holding_back_later_events(
+    client: stripe.StripeClient, double: StripeDouble
+) -> None:
+    # Given an endpoint that fails its first delivery, retried 0.3 s later
+    flaky = Receiver(statuses=[500])
+    try:
+        double.add_webhook_endpoint(flaky.url, WHSEC)
+        double.set_webhook_retry_delays([0.3])
+
+        # When two events happen one after the other
+        customer = client.v1.customers.create(params={"email": "r@example.com"})
+        client.v1.customers.update(customer.id, params={"name": "R"})
+        assert double.wait_for_deliveries(timeout=5)
+
+        # Then the second arrived during the first one's backoff, and the first arrived on its retry
+        attempts = [(a.event_type, a.attempt, a.status) for a in double.deliveries]
+        assert attempts == [("customer.created", 1, 500), ("customer.updated", 1, 200), ("customer.created", 2, 200)]
+    finally:
+        flaky.close()
+
+
+def test_retries_stop_when_the_delays_are_used_up(client: stripe.StripeClient, double: StripeDouble) -> None:
+    # Given an endpoint that always fails, and two retries set over HTTP
+    down = Receiver(statuses=[503] * 10)
+    try:
+        double.add_webhook_endpoint(down.url, WHSEC)
+        control = requests.post(f"{double.url}/_double/webhooks/retry_delays", json={"delays": [0.01, 0.02]}, timeout=5)
+        assert control.json() == {"delays": [0.01, 0.02]}
+
+        # When an event happens
+        client.v1.customers.create(params={"email": "x@example.com"})
+        assert double.wait_for_deliveries(timeout=5)
+
+        # Then it was tried three times, and it is still pending at Stripe
+        assert [(a.attempt, a.status) for a in double.deliveries] == [(1, 503), (2, 503), (3, 503)]
+        assert double.events[-1]["pending_webhooks"] == 1
+    finally:
+        down.close()
+
+
+def test_reset_clears_every_fault_and_webhook_mode(
+    client: stripe.StripeClient, double: StripeDouble, receiver: Receiver
+) -> None:
+    # Given every fault and webhook mode switched on
+    double.add_webhook_endpoint(receiver.url, WHSEC)
+    double.fail_next(1, path="/v1/customers", after_processing=True)
+    double.refuse_next("/v1/customers", "balance_insufficient")
+    double.set_latency(5)
+    double.hold_webhooks()
+    double.set_webhook_delay(5)
+    double.set_webhook_retry_delays([5])
+
+    # When the double is reset
+    double.reset()
+
+    # Then a call is answered at once and succeeds, and its event is delivered at once
+    quick = stripe.StripeClient(
+        "sk_test_local",
+        base_addresses={"api": double.url},
+        http_client=stripe.RequestsClient(timeout=2),
+        max_network_retries=0,
+    )
+    quick.v1.customers.create(params={"email": "z@example.com"})
+    assert not double.webhooks_held
+    assert double.wait_for_deliveries(timeout=2)
+    assert [json.loads(body)["type"] for body, _ in receiver.received] == ["customer.created"]

@@ -80,7 +80,7 @@ def test_no_double_booking_through_holds_expiries_and_payments(
     pay(g["payment_intent_id"])  # G pays: the second consultation seat is kept for good
     assert api.create_token(g).status == 201
     pay(c["payment_intent_id"])  # C pays in time
-    # C and F confirm in Cal.com (the Cal.com double has no seated event types: one consultation seat there)
+    # C and F confirm in Cal.com (F takes one seat of the seated consultation booking there; G is still PAID)
     for paid in (c, f):
         token = api.create_token(paid)
         assert token.status == 201, token.body
