@@ -111,25 +111,35 @@ def handle(event: CalEvent, raw: bytes, *, stored: bool = False) -> str:
         event.trigger,
         raw.decode("utf-8"),
         lambda: handler(event),
-        lambda: _our_booking(event, event.uid, str(event.body.get("rescheduleUid") or "")),
+        lambda: next(iter(_our_bookings(event, event.uid, str(event.body.get("rescheduleUid") or ""))), None),
     )
 
 
-def _our_booking(event: CalEvent, *uids: str) -> Booking | None:
-    """Our booking for this Cal.com booking: by the booking_id we put in its metadata, else by a known uid."""
+def _our_bookings(event: CalEvent, *uids: str) -> list[Booking]:
+    """Our bookings this event is about: by the booking_id we put in its metadata, else by a known uid. A seated
+    Cal.com booking holds several of ours under one uid and its seat events carry no metadata: the event's
+    attendees (the seat cancelled, or every seat) say which of them."""
     metadata = event.body.get("metadata") or {}
     if metadata.get("booking_id"):
         booking = store.get_booking(str(metadata["booking_id"]))
         if booking is not None:
             logger.append_keys(booking_id=booking.booking_id)
-            return booking
+            return [booking]
     for uid in uids:  # looked up only when the metadata did not lead to a booking: each is an index query
-        booking_id = store.booking_id_by_cal_uid(uid) if uid else None
-        booking = store.get_booking(booking_id) if booking_id else None
-        if booking is not None:
-            logger.append_keys(booking_id=booking_id)
-            return booking
-    return None
+        found = [b for b in (store.get_booking(i) for i in store.booking_ids_by_cal_uid(uid)) if b] if uid else []
+        if len(found) > 1:
+            emails = {str(a.get("email") or "").lower() for a in event.body.get("attendees") or []}
+            found = [booking for booking in found if booking.attendee.email.lower() in emails]
+        if found:
+            logger.append_keys(booking_id=found[0].booking_id)
+            return found
+    return []
+
+
+def _our_booking(event: CalEvent, *uids: str) -> Booking | None:
+    """The one booking of ours this event is about (None if none, or if the event cannot tell seats apart)."""
+    found = _our_bookings(event, *uids)
+    return found[0] if len(found) == 1 else None
 
 
 def booking_created(event: CalEvent) -> str:
@@ -162,22 +172,24 @@ def booking_created(event: CalEvent) -> str:
 
 
 def booking_cancelled(event: CalEvent) -> str:
-    booking = _our_booking(event, event.uid)
-    if booking is None:
+    bookings = _our_bookings(event, event.uid)
+    if not bookings:
         return "ignored: not made through our flow"
     organizer = (event.body.get("organizer") or {}).get("email")
     cancelled_by = event.body.get("cancelledBy")
     by_business = bool(organizer) and cancelled_by == organizer
     reason = event.body.get("cancellationReason") or "no reason given"
-    return _cancel(booking, event, by_business=by_business, reason=f"cancelled in Cal.com: {reason}")
+    return "; ".join(
+        _cancel(b, event, by_business=by_business, reason=f"cancelled in Cal.com: {reason}") for b in bookings
+    )
 
 
 def booking_rejected(event: CalEvent) -> str:
-    booking = _our_booking(event, event.uid)
-    if booking is None:
+    bookings = _our_bookings(event, event.uid)
+    if not bookings:
         return "ignored: not made through our flow"
     reason = event.body.get("rejectionReason") or "no reason given"
-    return _cancel(booking, event, by_business=True, reason=f"declined by the host: {reason}")
+    return "; ".join(_cancel(b, event, by_business=True, reason=f"declined by the host: {reason}") for b in bookings)
 
 
 def _cancel(booking: Booking, event: CalEvent, *, by_business: bool, reason: str) -> str:

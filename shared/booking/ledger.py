@@ -143,7 +143,7 @@ MONEY_RETRY_MAX = timedelta(hours=6)
 
 def owed_later(booking: Booking) -> dict[str, Any]:
     """Fields that put the booking in the money sweep's queue, with a backoff that grows with each attempt."""
-    delay = min(MONEY_RETRY_FIRST * 2**booking.money_attempts, MONEY_RETRY_MAX)
+    delay = min(MONEY_RETRY_FIRST * 2 ** min(booking.money_attempts, 16), MONEY_RETRY_MAX)
     return {"money_state": "OWED", "money_due_at": clock_now() + delay, "money_attempts": booking.money_attempts + 1}
 
 

@@ -524,10 +524,9 @@ def booking_id_by_payment_intent(payment_intent_id: str) -> str | None:
     return None
 
 
-def booking_id_by_cal_uid(uid: str) -> str | None:
-    for item in BookingItem.cal_uid_index.query(uid, limit=1):
-        return item.pk.removeprefix("BOOKING#")
-    return None
+def booking_ids_by_cal_uid(uid: str, limit: int = 100) -> list[str]:
+    """Our bookings linked to a Cal.com booking: one, or one per seat of a seated (capacity > 1) booking."""
+    return [item.pk.removeprefix("BOOKING#") for item in BookingItem.cal_uid_index.query(uid, limit=limit)]
 
 
 def move_booking(
@@ -664,7 +663,7 @@ def event_failed(source: str, identity: str, error: str, now: datetime) -> bool:
     if item.attempts >= MAX_EVENT_ATTEMPTS:
         actions = [InboxItem.inbox_state.remove(), InboxItem.retry_at.remove(), InboxItem.failed_at.set(now)]
     else:
-        delay = min(INBOX_FIRST_RETRY * 2 ** (item.attempts - 1), INBOX_MAX_RETRY)
+        delay = min(INBOX_FIRST_RETRY * 2 ** min(item.attempts - 1, 16), INBOX_MAX_RETRY)
         actions = [InboxItem.retry_at.set(now + delay)]
     try:
         item.update(actions=[*actions, InboxItem.last_error.set(error[:1000])], condition=unprocessed)
