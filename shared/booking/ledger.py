@@ -63,6 +63,13 @@ class Ledger(BaseModel):
         """Paid to the provider, net of reversals."""
         return sum(transfer.net for transfer in self.transfers)
 
+    def with_refund(self, refund: RefundView) -> Ledger:
+        """The ledger after a refund Stripe just answered for (no second read needed)."""
+        return self.model_copy(update={"refunds": [*self.refunds, refund]})
+
+    def with_transfer(self, transfer: TransferView) -> Ledger:
+        return self.model_copy(update={"transfers": [*self.transfers, transfer]})
+
     def failed_attempts(self, purpose: str) -> int:
         return sum(1 for refund in self.refunds if refund.purpose == purpose and refund.status == "failed")
 

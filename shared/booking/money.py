@@ -67,15 +67,17 @@ def _settle(held: Held, *, pay: bool) -> tuple[str, dict[str, Any]]:
     provider's excess; return the outcome and the fields to write as the lease ends."""
     ledger = _read(held)
     owed = owed_refund(held.booking, ledger)
-    if owed is not None and refunds.make_refund(held, ledger, owed):
-        ledger = _read(held)
+    made = refunds.make_refund(held, ledger, owed) if owed is not None else None
+    if made is not None:
+        ledger = ledger.with_refund(made)
+        held.sync(ledger)
         owed = owed_refund(held.booking, ledger)
     still_owed = owed.amount if owed else 0
     outcome, fields = "settled", {}
     if pay:
-        outcome, fields = payout_step(held, ledger, still_owed=still_owed)
-        if outcome.startswith("paid"):
-            ledger = _read(held)  # the new transfer, for the reversal below (a no-op unless Stripe moved meanwhile)
+        outcome, fields, transfer = payout_step(held, ledger, still_owed=still_owed)
+        if transfer is not None:
+            ledger = ledger.with_transfer(transfer)
     reverse_excess(held, ledger, still_owed=still_owed)
     if owed is not None and not refunds.given_up(ledger, owed):
         return outcome, fields | owed_later(held.booking)

@@ -51,39 +51,39 @@ def target_transferred(booking: Booking, ledger: Ledger, *, still_owed: int) -> 
 SETTLED_STATUSES = frozenset({S.CONFIRMED, S.COMPLETED, S.CANCELLED})  # the booking keeps (part of) the payment
 
 
-def payout_step(held: Held, ledger: Ledger, *, still_owed: int) -> tuple[str, dict[str, Any]]:
+def payout_step(
+    held: Held, ledger: Ledger, *, still_owed: int
+) -> tuple[str, dict[str, Any], payments.TransferView | None]:
     """Under the money lease, with Stripe read: the payout decision for a booking whose hold period is over.
-    Returns (outcome, fields to write as the lease ends); a transfer is recorded at once."""
+    Returns (outcome, fields to write as the lease ends, the transfer made now); a transfer is recorded at once."""
     booking = held.booking
     if booking.payout_state not in (DUE, FAILED):
-        return f"skipped: payout already {booking.payout_state}", {}
+        return f"skipped: payout already {booking.payout_state}", {}, None
     if ledger.transfers:  # made by an earlier run whose record was lost (even after Stripe forgot its key)
         transfer = ledger.transfers[0]
         held.update(_paid_fields(transfer))
-        return f"paid {transfer.amount} ({transfer.transfer_id}, found in Stripe)", {}
+        return f"paid {transfer.amount} ({transfer.transfer_id}, found in Stripe)", {}, None
     dispute = ledger.open_dispute
     if dispute is not None:
-        return "blocked: disputed", {
-            "payout_state": BLOCKED,
-            "payout_error": f"disputed ({dispute.dispute_id}, {dispute.status})",
-        }
+        error = f"disputed ({dispute.dispute_id}, {dispute.status})"
+        return "blocked: disputed", {"payout_state": BLOCKED, "payout_error": error}, None
     if booking.status not in SETTLED_STATUSES:
-        return "waiting: not confirmed yet", {}
+        return "waiting: not confirmed yet", {}, None
     amount = target_transferred(booking, ledger, still_owed=still_owed)
     destination = booking.provider_account or ""
     if amount <= 0 or not destination:
         error = f"booking {booking.status.value}: captured {ledger.captured}, returned {ledger.returned}"
-        return "skipped: nothing to transfer", {"payout_state": SKIPPED, "payout_error": error}
+        return "skipped: nothing to transfer", {"payout_state": SKIPPED, "payout_error": error}, None
     try:
         transfer = payments.create_transfer(booking, amount, destination)
     except PaymentProviderUnavailable as exc:
-        return "failed: Stripe unavailable; retried next run", _failed_fields(booking, str(exc), definitive=False)
+        return "failed: Stripe unavailable; retried next run", _failed_fields(booking, str(exc), False), None
     except PaymentProviderError as exc:
-        return "failed: Stripe refused; retried next run", _failed_fields(booking, str(exc), definitive=True)
+        return "failed: Stripe refused; retried next run", _failed_fields(booking, str(exc), True), None
     metrics.add_metric(name="ProviderPaid", unit="Count", value=1)
     logger.info("provider paid", extra={"transfer_id": transfer.transfer_id, "amount": transfer.amount})
     held.update(_paid_fields(transfer))
-    return f"paid {transfer.amount} ({transfer.transfer_id})", {}
+    return f"paid {transfer.amount} ({transfer.transfer_id})", {}, transfer
 
 
 def _paid_fields(transfer: payments.TransferView) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _paid_fields(transfer: payments.TransferView) -> dict[str, Any]:
     }
 
 
-def _failed_fields(booking: Booking, error: str, *, definitive: bool) -> dict[str, Any]:
+def _failed_fields(booking: Booking, error: str, definitive: bool) -> dict[str, Any]:
     metrics.add_metric(name="ProviderPayoutFailed", unit="Count", value=1)
     attempts = booking.payout_attempts + 1 if definitive else booking.payout_attempts
     return {"payout_state": FAILED, "payout_error": error, "payout_attempts": attempts}

@@ -9,6 +9,7 @@ from booking.alerts import flag
 from booking.errors import PaymentProviderError
 from booking.ledger import Held, Ledger, OwedRefund
 from booking.observability import logger, metrics
+from booking.payments import RefundView
 
 MAX_REFUND_FAILURES = 2  # a refund that failed at the bank is made once more, then left to the owner
 
@@ -25,15 +26,15 @@ def given_up(ledger: Ledger, owed: OwedRefund) -> bool:
     return ledger.failed_attempts(owed.purpose) >= MAX_REFUND_FAILURES
 
 
-def make_refund(held: Held, ledger: Ledger, owed: OwedRefund) -> bool:
-    """Make the owed refund unless Stripe cannot take it now. True if a refund was made."""
+def make_refund(held: Held, ledger: Ledger, owed: OwedRefund) -> RefundView | None:
+    """Make the owed refund unless Stripe cannot take it now: the refund as Stripe answered, or None."""
     booking = held.booking
     if given_up(ledger, owed):
-        return False  # flagged when Stripe reported each failure: the owner takes it from here
+        return None  # flagged when Stripe reported each failure: the owner takes it from here
     dispute = ledger.open_dispute
     if dispute is not None:
         flag(booking, "refund_blocked_by_dispute", f"{owed.amount} owed, but {dispute.dispute_id} is open")
-        return False
+        return None
     attempt = sum(1 for refund in ledger.refunds if refund.purpose == owed.purpose)
     try:
         created = payments.create_refund(
@@ -47,10 +48,10 @@ def make_refund(held: Held, ledger: Ledger, owed: OwedRefund) -> bool:
     except PaymentProviderError as exc:
         if exc.details.get("provider_code") == "charge_disputed":
             flag(booking, "refund_blocked_by_dispute", f"{owed.amount} owed; Stripe: the charge is disputed")
-            return False
+            return None
         raise
     metrics.add_metric(name="RefundIssued", unit="Count", value=1)
     logger.info(
         "refund issued", extra={"purpose": owed.purpose, "amount": created.amount, "refund_id": created.refund_id}
     )
-    return True
+    return created
