@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: venv run demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod clean
 .PHONY: bench-coldstart bench-cost
-.PHONY: bench bench-races fuzz
+.PHONY: bench bench-races fuzz chaos
 
 $(STAMP): requirements-dev.txt shared/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,10 @@ bench: bench-coldstart bench-cost bench-races  ## every benchmark, one after the
 
 fuzz: venv  ## the fuzz tests alone (schemathesis + hypothesis against a local runner); deeper: make fuzz FUZZ_EXAMPLES=300
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz $(ARGS)
+
+chaos: venv  ## the chaos test alone, 250 seeded scenarios, with its figures; CHAOS_SCENARIOS=n, one seed and its trace: CHAOS_SEED=s
+	CHAOS_SCENARIOS=$(or $(CHAOS_SCENARIOS),250) CHAOS_SEED=$(CHAOS_SEED) CHAOS_BASE_SEED=$(CHAOS_BASE_SEED) \
+		CHAOS_TRACE=$(CHAOS_TRACE) $(BIN)/python -m pytest tests/chaos -q -p no:cacheprovider $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .hypothesis

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from booking.alerts import flag
-from booking.calendar_sync import move_to
+from booking.calendar_sync import move_to, superseded
 from booking.cancellation import cancel
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
@@ -164,6 +164,8 @@ def booking_created(event: CalEvent) -> str:
                 if booking.cal_booking_uid is None:
                     store.update_fields(booking.booking_id, {"cal_booking_uid": event.uid})
                 return f"linked ({booking.status.value})"
+            if superseded(event.uid):  # a late BOOKING_CREATED of the booking before a reschedule moved it
+                return f"ignored: {event.uid} was rescheduled or cancelled since"
             flag(booking, "duplicate_calendar_booking", f"Cal.com has {event.uid} besides {booking.cal_booking_uid}")
             return "flagged: a second Cal.com booking"
         except store.StaleBooking:

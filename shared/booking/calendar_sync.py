@@ -102,15 +102,30 @@ def _current(uid: str) -> CalBooking:
     return found
 
 
+def superseded(uid: str) -> bool:
+    """Whether Cal.com's booking `uid` is no longer the live one (rescheduled to another, or cancelled)."""
+    try:
+        found = calendar().get_booking(uid)
+    except CalendarDown as exc:
+        raise CalendarUnavailable("Cal.com did not answer; the event is handled again later.") from exc
+    except CalendarRejected:
+        return False
+    return found.status in CLOSED_IN_CAL or bool(found.rescheduled_to_uid)
+
+
 def _our_seat_cancelled(booking: Booking, current: CalBooking) -> bool:
     """A seated booking stays accepted while other seats remain: ours is gone when its seat uid is."""
     return bool(booking.cal_seat_uid) and booking.cal_seat_uid not in current.seat_uids
 
 
 def _cancelled_there(booking: Booking, current: CalBooking) -> str:
-    by_business = current.status == "rejected" or (
-        current.cancelled_by_email is not None and current.cancelled_by_email != booking.attendee.email
-    )
+    """Cancelled in Cal.com and we missed the webhook. Who cancelled decides the fee: the host declining or
+    cancelling refunds everything. When Cal.com does not say (its seated bookings never carry `cancelledByEmail`),
+    the policy is applied as for the client, the reversible choice (a fee kept can still be refunded; a refund
+    cannot be taken back), and the owner's flag says so."""
+    canceller = current.cancelled_by_email
+    by_business = current.status == "rejected" or (canceller is not None and canceller != booking.attendee.email)
+    unknown = current.status != "rejected" and canceller is None
     try:
         cancelled = cancel(
             booking.booking_id,
@@ -123,5 +138,9 @@ def _cancelled_there(booking: Booking, current: CalBooking) -> str:
         )
     except BookingClosed as exc:
         return f"ignored: booking is {exc.details.get('booking_status')}"
-    flag(cancelled, "calendar_reconciled", f"{current.status} in Cal.com; no webhook came; cancelled and refunded")
+    reason = f"{current.status} in Cal.com; no webhook came; cancelled, refunded {cancelled.amount_refunded}"
+    if unknown:
+        reason += "; Cal.com does not say who cancelled: priced as the client's cancellation (refund the rest if "
+        reason += "the business cancelled)"
+    flag(cancelled, "calendar_reconciled", reason)
     return f"cancelled; refunded {cancelled.amount_refunded} of {cancelled.amount_paid}"

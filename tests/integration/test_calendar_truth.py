@@ -273,3 +273,52 @@ def test_failure_13_a_lost_cancellation_is_repaired_before_the_payout(
     assert view["status"] == "CANCELLED"
     assert refunded_amounts(confirmed["payment_intent_id"]) == [BROW_DEPOSIT]
     assert "calendar_reconciled" in flag_codes(view)
+
+
+# === found by the chaos test ====================================================================================
+
+
+def test_a_late_booking_created_of_the_booking_before_a_reschedule_is_not_a_duplicate(
+    api: ApiClient, cal_double: CalDouble, clock: Clock
+) -> None:
+    """Given a confirmed booking that the client moved in Cal.com, the reschedule already handled here
+    When the original booking's BOOKING_CREATED arrives late (held, reordered)
+    Then it is ignored (Cal.com says that booking was rescheduled): no duplicate_calendar_booking flag, no alert
+    """
+    monday = monday_at(clock, 8)
+    confirmed = api.confirmed_booking(start=iso(local(monday + timedelta(days=2), 10)))
+    uid, booking_id = confirmed["cal_booking_uid"], confirmed["booking_id"]
+    created = held(cal_double, "BOOKING_CREATED", uid)
+    moved = cal_double.reschedule_booking(uid, local(monday + timedelta(days=3), 11), by=ATTENDEE_EMAIL)
+    assert post(api, held(cal_double, "BOOKING_RESCHEDULED", moved["uid"])).status == 200
+
+    late = post(api, created)
+
+    assert late.status == 200 and late.body["outcome"].startswith("ignored"), late.body
+    view = owner_view(api, booking_id)
+    assert "duplicate_calendar_booking" not in flag_codes(view)
+    assert view["cal_booking_uid"] == moved["uid"] and view["status"] == "CONFIRMED"
+
+
+def test_a_lost_cancellation_whose_canceller_cal_com_does_not_say_is_priced_for_the_client_and_flagged(
+    api: ApiClient, lam: LocalLambda, cal_double: CalDouble, clock: Clock
+) -> None:
+    """Given a confirmed skin consultation (5000 paid in full, free until 12 h, then a 100% fee; a seated event
+      type, whose bookings Cal.com reads back without `cancelledByEmail`), cancelled in Cal.com 10 h before its
+      start by the host, the BOOKING_CANCELLED webhook lost
+    When the cleanup job finds it cancelled
+    Then it is cancelled here and priced as the client's cancellation, the reversible choice (the fee is kept:
+      no refund), and the owner's flag says Cal.com did not say who cancelled
+    """
+    monday = monday_at(clock, 8)
+    confirmed = api.confirmed_booking(service_id="skin-consultation", start=iso(local(monday + timedelta(days=1), 10)))
+    travel_to(clock, local(monday, 23, 55))
+    cal_double.cancel_booking(confirmed["cal_booking_uid"], "host is ill", cal_double.host.email)  # webhook lost
+
+    run_job(lam, CLEANUP)
+
+    view = owner_view(api, confirmed["booking_id"])
+    assert view["status"] == "CANCELLED"
+    assert refunded_amounts(confirmed["payment_intent_id"]) == []
+    [reconciled] = [flag for flag in view["flags"] if flag["code"] == "calendar_reconciled"]
+    assert "does not say who cancelled" in reconciled["reason"]

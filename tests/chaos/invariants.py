@@ -1,0 +1,557 @@
+"""The checks after each chaos scenario (the contract of issue 9), read from the doubles' objects and our table.
+
+Stripe is read from the double's own objects (`events` says which exist and in what order, `get_object` their
+current state), so no API call, fault or pagination is involved. Cal.com is read from the double's bookings.
+
+(a) Per booking: refunds that count (status succeeded or pending) <= what was captured.
+(b) Per booking cancelled in Cal.com (by the scenario): our refunds = max(0, (captured - fee) - returned before our
+    refund), where the fee is the policy's for the start of the Cal.com booking that was cancelled, at the moment it
+    was cancelled (0 when the host cancelled, or in the free window: cancelled_at <= start - free_until_hours; else
+    late_fee_percent of the price rounded half up, capped by what was captured), and "returned" counts Dashboard
+    refunds (and a lost dispute) made before our refund. Skipped (and counted) when two of our refunds failed or a
+    dispute is still open. And: no refund of ours while the Cal.com booking is live (not cancelled).
+(c) Per booking of a service with a provider account: transfers net of reversals = provider_share_percent x
+    (captured - returned) // 100 (returned includes a lost dispute, so 0 after one) once the booking is
+    CONFIRMED/COMPLETED/CANCELLED and 72 h have passed; 0 otherwise; no transfer created before paid_at + 72 h.
+    With an open dispute or a refund that failed twice, only 0 <= net <= the share.
+(d) No slot over capacity: live Cal.com bookings (their attendees) per event type and start, our live seat items per
+    slot, and our live bookings per slot.
+(e) Every closed booking's slot is offered again: no live seat item of a CANCELLED/EXPIRED booking; a booking
+    cancelled in Cal.com is not still live here; and (mid-drain, `check_availability`) GET /availability offers a
+    future slot of a closed booking unless Cal.com does not, or other live bookings fill it here.
+(f) No webhook event pending past its deadline without a flag: an inbox item still PENDING 48 h after it was
+    received is a violation; one set aside (state FAILED, or `failed_at`) needs its booking flagged `webhook_failed`.
+(g) No handler error (5xx, a job raising) once every fault is healed (the drain).
+(h) Every request to Cal.com follows its OpenAPI contract (the double records violations).
+(i) No lost payment (DESIGN.md §3): money captured for a booking ends in a CONFIRMED/COMPLETED/CANCELLED booking,
+    or is returned, or the booking is flagged for the owner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+
+from tests.chaos.report import Violation
+
+if TYPE_CHECKING:
+    from tests.chaos.world import Scenario, ServiceInfo, Track
+
+COUNTING = ("succeeded", "pending")
+CLOSED_DISPUTE = ("won", "lost", "warning_closed")
+PAYABLE = ("CONFIRMED", "COMPLETED", "CANCELLED", "NO_SHOW")
+LIVE_STATUSES = ("PAID", "CONFIRMED", "COMPLETED")
+INBOX_DEADLINE = timedelta(hours=48)
+PAYOUT_HOLD = timedelta(hours=72)
+PAYOUT_GRACE = timedelta(hours=1)  # the payout job is hourly
+LIVE_CAL = ("accepted", "pending")
+
+
+# ---------------------------------------------------------------------------------------------------------- reads
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An instant from our table (PynamoDB's `%Y-%m-%dT%H:%M:%S.%f%z`), Cal.com (`...Z`) or Stripe (epoch s)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC)
+    text = str(value).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+@dataclass
+class Ledger:
+    """Stripe's objects of the scenario: current state by id, and the order in which they first appeared."""
+
+    order: dict[str, int]
+    closed: dict[str, int]  # dispute id -> index of its charge.dispute.closed event
+    objects: dict[str, dict[str, Any]]
+    end: int
+
+    @classmethod
+    def read(cls, stripe_double: Any) -> Ledger:
+        events = stripe_double.events
+        order: dict[str, int] = {}
+        closed: dict[str, int] = {}
+        for index, event in enumerate(events):
+            obj_id = event["data"]["object"].get("id")
+            if obj_id and obj_id not in order:
+                order[obj_id] = index
+            if event["type"] == "charge.dispute.closed" and obj_id:
+                closed.setdefault(obj_id, index)
+        objects = {obj_id: stripe_double.get_object(obj_id) for obj_id in order}
+        return cls(order, closed, {k: v for k, v in objects.items() if v}, len(events))
+
+    def kind(self, name: str) -> list[dict[str, Any]]:
+        return sorted(
+            (o for o in self.objects.values() if o.get("object") == name), key=lambda o: self.order.get(o["id"], 0)
+        )
+
+
+@dataclass
+class Money:
+    """What Stripe says moved for one booking."""
+
+    captured: int = 0
+    charges: list[str] = field(default_factory=list)
+    paid_at_stripe: datetime | None = None
+    counting: list[dict[str, Any]] = field(default_factory=list)  # refunds that count, any origin
+    ours: list[dict[str, Any]] = field(default_factory=list)  # every refund with our metadata
+    outside: list[dict[str, Any]] = field(default_factory=list)  # Dashboard refunds that count
+    disputes: list[dict[str, Any]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def refunded(self) -> int:
+        return sum(r["amount"] for r in self.counting)
+
+    @property
+    def lost(self) -> int:
+        return sum(d["amount"] for d in self.disputes if d.get("status") == "lost")
+
+    @property
+    def returned(self) -> int:
+        return self.refunded + self.lost
+
+    @property
+    def open_dispute(self) -> bool:
+        return any(d.get("status") not in CLOSED_DISPUTE for d in self.disputes)
+
+    @property
+    def ours_failed(self) -> int:
+        return sum(1 for r in self.ours if r.get("status") == "failed")
+
+    @property
+    def ours_counting(self) -> list[dict[str, Any]]:
+        return [r for r in self.ours if r.get("status") in COUNTING]
+
+    @property
+    def net_transferred(self) -> int:
+        return sum(t["amount"] - t.get("amount_reversed", 0) for t in self.transfers)
+
+
+def money_of(track: Track, ledger: Ledger) -> Money:
+    booking_id = track.booking_id or "?"
+    pis = {track.pi} if track.pi else set()
+    pis |= {
+        pi["id"] for pi in ledger.kind("payment_intent") if (pi.get("metadata") or {}).get("booking_id") == booking_id
+    }
+    m = Money()
+    for charge in ledger.kind("charge"):
+        if charge.get("payment_intent") in pis and charge.get("status") == "succeeded":
+            m.charges.append(charge["id"])
+            m.captured += int(charge.get("amount_captured") or 0)
+            created = parse_time(charge.get("created"))
+            m.paid_at_stripe = created if m.paid_at_stripe is None else min(m.paid_at_stripe, created)
+    for refund in ledger.kind("refund"):
+        if refund.get("payment_intent") not in pis and refund.get("charge") not in m.charges:
+            continue
+        if (refund.get("metadata") or {}).get("booking_id"):
+            m.ours.append(refund)
+        elif refund.get("status") in COUNTING:
+            m.outside.append(refund)
+        if refund.get("status") in COUNTING:
+            m.counting.append(refund)
+    m.disputes = [d for d in ledger.kind("dispute") if d.get("charge") in m.charges]
+    m.transfers = [
+        t
+        for t in ledger.kind("transfer")
+        if t.get("transfer_group") == f"booking_{booking_id}"
+        or (t.get("metadata") or {}).get("booking_id") == booking_id
+        or (t.get("source_transaction") and t.get("source_transaction") in m.charges)
+    ]
+    return m
+
+
+def scan_table() -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb")
+    deserializer = TypeDeserializer()
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": os.environ["TABLE_NAME"], "ConsistentRead": True}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend({k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass
+class Table:
+    bookings: dict[str, dict[str, Any]]
+    seats: list[dict[str, Any]]
+    inbox: list[dict[str, Any]]
+
+    @classmethod
+    def read(cls) -> Table:
+        items = scan_table()
+        return cls(
+            bookings={i["booking_id"]: i for i in items if str(i["pk"]).startswith("BOOKING#") and "booking_id" in i},
+            seats=[i for i in items if str(i["pk"]).startswith("SLOT#")],
+            inbox=[i for i in items if str(i["pk"]).startswith("EVENT#")],
+        )
+
+    def live_seats(self, now: datetime) -> list[dict[str, Any]]:
+        out = []
+        for seat in self.seats:
+            expires = parse_time(seat.get("hold_expires_at"))
+            if expires is None or expires > now:
+                out.append(seat)
+        return out
+
+
+def seat_start(seat: dict[str, Any]) -> datetime | None:
+    """`SLOT#{event type}#{start Z}` -> the start."""
+    parts = str(seat["pk"]).split("#", 2)
+    return parse_time(parts[2]) if len(parts) == 3 else None
+
+
+def seat_event_type(seat: dict[str, Any]) -> int:
+    return int(str(seat["pk"]).split("#", 2)[1])
+
+
+# ---------------------------------------------------------------------------------------------------- the policy
+
+
+def deposit_rounding(total: int, percent: int) -> int:
+    """Half up to a whole minor unit (the documented rounding of deposits and fees)."""
+    return (total * percent + 50) // 100
+
+
+def expected_fee(service: ServiceInfo, captured: int, cancel_at: datetime, start: datetime, by_host: bool) -> int:
+    if by_host or cancel_at <= start - timedelta(hours=service.free_until_hours):
+        return 0
+    return min(deposit_rounding(service.price, service.late_fee_percent), captured)
+
+
+# -------------------------------------------------------------------------------------------------------- checks
+
+
+@dataclass
+class Findings:
+    seed: int
+    violations: list[Violation] = field(default_factory=list)
+    figures: Counter[str] = field(default_factory=Counter)
+
+    def add(self, check: str, booking: str, text: str) -> None:
+        self.violations.append(Violation(self.seed, check, booking, text))
+
+
+def check_scenario(scn: Scenario) -> Findings:
+    from booking.clock import now as product_now
+
+    found = Findings(scn.seed)
+    now = product_now()
+    ledger = Ledger.read(scn.env.stripe)
+    table = Table.read()
+    cal = scn.env.cal.bookings()
+    for track in scn.tracks:
+        if not track.booking_id:
+            continue
+        m = money_of(track, ledger)
+        row = table.bookings.get(track.booking_id, {})
+        chain, live = scn.cal_chain(track), scn.live_cal(track)
+        scn.log(summary(track, m, row, chain))
+        check_refund_cap(found, track, m)
+        check_cancellation(found, track, m, chain, live, ledger, row)
+        check_payout(found, track, m, row, now)
+        check_closed_slot(found, track, row, live, table, now)
+        check_payment_kept(found, track, m, row)
+    check_capacity(found, scn, cal, table, now)
+    check_inbox(found, scn, table, now)
+    for check, booking, text in scn.availability:
+        found.add(check, booking, text)
+    for booking, text in dict.fromkeys(scn.crashes):
+        found.add("g", booking, text)
+    for violation in scn.env.cal.contract_violations:
+        found.add("h", "-", f"request to Cal.com broke its contract: {violation}")
+    return found
+
+
+def summary(track: Track, m: Money, row: dict[str, Any], chain: list[dict[str, Any]]) -> str:
+    cal = ", ".join(f"{b['uid'][:8]} {b['start'][5:16]} {b['status']}" for b in chain) or "none"
+    refunds = ", ".join(
+        f"{r['amount']} {r.get('status')} {(r.get('metadata') or {}).get('purpose') or 'dashboard'}"
+        for r in m.ours + m.outside
+    )
+    disputes = ", ".join(f"{d['amount']} {d.get('status')}" for d in m.disputes)
+    transfers = ", ".join(f"{t['amount']}-{t.get('amount_reversed', 0)}" for t in m.transfers)
+    flags = ",".join(sorted(row.get("flag_codes") or []))
+    return (
+        f"end {track.name} {track.booking_id} {row.get('status')} flags[{flags}] captured {m.captured} "
+        f"refunds[{refunds}] disputes[{disputes}] transfers[{transfers}] cal[{cal}]"
+    )
+
+
+def check_refund_cap(found: Findings, track: Track, m: Money) -> None:
+    if m.refunded > m.captured:
+        amounts = [f"{r['amount']} {r.get('status')}" for r in m.counting]
+        found.add("a", track.name, f"refunds {m.refunded} {amounts} exceed the {m.captured} captured")
+
+
+def check_cancellation(
+    found: Findings,
+    track: Track,
+    m: Money,
+    chain: list[dict[str, Any]],
+    live: dict[str, Any] | None,
+    ledger: Ledger,
+    row: dict[str, Any],
+) -> None:
+    ours = m.ours_counting
+    if live is not None:
+        if ours:
+            amounts = [f"{r['amount']} ({(r.get('metadata') or {}).get('purpose')})" for r in ours]
+            found.add("b", track.name, f"refunded {amounts} while its Cal.com booking {live['uid']} is live")
+        return
+    if not chain:
+        return  # never booked in Cal.com (expired, refused, slot lost): no cancellation to price
+    cancel = track.cancel
+    if cancel is None:
+        found.figures["b.skipped.not_cancelled_by_the_scenario"] += 1
+        return
+    if m.ours_failed >= 2:
+        found.figures["b.skipped.refund_failed_twice"] += 1
+        return
+    if m.open_dispute:
+        found.figures["b.skipped.open_dispute"] += 1
+        return
+    found.figures["b.checked"] += 1
+    by_host = cancel.by_host
+    if by_host and cancel.seated and cancel.webhook_lost:
+        # Only reconciliation can find it, and Cal.com's read of a seated booking never says who cancelled: the
+        # product prices it as the client's cancellation (the reversible choice) and must say so on its flag.
+        found.figures["b.canceller_unknown"] += 1
+        by_host = False
+        if "calendar_reconciled" not in (row.get("flag_codes") or []):
+            found.add("b", track.name, "host cancellation found by reconciliation without a calendar_reconciled flag")
+    fee = expected_fee(track.service, m.captured, cancel.at, cancel.start, by_host)
+    target = m.captured - fee
+    got = sum(r["amount"] for r in ours)
+    # What was returned before our refund: Dashboard refunds and lost disputes that came first (in Stripe's order).
+    before = ledger.order[ours[-1]["id"]] if ours else ledger.end
+    returned_before = sum(r["amount"] for r in m.outside if ledger.order.get(r["id"], 0) < before) + sum(
+        d["amount"] for d in m.disputes if d.get("status") == "lost" and ledger.closed.get(d["id"], ledger.end) < before
+    )
+    expected = max(0, target - returned_before)
+    if got != expected:
+        hours = (cancel.start - cancel.at).total_seconds() / 3600
+        who = "host" if by_host else "client"
+        found.add(
+            "b",
+            track.name,
+            f"cancelled by the {who} {hours:.1f} h before its start {cancel.start:%m-%d %H:%M} (fee {fee}): our "
+            f"refunds should be {expected} (captured {m.captured}, returned before {returned_before}), "
+            f"Stripe has {got} from us {[r['amount'] for r in ours]}",
+        )
+
+
+def check_payout(found: Findings, track: Track, m: Money, row: dict[str, Any], now: datetime) -> None:
+    share = track.service.provider_share_percent
+    if share is None:
+        if m.transfers:
+            found.add("c", track.name, f"transfers {[t['amount'] for t in m.transfers]} for a service nobody is paid")
+        return
+    paid_at = parse_time(row.get("paid_at"))
+    for transfer in m.transfers:
+        created = parse_time(transfer.get("created"))
+        for label, moment in (("paid_at", paid_at), ("the charge", m.paid_at_stripe)):
+            if moment is not None and created is not None and created < moment + PAYOUT_HOLD - timedelta(seconds=1):
+                early = (moment + PAYOUT_HOLD - created).total_seconds() / 3600
+                found.add("c", track.name, f"transfer {transfer['id']} made {early:.1f} h before {label} + 72 h")
+    status = row.get("status")
+    full = share * max(0, m.captured - m.returned) // 100
+    net = m.net_transferred
+    due = paid_at is not None and now >= paid_at + PAYOUT_HOLD + PAYOUT_GRACE
+    if m.open_dispute or m.ours_failed >= 2:
+        found.figures["c.bounds_only"] += 1
+        if not 0 <= net <= full:
+            found.add(
+                "c",
+                track.name,
+                f"net transferred {net} outside [0, {full}] ({status}, open dispute or refund failed twice)",
+            )
+        return
+    found.figures["c.checked"] += 1
+    expected = full if status in PAYABLE and due else 0
+    if net != expected:
+        lost = f", lost dispute {m.lost}" if m.lost else ""
+        found.add(
+            "c",
+            track.name,
+            f"net transferred {net} (transfers {[(t['amount'], t.get('amount_reversed', 0)) for t in m.transfers]}) "
+            f"but {share}% of (captured {m.captured} - refunded {m.refunded}{lost}) = {expected} for a {status} booking"
+            + ("" if due else " whose 72 h are not over"),
+        )
+
+
+def check_closed_slot(
+    found: Findings, track: Track, row: dict[str, Any], live: dict[str, Any] | None, table: Table, now: datetime
+) -> None:
+    status = row.get("status")
+    if status in ("CANCELLED", "EXPIRED"):
+        held = [s for s in table.live_seats(now) if s.get("booking_id") == track.booking_id]
+        for seat in held:
+            found.add("e", track.name, f"{status} but still holds seat {seat['pk']} {seat['sk']}")
+    if track.cancel is not None and live is None and status in ("PAID", "CONFIRMED"):
+        found.add("e", track.name, f"cancelled in Cal.com ({track.cancel.uid}) but still {status} here, its seat held")
+
+
+def check_payment_kept(found: Findings, track: Track, m: Money, row: dict[str, Any]) -> None:
+    status = row.get("status")
+    if (
+        m.captured
+        and m.returned < m.captured
+        and status not in PAYABLE
+        and not (row.get("flag_codes") or row.get("flags"))
+    ):
+        found.add("i", track.name, f"{m.captured} captured, {m.returned} returned, booking {status} and not flagged")
+
+
+def check_capacity(found: Findings, scn: Scenario, cal: list[dict[str, Any]], table: Table, now: datetime) -> None:
+    capacity = {s.event_type: s.capacity for s in scn.services.values()}
+    in_cal: Counter[tuple[int, str]] = Counter()
+    for booking in cal:
+        if booking["status"] in LIVE_CAL:
+            in_cal[(booking["eventTypeId"], booking["start"])] += max(1, len(booking.get("attendees") or []))
+    for (event_type, start), count in in_cal.items():
+        if count > capacity.get(event_type, 1):
+            found.add(
+                "d",
+                "-",
+                f"Cal.com has {count} live attendees at {start} (event type {event_type}, capacity "
+                f"{capacity.get(event_type, 1)})",
+            )
+    seats: Counter[str] = Counter(str(s["pk"]) for s in table.live_seats(now))
+    for pk, count in seats.items():
+        event_type = int(pk.split("#")[1])
+        if count > capacity.get(event_type, 1):
+            found.add("d", "-", f"{count} live seat items at {pk}")
+    live: dict[tuple[int, datetime], list[str]] = defaultdict(list)
+    for booking_id, row in table.bookings.items():
+        held = row.get("status") == "HELD" and (parse_time(row.get("hold_expires_at")) or now) > now
+        if row.get("status") in LIVE_STATUSES or held:
+            live[(int(row["event_type_id"]), parse_time(row["slot_start"]))].append(booking_id)
+    for (event_type, start), ids in live.items():
+        if len(ids) > capacity.get(event_type, 1):
+            names = [getattr(scn.track_by_booking(i), "name", i) for i in ids]
+            found.add("d", "-", f"{len(ids)} live bookings {names} at {start:%m-%d %H:%M} (event type {event_type})")
+
+
+def event_booking(scn: Scenario, source: str, body: str) -> Track | None:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if source == "stripe":
+        obj = (document.get("data") or {}).get("object") or {}
+        track = scn.track_by_booking((obj.get("metadata") or {}).get("booking_id"))
+        pi = obj.get("payment_intent") or (obj.get("id") if obj.get("object") == "payment_intent" else None)
+        return track or next((t for t in scn.tracks if pi and t.pi == pi), None)
+    payload = document.get("payload") or document
+    track = scn.track_by_booking((payload.get("metadata") or {}).get("booking_id"))
+    uids = {payload.get("uid"), payload.get("bookingUid"), payload.get("rescheduleUid")} - {None}
+    if track is None and uids:
+        for candidate in scn.tracks:
+            if uids & {b["uid"] for b in scn.cal_chain(candidate)}:
+                return candidate
+    return track
+
+
+def check_inbox(found: Findings, scn: Scenario, table: Table, now: datetime) -> None:
+    for item in table.inbox:
+        state = item.get("inbox_state")
+        set_aside = state == "FAILED" or bool(item.get("failed_at"))
+        if state != "PENDING" and not set_aside:
+            continue
+        received = parse_time(item.get("received_at")) or now
+        track = event_booking(scn, str(item.get("source")), str(item.get("body") or ""))
+        name = track.name if track else "-"
+        age = (now - received).total_seconds() / 3600
+        label = f"{item.get('source')} {item.get('event_type')} received {age:.0f} h ago"
+        if not set_aside:
+            if now - received > INBOX_DEADLINE:
+                error = item.get("last_error")
+                found.add("f", name, f"{label} still PENDING after {item.get('attempts')} attempts (last: {error})")
+            continue
+        found.figures["f.set_aside"] += 1
+        if track is None or not track.booking_id:
+            continue
+        booking = scn.admin_booking(track.booking_id) or {}
+        codes = {flag.get("code") for flag in booking.get("flags") or []}
+        if "webhook_failed" not in codes:
+            found.add(
+                "f",
+                name,
+                f"{label} set aside after {item.get('attempts')} attempts, booking not flagged webhook_failed",
+            )
+
+
+def check_availability(scn: Scenario) -> list[tuple[str, str, str]]:
+    """(e), mid-drain: each future slot a closed booking had is offered by GET /availability, unless Cal.com does not
+    offer it either, or other live bookings fill it here."""
+    from booking.clock import now as product_now
+
+    now = product_now()
+    table = Table.read()
+    live_seats = table.live_seats(now)
+    out: list[tuple[str, str, str]] = []
+    for track in scn.tracks:
+        row = table.bookings.get(track.booking_id or "", {})
+        if row.get("status") not in ("CANCELLED", "EXPIRED"):
+            continue
+        service = track.service
+        starts = {track.start, *(parse_time(b["start"]) for b in scn.cal_chain(track))}
+        if row.get("slot_start"):
+            starts.add(parse_time(row["slot_start"]))
+        for start in sorted(s for s in starts if s is not None):
+            if start < now + service.min_notice + timedelta(minutes=10):
+                continue
+            if not scn.cal_offers(service, start):
+                continue  # Cal.com itself does not offer it (someone booked it there)
+            holders = [
+                s.get("booking_id")
+                for s in live_seats
+                if seat_event_type(s) == service.event_type and seat_start(s) == start
+            ]
+            others = [
+                h
+                for h in holders
+                if h != track.booking_id
+                and table.bookings.get(h or "", {}).get("status") not in ("CANCELLED", "EXPIRED")
+            ]
+            if len(others) >= service.capacity:
+                continue
+            scn.figures["e.slots_checked_in_availability"] += 1
+            response = scn.env.api.get(
+                "/availability", service_id=service.id, start=start.date().isoformat(), days=1, time_zone="UTC"
+            )
+            if response.status != 200:
+                out.append(("g", track.name, f"GET /availability answered {response.status} with every fault healed"))
+                continue
+            offered = {
+                parse_time(slot["start"]) for day in response.body.get("days", []) for slot in day.get("slots", [])
+            }
+            if start not in offered:
+                mine = [h for h in holders if h == track.booking_id]
+                why = "its own seat item is still live" if mine else f"seats held by {holders}"
+                out.append(
+                    (
+                        "e",
+                        track.name,
+                        f"{row.get('status')}: its slot {start:%m-%d %H:%M} is free in Cal.com but not "
+                        f"offered by /availability ({why})",
+                    )
+                )
+    return out
