@@ -10,7 +10,7 @@ import json
 import os
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import requests
@@ -176,7 +176,11 @@ def _hold(session: requests.Session, api: str, service_id: str, name: str) -> tu
         if slots:
             break
         params["start"] = (date.fromisoformat(week["days"][-1]["date"]) + timedelta(days=1)).isoformat()
-    start = slots[0]["start"]
+    # Not the earliest slot: the demo moves the clock 16 minutes, which could take a slot at the edge of the
+    # service's minimum notice out of the listing, whatever the time of day.
+    earliest = datetime.fromisoformat(slots[0]["start"])
+    later = [slot for slot in slots if datetime.fromisoformat(slot["start"]) >= earliest + timedelta(hours=2)]
+    start = (later or slots)[0]["start"]
     attendee = {"name": name, "email": f"{name.split()[0].lower()}@example.com", "time_zone": "America/Chicago"}
     body = {"service_id": service_id, "start": start, "attendee": attendee, "payment_type": "deposit"}
     response = session.post(f"{api}/payments/create-intent", json=body)
