@@ -440,6 +440,29 @@ def location_of(location_input: Any, uid: str) -> tuple[str, str, str | None]:
     return value, value, None
 
 
+def _output_head(booking: BookingRecord, host: CalHost) -> dict[str, Any]:
+    """The fields every booking output starts with, seated or not."""
+    output: dict[str, Any] = {
+        "id": booking.id,
+        "uid": booking.uid,
+        "title": booking.title,
+        "description": "",
+        "hosts": [
+            {
+                "id": host.id,
+                "name": host.name,
+                "email": host.email,
+                "username": host.username,
+                "timeZone": host.time_zone,
+            }
+        ],
+        "status": booking.status,
+    }
+    if booking.status == "cancelled" and booking.cancellation_reason is not None:
+        output["cancellationReason"] = booking.cancellation_reason
+    return output
+
+
 def booking_output(
     booking: BookingRecord, event_type: CalEventType, host: CalHost, rescheduled_by: str | None
 ) -> dict[str, Any]:
@@ -463,24 +486,7 @@ def booking_output(
     fields["guests"] = list(booking.guests)
     fields["location"] = {"value": webhook_location, "optionValue": ""}
     fields.update(booking.fields)
-    output: dict[str, Any] = {
-        "id": booking.id,
-        "uid": booking.uid,
-        "title": booking.title,
-        "description": "",
-        "hosts": [
-            {
-                "id": host.id,
-                "name": host.name,
-                "email": host.email,
-                "username": host.username,
-                "timeZone": host.time_zone,
-            }
-        ],
-        "status": booking.status,
-    }
-    if booking.status == "cancelled" and booking.cancellation_reason is not None:
-        output["cancellationReason"] = booking.cancellation_reason
+    output = _output_head(booking, host)
     if booking.status == "cancelled" and booking.cancelled_by:
         output["cancelledByEmail"] = booking.cancelled_by
     if booking.rescheduling_reason:
@@ -562,24 +568,7 @@ def seated_booking_output(
     the attendees of a cancelled seated booking).
     """
     location, _, _ = location_of(booking.location_input, booking.uid)
-    output: dict[str, Any] = {
-        "id": booking.id,
-        "uid": booking.uid,
-        "title": booking.title,
-        "description": "",
-        "hosts": [
-            {
-                "id": host.id,
-                "name": host.name,
-                "email": host.email,
-                "username": host.username,
-                "timeZone": host.time_zone,
-            }
-        ],
-        "status": booking.status,
-    }
-    if booking.status == "cancelled" and booking.cancellation_reason is not None:
-        output["cancellationReason"] = booking.cancellation_reason
+    output = _output_head(booking, host)
     if booking.rescheduled_from_uid:
         output["rescheduledFromUid"] = booking.rescheduled_from_uid
     listed = show_attendees and booking.status != "cancelled"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -208,3 +210,20 @@ def alerts() -> list[dict[str, str]]:
     from local.aws import published_alerts
 
     return published_alerts(os.environ["OWNER_ALERTS_TOPIC_ARN"])
+
+
+class Worker(threading.Thread):
+    """One invocation on its own thread (as a second Lambda container would); keeps its result or error."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self._work = work
+        self.ran = False  # for tests that start it from a hook, once
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._work()
+        except BaseException as exc:
+            self.error = exc

@@ -211,21 +211,27 @@ def payment_canceled(obj: dict[str, Any]) -> str:
     raise store.StaleBooking(booking_id)
 
 
-def _settle_for(obj: dict[str, Any], payment_intent_id: str | None) -> tuple[Booking | None, str]:
-    booking_id = _booking_id(obj, payment_intent_id)
+def _booking_for(obj: dict[str, Any]) -> tuple[Booking | None, str]:
+    """The booking a charge, refund or dispute is about, or why the event is ignored."""
+    booking_id = _booking_id(obj, obj.get("payment_intent"))
     if booking_id is None:
         return None, "ignored: not a booking payment"
     booking = store.get_booking(booking_id)
     if booking is None:
         return None, "ignored: unknown booking"
     logger.append_keys(booking_id=booking_id)
-    return settle(booking, stripe_changed=True), ""
+    return booking, ""
+
+
+def _settle_for(obj: dict[str, Any]) -> tuple[Booking | None, str]:
+    booking, ignored = _booking_for(obj)
+    return (settle(booking, stripe_changed=True), "") if booking is not None else (None, ignored)
 
 
 def charge_refunded(obj: dict[str, Any]) -> str:
     """A refund on the charge (ours, or one made in the Stripe Dashboard): settle against Stripe's refunds, so
     the provider's share of it is reversed and what we show matches Stripe."""
-    booking, ignored = _settle_for(obj, obj.get("payment_intent"))
+    booking, ignored = _settle_for(obj)
     if booking is None:
         return ignored
     status = "refunded" if obj.get("refunded") else "partially_refunded"
@@ -236,21 +242,18 @@ def charge_refunded(obj: dict[str, Any]) -> str:
 def refund_updated(obj: dict[str, Any]) -> str:
     """A refund changed later (`failed` at the bank, `canceled`): settling flags it, tells the owner and makes
     the refund once more (DESIGN §3: a failed refund returned nothing)."""
-    booking, ignored = _settle_for(obj, obj.get("payment_intent"))
+    booking, ignored = _settle_for(obj)
     if booking is None:
         return ignored
     return f"refund {obj.get('id')} {obj.get('status')}; refunded total {booking.amount_refunded}"
 
 
 def dispute_created(obj: dict[str, Any]) -> str:
-    booking_id = _booking_id(obj, obj.get("payment_intent"))
-    if booking_id is None:
-        return "ignored: not a booking payment"
-    booking = store.get_booking(booking_id)
+    booking, ignored = _booking_for(obj)
     if booking is None:
-        return "ignored: unknown booking"
+        return ignored
     if booking.dispute_status not in ("won", "lost"):
-        store.update_fields(booking_id, {"dispute_id": obj.get("id"), "dispute_status": obj.get("status")})
+        store.update_fields(booking.booking_id, {"dispute_id": obj.get("id"), "dispute_status": obj.get("status")})
     flag(booking, "disputed", f"dispute {obj.get('id')}: {obj.get('reason')} ({obj.get('amount')}); payout blocked")
     metrics.add_metric(name="DisputeOpened", unit="Count", value=1)
     return "flagged: disputed, payout blocked"
@@ -259,13 +262,10 @@ def dispute_created(obj: dict[str, Any]) -> str:
 def dispute_closed(obj: dict[str, Any]) -> str:
     """Won: the payout is unblocked and a refund the dispute held up is made. Lost: the disputed amount went back
     to the cardholder; the provider's share of it is reversed if they were paid already."""
-    booking_id = _booking_id(obj, obj.get("payment_intent"))
-    if booking_id is None:
-        return "ignored: not a booking payment"
-    booking = store.get_booking(booking_id)
+    booking, ignored = _booking_for(obj)
     if booking is None:
-        return "ignored: unknown booking"
-    logger.append_keys(booking_id=booking_id)
+        return ignored
+    booking_id = booking.booking_id
     status = str(obj.get("status"))
     fields: dict[str, Any] = {"dispute_id": obj.get("id"), "dispute_status": status}
     if status != "lost" and booking.payout_state == payouts.BLOCKED:

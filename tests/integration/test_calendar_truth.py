@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from tests.integration.helpers import (
     next_weekday,
     travel_to,
 )
-from tests.support import ApiClient, ApiResponse, Clock, run_job, stripe_client
+from tests.support import ApiClient, ApiResponse, Clock, Worker, run_job, stripe_client
 
 CLEANUP = "ExpireHoldsFunction"
 PAYOUTS = "PayoutsCronFunction"
@@ -96,23 +95,6 @@ def reschedule_then_cancel(cal_double: CalDouble, uid: str, new_start: datetime)
     rescheduled = held(cal_double, "BOOKING_RESCHEDULED", moved["uid"])
     cal_double.cancel_booking(moved["uid"], "cannot make it after all", ATTENDEE_EMAIL)
     return moved["uid"], rescheduled
-
-
-class Worker(threading.Thread):
-    """One invocation on its own thread (a second Lambda container); keeps its result or error."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self._work = work
-        self.ran = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = self._work()
-        except BaseException as exc:
-            self.error = exc
 
 
 # === failure 11 ================================================================================================

@@ -28,6 +28,7 @@ from tests.support import (
     ApiClient,
     ApiResponse,
     Clock,
+    Worker,
     alerts,
     booking,
     deliver_cal,
@@ -144,22 +145,6 @@ def later(clock: Clock, minutes: float = 5) -> None:
 
 
 # --- deterministic interleavings -------------------------------------------------------------------------------
-
-
-class Worker(threading.Thread):
-    """Runs one invocation on its own thread (as a second Lambda container would) and keeps its result."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self._work = work
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = self._work()
-        except BaseException as exc:
-            self.error = exc
 
 
 StripeHook = Callable[[Callable[[], requests.Response], str, str, str, str], requests.Response]
