@@ -15,7 +15,7 @@ from booking.cancellation import cancel
 from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
-from booking.errors import BookingClosed, CalendarUnavailable
+from booking.errors import BookingClosed, CalendarUnavailable, DomainError
 from booking.lifecycle import BookingStatus
 from booking.models import Booking
 from booking.observability import logger, metrics
@@ -126,6 +126,10 @@ def _cancelled_there(booking: Booking, current: CalBooking) -> str:
     canceller = current.cancelled_by_email
     by_business = current.status == "rejected" or (canceller is not None and canceller != booking.attendee.email)
     unknown = current.status != "rejected" and canceller is None
+    why = f"{current.status} in Cal.com; no webhook came"
+    if unknown:
+        why += "; Cal.com does not say who cancelled: priced as the client's cancellation (refund the rest if the "
+        why += "business cancelled)"
     try:
         cancelled = cancel(
             booking.booking_id,
@@ -138,9 +142,8 @@ def _cancelled_there(booking: Booking, current: CalBooking) -> str:
         )
     except BookingClosed as exc:
         return f"ignored: booking is {exc.details.get('booking_status')}"
-    reason = f"{current.status} in Cal.com; no webhook came; cancelled, refunded {cancelled.amount_refunded}"
-    if unknown:
-        reason += "; Cal.com does not say who cancelled: priced as the client's cancellation (refund the rest if "
-        reason += "the business cancelled)"
-    flag(cancelled, "calendar_reconciled", reason)
+    except DomainError:  # cancelled here, but the refund could not be made now: the money sweep makes it
+        flag(booking, "calendar_reconciled", f"{why}; cancelled, the refund is retried")
+        raise
+    flag(cancelled, "calendar_reconciled", f"{why}; cancelled, refunded {cancelled.amount_refunded}")
     return f"cancelled; refunded {cancelled.amount_refunded} of {cancelled.amount_paid}"

@@ -17,6 +17,7 @@ import pytest
 
 from local.cal_double import CalDouble
 from local.lambda_runtime import LocalLambda
+from local.stripe_double import StripeDouble
 from tests.integration.helpers import (
     FACIAL,
     MONDAY,
@@ -304,3 +305,29 @@ def test_a_lost_cancellation_whose_canceller_cal_com_does_not_say_is_priced_for_
     assert refunded_amounts(confirmed["payment_intent_id"]) == []
     [reconciled] = [flag for flag in view["flags"] if flag["code"] == "calendar_reconciled"]
     assert "does not say who cancelled" in reconciled["reason"]
+
+
+def test_a_lost_cancellation_found_while_stripe_is_down_is_flagged_then_refunded_by_the_money_sweep(
+    api: ApiClient, lam: LocalLambda, cal_double: CalDouble, stripe_double: StripeDouble, clock: Clock
+) -> None:
+    """Given a confirmed facial deposit (8250) starting in 44 h, cancelled by the client in Cal.com, the webhook lost
+    When the cleanup job finds it while Stripe is down, and runs again once Stripe is back and the delay is over
+    Then the booking is cancelled and flagged at once, and the refund is made by the money sweep, once
+    """
+    monday = monday_at(clock, 13)
+    confirmed = api.confirmed_booking(start=iso(local(monday + timedelta(days=2), 9)))
+    cal_double.cancel_booking(confirmed["cal_booking_uid"], "cannot make it", ATTENDEE_EMAIL)  # webhook lost
+
+    stripe_double.set_down(True)
+    run_job(lam, CLEANUP)
+    stripe_double.set_down(False)
+    view = owner_view(api, confirmed["booking_id"])
+    assert view["status"] == "CANCELLED" and "calendar_reconciled" in flag_codes(view)
+    assert refunded_amounts(confirmed["payment_intent_id"]) == [] and not view["payment"]["money_settled"]
+
+    clock.advance(minutes=10)
+    run_job(lam, CLEANUP)
+    run_job(lam, CLEANUP)
+
+    assert refunded_amounts(confirmed["payment_intent_id"]) == [FACIAL_DEPOSIT]
+    assert owner_view(api, confirmed["booking_id"])["payment"]["money_settled"]
