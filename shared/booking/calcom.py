@@ -36,6 +36,7 @@ SLOT_TAKEN_MARKERS = ("already has booking", "not available")
 # how a retry of a create that did land shows up: the booking_id lookup then finds our seat).
 SEAT_TAKEN_MARKERS = ("no more seats left", "already_signed_up_for_this_booking_error")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+CLOSED_STATUSES = frozenset({"cancelled", "rejected"})  # a Cal.com booking that no longer takes place
 
 
 class CalendarDown(Exception):

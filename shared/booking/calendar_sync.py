@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from booking.alerts import flag
-from booking.calcom import CalBooking, CalendarDown, CalendarRejected, calendar
+from booking.calcom import CLOSED_STATUSES, CalBooking, CalendarDown, CalendarRejected, calendar
 from booking.cancellation import cancel
 from booking.catalog import get_catalog
 from booking.clock import now as clock_now
@@ -22,7 +22,6 @@ from booking.observability import logger, metrics
 
 S = BookingStatus
 MAX_RESCHEDULE_HOPS = 5  # a booking moved again and again: follow rescheduledToUid this far
-CLOSED_IN_CAL = frozenset({"cancelled", "rejected"})
 
 
 def move_to(booking_id: str, *, uid: str, start: datetime, end: datetime, actor: str, reason: str) -> str:
@@ -68,7 +67,7 @@ def reconcile(booking: Booking) -> str:
         return "unchecked: Cal.com refused"
     now = clock_now()
     outcome = "in line"
-    if current.uid != booking.cal_booking_uid and current.status not in CLOSED_IN_CAL:
+    if current.uid != booking.cal_booking_uid and current.status not in CLOSED_STATUSES:
         outcome = move_to(
             booking.booking_id,
             uid=current.uid,
@@ -78,7 +77,7 @@ def reconcile(booking: Booking) -> str:
             reason=f"rescheduled in Cal.com to {current.uid} at {current.start.isoformat()} (no webhook reached us)",
         )
         flag(booking, "calendar_reconciled", f"moved in Cal.com to {current.start.isoformat()}; no webhook came")
-    elif current.status in CLOSED_IN_CAL or _our_seat_cancelled(booking, current):
+    elif current.status in CLOSED_STATUSES or _our_seat_cancelled(booking, current):
         outcome = _cancelled_there(booking, current)
     elif current.end <= now:
         try:
@@ -110,7 +109,7 @@ def superseded(uid: str) -> bool:
         raise CalendarUnavailable("Cal.com did not answer; the event is handled again later.") from exc
     except CalendarRejected:
         return False
-    return found.status in CLOSED_IN_CAL or bool(found.rescheduled_to_uid)
+    return found.status in CLOSED_STATUSES or bool(found.rescheduled_to_uid)
 
 
 def _our_seat_cancelled(booking: Booking, current: CalBooking) -> bool:

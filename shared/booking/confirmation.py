@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from booking.alerts import flag
 from booking.calcom import (
+    CLOSED_STATUSES,
     CalBooking,
     CalClient,
     CalendarDown,
@@ -52,7 +53,6 @@ from booking.settings import get_settings
 
 S = BookingStatus
 WAIT_STEP_SECONDS = 0.2
-CLOSED_IN_CALENDAR = frozenset({"cancelled", "rejected"})
 
 
 class Confirmation(BaseModel):
@@ -159,7 +159,7 @@ def _book_in_calendar(booking: Booking, *, actor: str, deadline: float) -> Confi
         attempt += 1
         try:
             existing = _linked(cal, booking) or (_find_ours(cal, booking) if maybe_landed else None)
-            if existing is not None and existing.status in CLOSED_IN_CALENDAR:
+            if existing is not None and existing.status in CLOSED_STATUSES:
                 return _cancelled_in_calendar(booking, existing)
             created = existing or cal.create_booking(_new_cal_booking(booking))
             return _record_confirmation(booking, created, actor=actor)
@@ -188,7 +188,7 @@ def _slot_taken(cal: CalClient, booking: Booking, *, actor: str, message: str) -
         ours = _find_ours(cal, booking)
     except (CalendarDown, CalendarRejected):
         ours = None
-    if ours is not None and ours.status in CLOSED_IN_CALENDAR:
+    if ours is not None and ours.status in CLOSED_STATUSES:
         return _cancelled_in_calendar(booking, ours)
     if ours is not None:
         return _record_confirmation(booking, ours, actor=actor)

@@ -178,6 +178,7 @@ class Held:
     def sync(self, ledger: Ledger) -> Booking:
         """Copy what Stripe says was refunded onto the booking (each refund recorded once, by its Stripe id)."""
         booking = self.booking
+        known = {record.refund_id for record in booking.refunds}
         new = [
             RefundRecord(
                 refund_id=refund.refund_id,
@@ -187,7 +188,7 @@ class Held:
                 at=clock_now(),
             )
             for refund in ledger.refunds
-            if refund.refund_id not in {known.refund_id for known in booking.refunds}
+            if refund.refund_id not in known
         ]
         failed = ledger.failed_refund_ids()
         if not new and booking.amount_refunded == ledger.refunded and failed <= booking.failed_refund_ids:
@@ -212,40 +213,23 @@ class OwedRefund(BaseModel):
     reason: str
 
 
-def kept_by_business(booking: Booking, ledger: Ledger) -> int | None:
-    """What the business keeps of what was captured, when the booking's state decides it (None: nothing is owed
-    back by its state: a live booking keeps what it paid)."""
+def owed_refund(booking: Booking, ledger: Ledger) -> OwedRefund | None:
+    """The refund the booking's state still owes: what the business does not keep (the policy's fee when it was
+    cancelled, nothing when its slot was lost), less everything already returned (our refunds, the Dashboard's,
+    a lost dispute), never more than Stripe can still refund. None for a live booking: it keeps what it paid."""
     if booking.status == BookingStatus.CANCELLED and booking.cancelled_at is not None:
-        return cancellation_terms(
+        terms = cancellation_terms(
             amount_paid=ledger.captured,
             total=booking.total,
             slot_start=booking.start_for_policy,
             cancelled_at=booking.cancelled_at,
             by_business=booking.cancelled_by == "business",
             policy=get_catalog().service(booking.service_id).cancellation,
-        ).fee
-    if booking.auto_refund_reason:
-        return 0
-    return None
-
-
-def owed_refund(booking: Booking, ledger: Ledger) -> OwedRefund | None:
-    """The refund still owed: what the business does not keep, less everything already returned (our refunds,
-    the Dashboard's, a lost dispute), never more than Stripe can still refund."""
-    kept = kept_by_business(booking, ledger)
-    if kept is None:
+        )
+        kept, purpose, reason = terms.fee, "cancellation", terms.reason
+    elif booking.auto_refund_reason:
+        kept, purpose, reason = 0, "full_refund", booking.auto_refund_reason
+    else:
         return None
     amount = min(ledger.captured - kept - ledger.returned, ledger.refundable)
-    if amount <= 0:
-        return None
-    if booking.status == BookingStatus.CANCELLED:
-        terms = cancellation_terms(
-            amount_paid=ledger.captured,
-            total=booking.total,
-            slot_start=booking.start_for_policy,
-            cancelled_at=booking.cancelled_at or clock_now(),
-            by_business=booking.cancelled_by == "business",
-            policy=get_catalog().service(booking.service_id).cancellation,
-        )
-        return OwedRefund(amount=amount, purpose="cancellation", reason=terms.reason)
-    return OwedRefund(amount=amount, purpose="full_refund", reason=booking.auto_refund_reason or "refund owed")
+    return OwedRefund(amount=amount, purpose=purpose, reason=reason) if amount > 0 else None

@@ -87,7 +87,7 @@ def _apply_payment(booking: Booking, intent: PaymentIntentView, *, actor: str) -
     if closed.status != S.CANCELLED:
         reason = f"payment arrived for a {closed.status.value} booking; refunded in full"
         closed = flag(
-            store.update_fields(closed.booking_id, {"auto_refund_reason": reason} | owed_now()),
+            store.update_fields(closed.booking_id, {"auto_refund_reason": reason}),  # OWED since the line above
             "unexpected_payment",
             reason,
         )

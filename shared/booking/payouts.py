@@ -77,9 +77,11 @@ def payout_step(
     try:
         transfer = payments.create_transfer(booking, amount, destination)
     except PaymentProviderUnavailable as exc:
-        return "failed: Stripe unavailable; retried next run", _failed_fields(booking, str(exc), False), None
+        fields = _failed_fields(booking, str(exc), definitive=False)
+        return "failed: Stripe unavailable; retried next run", fields, None
     except PaymentProviderError as exc:
-        return "failed: Stripe refused; retried next run", _failed_fields(booking, str(exc), True), None
+        fields = _failed_fields(booking, str(exc), definitive=True)
+        return "failed: Stripe refused; retried next run", fields, None
     metrics.add_metric(name="ProviderPaid", unit="Count", value=1)
     logger.info("provider paid", extra={"transfer_id": transfer.transfer_id, "amount": transfer.amount})
     held.update(_paid_fields(transfer))
@@ -97,7 +99,7 @@ def _paid_fields(transfer: payments.TransferView) -> dict[str, Any]:
     }
 
 
-def _failed_fields(booking: Booking, error: str, definitive: bool) -> dict[str, Any]:
+def _failed_fields(booking: Booking, error: str, *, definitive: bool) -> dict[str, Any]:
     metrics.add_metric(name="ProviderPayoutFailed", unit="Count", value=1)
     attempts = booking.payout_attempts + 1 if definitive else booking.payout_attempts
     return {"payout_state": FAILED, "payout_error": error, "payout_attempts": attempts}
