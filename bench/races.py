@@ -49,6 +49,7 @@ OWNER_TOKEN = "local-admin-token"  # noqa: S105 - the local runner's owner token
 LIVE_STATUSES = ("HELD", "PAID", "CONFIRMED", "COMPLETED")  # the statuses that occupy a seat
 CAL_DEAD_STATUSES = {"cancelled", "rejected"}
 WEEKS_TO_SEARCH = 8
+NOTICE_MARGIN = timedelta(minutes=30)  # slots this close to the earliest bookable one are left out
 VERIFY_RETRIES = 8  # a 503 confirmation_in_progress means the webhook is confirming: retry as the site does
 SETTLE_SECONDS = 60.0
 
@@ -122,14 +123,20 @@ def _timed(
 
 
 def find_slots(api: str, service_id: str, count: int) -> list[str]:
-    """The first `count` bookable slot starts of the service, week after week as the site navigates."""
+    """The first `count` bookable slot starts of the service, week after week as the site navigates, leaving
+    out the first NOTICE_MARGIN of them: a slot at the edge of the minimum notice can stop being bookable while
+    the round runs (a 422 instead of the 409 the race is about), whatever the time of day."""
     found: list[str] = []
     params: dict[str, Any] = {"service_id": service_id, "days": 7}
+    earliest: datetime | None = None
     for _ in range(WEEKS_TO_SEARCH):
         response = requests.get(f"{api}/availability", params=params, timeout=30)
         response.raise_for_status()
         week = response.json()
-        found += [slot["start"] for day in week["days"] for slot in day["slots"]]
+        starts = [slot["start"] for day in week["days"] for slot in day["slots"]]
+        if starts and earliest is None:
+            earliest = datetime.fromisoformat(starts[0])
+        found += [start for start in starts if earliest and datetime.fromisoformat(start) >= earliest + NOTICE_MARGIN]
         if len(found) >= count:
             return found[:count]
         params["start"] = (date.fromisoformat(week["days"][-1]["date"]) + timedelta(days=1)).isoformat()
