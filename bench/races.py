@@ -434,7 +434,7 @@ def _run(args: argparse.Namespace, info: dict[str, Any]) -> int:
     if args.pay and info.get("stripe") != "double":
         print("Paying needs the Stripe double: run the runner without STRIPE_SECRET_KEY, or pass --no-pay.")
         return 2
-    from booking.catalog import get_catalog
+    from booking.domain.catalog import get_catalog
 
     # Seats per slot from the catalog the runner serves (CATALOG_PATH, else the shipped one).
     service = get_catalog().service(args.service)

@@ -104,8 +104,8 @@ class LocalEnvironment:
         if os.environ.get("CAL_API_KEY"):
             os.environ.setdefault("CAL_API_BASE", "https://api.cal.com")
             return
-        from booking.catalog import get_catalog
         from booking.clock import now
+        from booking.domain.catalog import get_catalog
         from local.cal_double import CalDouble, CalEventType
 
         catalog = get_catalog()

@@ -62,8 +62,8 @@ def stripe_double() -> Iterator[StripeDouble]:
 
 @pytest.fixture(scope="session")
 def cal_double() -> Iterator[CalDouble]:
-    from booking.catalog import get_catalog
     from booking.clock import now
+    from booking.domain.catalog import get_catalog
 
     catalog = get_catalog()
     # A service taking several clients per slot is a seated Cal.com event type with one seat per client.

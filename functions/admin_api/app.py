@@ -6,9 +6,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from booking import owner
+from booking.domain.lifecycle import BookingStatus
 from booking.http import api_handler, create_app, responses
-from booking.lifecycle import BookingStatus
+from booking.owner import views as owner
 
 app = create_app()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from booking import cal_events
 from booking.http import WebhookAck, api_handler, create_app, raw_body, responses
+from booking.webhooks import cal_events
 
 app = create_app()
 

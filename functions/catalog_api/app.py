@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from booking.api_models import ServiceOut, ServicesOut, TimeZoneName
-from booking.availability import AvailabilityView, bookable_slots, check_window
-from booking.catalog import get_catalog
 from booking.clock import now
+from booking.domain.catalog import get_catalog
+from booking.flows.availability import AvailabilityView, bookable_slots, check_window
 from booking.http import api_handler, create_app, responses
 
 app = create_app()

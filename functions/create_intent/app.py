@@ -7,8 +7,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from booking.api_models import CreateIntentRequest
+from booking.flows.intents import BookingRequest, PaymentStart, start_booking
 from booking.http import api_handler, create_app, responses
-from booking.intents import BookingRequest, PaymentStart, start_booking
 
 app = create_app()
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from booking.api_models import CreateTokenRequest
+from booking.flows.tokens import IssuedToken, issue_token
 from booking.http import api_handler, create_app, responses
-from booking.tokens import IssuedToken, issue_token
 
 app = create_app()
 

@@ -3,7 +3,7 @@ tokens, reprocess failed webhook events, reconcile with Stripe."""
 
 from __future__ import annotations
 
-from booking import cleanup
-from booking.jobs import scheduled_handler
+from booking.jobs import cleanup
+from booking.jobs.handler import scheduled_handler
 
 lambda_handler = scheduled_handler(cleanup.run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from booking import payout_job
-from booking.jobs import scheduled_handler
+from booking.jobs import payouts as payout_job
+from booking.jobs.handler import scheduled_handler
 
 lambda_handler = scheduled_handler(payout_job.run)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from booking.api_models import VerifyRequest
-from booking.confirmation import Confirmation, confirm_booking
+from booking.flows.confirmation import Confirmation, confirm_booking
+from booking.flows.tokens import redeem
 from booking.http import api_handler, create_app, responses
-from booking.tokens import redeem
 
 app = create_app()
 

@@ -9,9 +9,9 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic.networks import validate_email
 from pydantic_core import CoreSchema
 
-from booking.catalog import Service, validate_time_zone
-from booking.models import Attendee
-from booking.pricing import PaymentType
+from booking.domain.catalog import Service, validate_time_zone
+from booking.domain.models import Attendee
+from booking.domain.pricing import PaymentType
 
 
 class _EmailFormat:

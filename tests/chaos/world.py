@@ -136,7 +136,7 @@ class ServiceInfo:
 
 
 def services() -> dict[str, ServiceInfo]:
-    from booking.catalog import get_catalog  # the configuration under test (data only)
+    from booking.domain.catalog import get_catalog  # the configuration under test (data only)
 
     return {
         s.id: ServiceInfo(

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from booking.cal_events import HANDLERS as CAL_HANDLERS
-from booking.stripe_events import HANDLERS as STRIPE_HANDLERS
+from booking.webhooks.cal_events import HANDLERS as CAL_HANDLERS
+from booking.webhooks.stripe_events import HANDLERS as STRIPE_HANDLERS
 from local.fixtures import CAL_EVENTS, STRIPE_EVENTS, refresh
 from local.lambda_runtime import LocalLambda
 from local.runner import DOUBLE_CAL_WEBHOOK_SECRET, DOUBLE_STRIPE_WEBHOOK_SECRET

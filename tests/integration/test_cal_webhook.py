@@ -27,7 +27,7 @@ def _items() -> list[dict[str, Any]]:
 
 def test_booking_created_confirms_a_paid_booking(api: ApiClient, cal_double: CalDouble) -> None:
     # Given a paid booking (create-token) whose Cal.com booking exists but our side did not record it yet
-    from booking.calcom import NewCalBooking, calendar
+    from booking.providers.calcom import NewCalBooking, calendar
 
     intent = api.paid_booking()
     assert api.create_token(intent).status == 201

@@ -173,8 +173,8 @@ def test_failed_cal_event_is_reprocessed_from_the_inbox(
 def test_a_run_interrupted_half_way_is_finished_by_the_next(
     api: ApiClient, stripe_double: StripeDouble, clock: Any
 ) -> None:
-    from booking import cleanup
-    from booking.jobs import Budget
+    from booking.jobs import cleanup
+    from booking.jobs.handler import Budget
 
     # Given three abandoned holds
     slots = api.free_slots()[:3]
@@ -194,7 +194,7 @@ def test_a_run_interrupted_half_way_is_finished_by_the_next(
 def test_a_run_that_crashes_half_way_is_finished_by_the_next(
     api: ApiClient, lam: LocalLambda, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from booking import cleanup
+    from booking.jobs import cleanup
 
     slots = api.free_slots()[:2]
     ids = [api.create_intent(start=slot["start"]).body["booking_id"] for slot in slots]

@@ -30,9 +30,9 @@ def _scenario(
       Lambda died before recording it (PAID, no uid).
     Then the client cancels in Cal.com 2 h before the start (inside the 24 h fee window).
     """
-    from booking.calcom import NewCalBooking, calendar
     from booking.clock import now
     from booking.dal import bookings as store
+    from booking.providers.calcom import NewCalBooking, calendar
 
     reset_world(stripe_double, cal_double)
     intent = api.create_intent(payment_type=payment_type).body

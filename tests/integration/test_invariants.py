@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from booking.catalog import get_catalog
+from booking.domain.catalog import get_catalog
 from local.cal_double import CalDouble
 from local.stripe_double import StripeDouble
 from tests.integration.helpers import (

@@ -102,8 +102,8 @@ def test_failed_transfer_is_recorded_alerted_and_retried(
 def test_a_transfer_whose_answer_was_lost_is_not_made_twice(
     api: ApiClient, lam: LocalLambda, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from booking import payouts
     from booking.errors import PaymentProviderUnavailable
+    from booking.money import payouts
 
     confirmed = api.confirmed_booking(service_id=PROVIDER_SERVICE)
     clock.advance(hours=73)
@@ -134,8 +134,8 @@ def test_two_runs_at_once_make_one_transfer(api: ApiClient, lam: LocalLambda, cl
 
 
 def test_a_run_out_of_time_leaves_the_rest_for_the_next(api: ApiClient, clock: Any) -> None:
-    from booking import payout_job
-    from booking.jobs import Budget
+    from booking.jobs import payouts as payout_job
+    from booking.jobs.handler import Budget
 
     slots = api.free_slots(PROVIDER_SERVICE)[:2]
     ids = [api.confirmed_booking(service_id=PROVIDER_SERVICE, start=s["start"])["booking_id"] for s in slots]

@@ -257,7 +257,7 @@ def test_transient_failure_answers_5xx_so_stripe_retries(
     # Given the database failing while the event is handled
     from pynamodb.exceptions import UpdateError
 
-    from booking import payment_outcomes
+    from booking.flows import payment_outcomes
 
     intent = api.paid_booking()
     event = stripe_event(stripe_double, "payment_intent.succeeded", intent["payment_intent_id"])

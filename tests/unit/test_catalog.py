@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from booking.catalog import DEFAULT_CATALOG, STRIPE_MINIMUM_CHARGE, Catalog, get_catalog
+from booking.domain.catalog import DEFAULT_CATALOG, STRIPE_MINIMUM_CHARGE, Catalog, get_catalog
 from booking.errors import UnknownService
 
 

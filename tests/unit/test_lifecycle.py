@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from booking.lifecycle import ALLOWED_TRANSITIONS, BookingStatus, IllegalTransition, check_transition, sources_of
+from booking.domain.lifecycle import ALLOWED_TRANSITIONS, BookingStatus, IllegalTransition, check_transition, sources_of
 
 S = BookingStatus
 

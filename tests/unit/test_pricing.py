@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from booking.catalog import Money, Service
-from booking.pricing import deposit_amount, quote
+from booking.domain.catalog import Money, Service
+from booking.domain.pricing import deposit_amount, quote
 
 
 def service(amount: int, deposit_percent: int = 50, currency: str = "usd") -> Service:

@@ -30,8 +30,8 @@ from booking.dal.items import (
     TransitionMap,
 )
 from booking.dal.transaction import Transaction, TransactionCancelled
-from booking.lifecycle import BookingStatus, check_transition
-from booking.models import Booking, BookingToken, Flag, RefundRecord, Seat, TransitionRecord
+from booking.domain.lifecycle import BookingStatus, check_transition
+from booking.domain.models import Booking, BookingToken, Flag, RefundRecord, Seat, TransitionRecord
 
 CONFIRM_GRACE = timedelta(minutes=3)  # a PAID booking is due for the cleanup job's confirmation after this
 SEAT_TTL_MARGIN = timedelta(days=1)  # garbage-collect lapsed holds a day after expiry (expiry itself is in code)

@@ -4,12 +4,12 @@ money lease, after reading every refund Stripe already has for it (`money.py` ru
 
 from __future__ import annotations
 
-from booking import payments
-from booking.alerts import flag
 from booking.errors import PaymentProviderError
-from booking.ledger import Held, Ledger, OwedRefund
+from booking.money.ledger import Held, Ledger, OwedRefund
 from booking.observability import logger, metrics
-from booking.payments import RefundView
+from booking.owner.alerts import flag
+from booking.providers import payments
+from booking.providers.payments import RefundView
 
 MAX_REFUND_FAILURES = 2  # a refund that failed at the bank is made once more, then left to the owner
 

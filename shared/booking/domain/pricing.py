@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from booking.catalog import Service
+from booking.domain.catalog import Service
 
 PaymentType = Literal["deposit", "full"]
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from booking import refunds
-from booking.alerts import flag
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import MoneyInFlight
-from booking.ledger import SETTLED, Held, Ledger, owed_later, owed_refund, read_ledger, under_money_lease
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
-from booking.payouts import payout_step, reverse_excess
+from booking.money import refunds
+from booking.money.ledger import SETTLED, Held, Ledger, owed_later, owed_refund, read_ledger, under_money_lease
+from booking.money.payouts import payout_step, reverse_excess
+from booking.owner.alerts import flag
 
 S = BookingStatus
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from booking.domain.models import Booking
 from booking.errors import PaymentProviderError, PaymentProviderUnavailable
-from booking.models import Booking
 from booking.secrets import provider_secret
 from booking.settings import get_settings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from booking.aws import client
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
-from booking.models import Booking, Flag
+from booking.domain.models import Booking, Flag
 from booking.observability import logger, metrics
 from booking.settings import get_settings
 

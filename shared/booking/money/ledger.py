@@ -17,15 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from booking import payments
-from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.catalog import get_catalog
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking, RefundRecord
+from booking.domain.policy import cancellation_terms
 from booking.errors import BookingNotFound, MoneyInFlight
-from booking.lifecycle import BookingStatus
-from booking.models import Booking, RefundRecord
-from booking.payments import DisputeView, RefundView, TransferView
-from booking.policy import cancellation_terms
+from booking.providers import payments
+from booking.providers.payments import DisputeView, RefundView, TransferView
 
 
 class Ledger(BaseModel):

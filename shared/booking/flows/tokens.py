@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel
 
-from booking import payments
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import BookingToken
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
@@ -25,11 +26,10 @@ from booking.errors import (
     TokenExpired,
     TokenNotFound,
 )
-from booking.lifecycle import BookingStatus
-from booking.models import BookingToken
-from booking.money import settle
+from booking.flows.payment_outcomes import record_payment
+from booking.money.settlement import settle
 from booking.observability import logger, metrics
-from booking.payment_outcomes import record_payment
+from booking.providers import payments
 from booking.settings import get_settings
 
 S = BookingStatus

@@ -11,11 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from booking import payouts
-from booking.alerts import flag
 from booking.clock import now as clock_now
-from booking.confirmation import confirm_booking
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
@@ -29,14 +28,15 @@ from booking.errors import (
     PaymentIntentMismatch,
     SlotUnavailable,
 )
-from booking.inbox import process_once
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
-from booking.money import settle
+from booking.flows.confirmation import confirm_booking
+from booking.flows.payment_outcomes import record_payment
+from booking.money import payouts
+from booking.money.settlement import settle
 from booking.observability import logger, metrics
-from booking.payment_outcomes import record_payment
-from booking.payments import PaymentIntentView
+from booking.owner.alerts import flag
+from booking.providers.payments import PaymentIntentView
 from booking.secrets import provider_secret
+from booking.webhooks.inbox import process_once
 
 S = BookingStatus
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default: older signatures are replays

@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from booking import payments
-from booking.availability import check_bookable
-from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.clock import to_utc
 from booking.dal import bookings as store
+from booking.domain.catalog import get_catalog
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Attendee, Booking
+from booking.domain.pricing import PaymentType, quote
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
@@ -23,10 +24,9 @@ from booking.errors import (
     PaymentProviderUnavailable,
     SlotTaken,
 )
-from booking.lifecycle import BookingStatus
-from booking.models import Attendee, Booking
+from booking.flows.availability import check_bookable
 from booking.observability import logger, metrics
-from booking.pricing import PaymentType, quote
+from booking.providers import payments
 from booking.settings import get_settings
 
 OPERATION = "create-intent"

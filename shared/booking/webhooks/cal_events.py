@@ -16,17 +16,17 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from booking.alerts import flag
-from booking.calendar_sync import move_to, superseded
-from booking.cancellation import cancel
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import BookingClosed, BookingNotFound, InvalidEvent, InvalidSignature
-from booking.inbox import process_once
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
+from booking.flows.calendar_sync import move_to, superseded
+from booking.flows.cancellation import cancel
 from booking.observability import logger, metrics
+from booking.owner.alerts import flag
 from booking.secrets import provider_secret, same_secret
+from booking.webhooks.inbox import process_once
 
 S = BookingStatus
 MAX_EVENT_AGE = timedelta(days=7)  # older events cannot be told apart from replays: ignored

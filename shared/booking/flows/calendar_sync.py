@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from booking.alerts import flag
-from booking.calcom import CLOSED_STATUSES, CalBooking, CalendarDown, CalendarRejected, calendar
-from booking.cancellation import cancel
-from booking.catalog import get_catalog
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.catalog import get_catalog
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import BookingClosed, CalendarUnavailable, DomainError
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
+from booking.flows.cancellation import cancel
 from booking.observability import logger, metrics
+from booking.owner.alerts import flag
+from booking.providers.calcom import CLOSED_STATUSES, CalBooking, CalendarDown, CalendarRejected, calendar
 
 S = BookingStatus
 MAX_RESCHEDULE_HOPS = 5  # a booking moved again and again: follow rescheduledToUid this far

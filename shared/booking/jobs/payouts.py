@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from booking.calendar_sync import reconcile
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.errors import DomainError
-from booking.jobs import Budget
-from booking.money import pay_provider
+from booking.flows.calendar_sync import reconcile
+from booking.jobs.handler import Budget
+from booking.money.payouts import DUE, FAILED
+from booking.money.settlement import pay_provider
 from booking.observability import logger
-from booking.payouts import DUE, FAILED
 
 PAGE = 100  # payouts per state per run
 

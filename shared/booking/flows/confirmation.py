@@ -24,19 +24,10 @@ from typing import NoReturn
 
 from pydantic import BaseModel
 
-from booking.alerts import flag
-from booking.calcom import (
-    CLOSED_STATUSES,
-    CalBooking,
-    CalClient,
-    CalendarDown,
-    CalendarRejected,
-    CalendarSlotTaken,
-    NewCalBooking,
-    calendar,
-)
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
@@ -46,9 +37,18 @@ from booking.errors import (
     ConfirmationInProgress,
     SlotUnavailable,
 )
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
 from booking.observability import logger, metrics
+from booking.owner.alerts import flag
+from booking.providers.calcom import (
+    CLOSED_STATUSES,
+    CalBooking,
+    CalClient,
+    CalendarDown,
+    CalendarRejected,
+    CalendarSlotTaken,
+    NewCalBooking,
+    calendar,
+)
 from booking.settings import get_settings
 
 S = BookingStatus

@@ -6,11 +6,11 @@ from datetime import datetime
 
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import BookingClosed, BookingNotFound
-from booking.ledger import owed_now
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
-from booking.money import settle
+from booking.money.ledger import owed_now
+from booking.money.settlement import settle
 from booking.observability import logger, metrics
 
 S = BookingStatus

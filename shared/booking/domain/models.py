@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from booking.lifecycle import SLOT_KEEPING, BookingStatus
-from booking.pricing import PaymentType
+from booking.domain.lifecycle import SLOT_KEEPING, BookingStatus
+from booking.domain.pricing import PaymentType
 
 
 class Attendee(BaseModel):

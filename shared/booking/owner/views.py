@@ -7,9 +7,9 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking, Flag, TransitionRecord
 from booking.errors import BookingNotFound, DomainError
-from booking.lifecycle import BookingStatus
-from booking.models import Booking, Flag, TransitionRecord
 from booking.secrets import provider_secret, same_secret
 
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from booking.calcom import CalendarDown, CalendarRejected, calendar
-from booking.catalog import Service
 from booking.dal import bookings as store
+from booking.domain.catalog import Service
 from booking.errors import CalendarError, CalendarUnavailable, InvalidRequest, InvalidSlot
+from booking.providers.calcom import CalendarDown, CalendarRejected, calendar
 
 BOOKING_WINDOW_DAYS = 365
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from booking import payments
-from booking.alerts import flag
-from booking.catalog import get_catalog
 from booking.clock import now as clock_now
+from booking.domain.catalog import get_catalog
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import PaymentProviderError, PaymentProviderUnavailable
-from booking.ledger import Held, Ledger
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
+from booking.money.ledger import Held, Ledger
 from booking.observability import logger, metrics
+from booking.owner.alerts import flag
+from booking.providers import payments
 from booking.settings import get_settings
 
 S = BookingStatus

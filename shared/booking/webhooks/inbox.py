@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from booking.alerts import alert_about, flag
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
-from booking.models import Booking
+from booking.domain.models import Booking
 from booking.observability import logger, metrics
+from booking.owner.alerts import alert_about, flag
 
 
 def process_once(

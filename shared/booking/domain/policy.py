@@ -12,8 +12,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from booking.catalog import CancellationPolicy
-from booking.pricing import deposit_amount
+from booking.domain.catalog import CancellationPolicy
+from booking.domain.pricing import deposit_amount
 
 
 class CancellationTerms(BaseModel):

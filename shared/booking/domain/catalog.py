@@ -86,7 +86,7 @@ class Catalog(BaseModel):
         ids = [service.id for service in self.services]
         if len(ids) != len(set(ids)):
             raise ValueError("service ids must be unique")
-        from booking.pricing import quote  # a price the provider cannot charge is a catalog error, found at load
+        from booking.domain.pricing import quote  # a price the provider cannot charge is a catalog error, found at load
 
         for service in self.services:
             for payment_type in ("deposit", "full"):

@@ -6,17 +6,17 @@ a refund with the reason recorded and the booking flagged, or (amount differs fr
 
 from __future__ import annotations
 
-from booking import payouts
-from booking.alerts import flag
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import BookingNotFound, PaymentAmountMismatch, PaymentIntentMismatch, PaymentNotSucceeded
-from booking.ledger import owed_now
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
-from booking.money import settle
+from booking.money import payouts
+from booking.money.ledger import owed_now
+from booking.money.settlement import settle
 from booking.observability import metrics
-from booking.payments import PaymentIntentView
+from booking.owner.alerts import flag
+from booking.providers.payments import PaymentIntentView
 
 S = BookingStatus
 MAX_ATTEMPTS = 5

@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from booking import cal_events, calendar_sync, payments, stripe_events
-from booking.alerts import flag
 from booking.clock import now as clock_now
-from booking.confirmation import confirm_booking
 from booking.dal import bookings as store
+from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.errors import (
     BookingClosed,
     CalendarBookingCancelled,
@@ -27,12 +26,15 @@ from booking.errors import (
     PaymentProviderUnavailable,
     SlotUnavailable,
 )
-from booking.jobs import Budget
-from booking.lifecycle import BookingStatus
-from booking.models import Booking
-from booking.money import settle
+from booking.flows import calendar_sync
+from booking.flows.confirmation import confirm_booking
+from booking.flows.payment_outcomes import record_payment
+from booking.jobs.handler import Budget
+from booking.money.settlement import settle
 from booking.observability import logger, metrics
-from booking.payment_outcomes import record_payment
+from booking.owner.alerts import flag
+from booking.providers import payments
+from booking.webhooks import cal_events, stripe_events
 
 S = BookingStatus
 PAGE = 100  # items per step per run

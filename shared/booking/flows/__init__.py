@@ -1,0 +1,3 @@
+"""The client's path: availability, holds and PaymentIntents, tokens, the Cal.com confirmation, cancellation and
+calendar sync.
+"""

@@ -1,0 +1,1 @@
+"""Scheduled jobs: cleanup (holds, inbox, money sweep, reconciliation) and provider payouts."""

@@ -1,0 +1,1 @@
+"""The owner's side: the admin views, the owner's actions and alerts."""

@@ -1,0 +1,1 @@
+"""The one client of each outside service: Stripe (payments) and Cal.com."""

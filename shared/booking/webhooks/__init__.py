@@ -1,0 +1,1 @@
+"""Stripe and Cal.com events: the inbox that stores them once and what each one does to a booking."""
