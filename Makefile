@@ -7,7 +7,7 @@ SAM_VENV := .venv-sam
 LAMBDA_PYTHON ?= python3.13
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv run demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod clean
+.PHONY: venv run token demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod clean
 .PHONY: bench-coldstart bench-cost
 .PHONY: bench bench-races fuzz chaos
 
@@ -21,6 +21,9 @@ venv: $(STAMP)  ## create/refresh the project virtualenv
 
 run: venv  ## serve the API on 127.0.0.1:3000 with DynamoDB in moto and the Stripe/Cal.com doubles
 	$(BIN)/python -m local serve
+
+token: venv  ## print a dev access token the local runner accepts: make token [ROLE=owner|staff|none] [EMAIL=ana@example.com]
+	@$(BIN)/python -m local.dev_auth --role $(or $(ROLE),owner) $(if $(EMAIL),--email $(EMAIL))
 
 demo: venv  ## walk the whole booking flow against the running local API (or an embedded one)
 	$(BIN)/python -m local demo $(ARGS)

@@ -58,7 +58,6 @@ from local.runner import (
     DOUBLE_CAL_WEBHOOK_SECRET,
     DOUBLE_STRIPE_KEY,
     DOUBLE_STRIPE_WEBHOOK_SECRET,
-    LOCAL_DEFAULTS,
 )
 from local.template import FunctionSpec, functions, load_template
 from tests.support import ATTENDEE, stripe_event
@@ -215,12 +214,12 @@ def _template_parameters() -> dict[str, str]:
     return {name: str(spec.get("Default", "")) for name, spec in load_template()["Parameters"].items()}
 
 
-def lambda_environment(spec: FunctionSpec, secret_arn: str) -> dict[str, str]:
+def lambda_environment(spec: FunctionSpec, secret_arns: dict[str, str]) -> dict[str, str]:
     """The function's environment in Lambda, with the template's references resolved to the local world."""
     refs = _template_parameters() | {
         "Stage": "bench",
         "BookingsTable": os.environ["TABLE_NAME"],
-        "AppSecrets": secret_arn,
+        **secret_arns,
         "OwnerAlertsTopic": os.environ["OWNER_ALERTS_TOPIC_ARN"],
         "StripeApiBase": os.environ["STRIPE_API_BASE"],
         "CalApiBase": os.environ["CAL_API_BASE"],
@@ -255,17 +254,22 @@ def lambda_environment(spec: FunctionSpec, secret_arn: str) -> dict[str, str]:
     )
 
 
-def create_app_secret() -> str:
-    """The provider keys in Secrets Manager (moto), as the stack's secret holds them in AWS."""
+def create_provider_secrets() -> dict[str, str]:
+    """The provider keys in Secrets Manager (moto), one secret per key as the stack holds them in AWS:
+    logical id of each secret -> its ARN."""
     keys = {
-        "stripe_secret_key": DOUBLE_STRIPE_KEY,
-        "stripe_webhook_secret": DOUBLE_STRIPE_WEBHOOK_SECRET,
-        "cal_api_key": DOUBLE_CAL_KEY,
-        "cal_webhook_secret": DOUBLE_CAL_WEBHOOK_SECRET,
-        "admin_api_token": LOCAL_DEFAULTS["ADMIN_API_TOKEN"],
+        "StripeSecretKeySecret": ("stripe_secret_key", DOUBLE_STRIPE_KEY),
+        "StripeWebhookSecret": ("stripe_webhook_secret", DOUBLE_STRIPE_WEBHOOK_SECRET),
+        "CalApiKeySecret": ("cal_api_key", DOUBLE_CAL_KEY),
+        "CalWebhookSecret": ("cal_webhook_secret", DOUBLE_CAL_WEBHOOK_SECRET),
     }
     client = boto3.client("secretsmanager", region_name=FAKE_AWS["AWS_REGION"])
-    return str(client.create_secret(Name="booking-deposits/bench", SecretString=json.dumps(keys))["ARN"])
+    return {
+        logical_id: str(
+            client.create_secret(Name=f"booking-deposits/bench/{name}", SecretString=json.dumps({name: value}))["ARN"]
+        )
+        for logical_id, (name, value) in keys.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -485,8 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.runs} runs after a warm-up, tracing enabled", flush=True)
 
     with local_world() as world:
-        secret_arn = create_app_secret()
-        environments = {name: lambda_environment(spec, secret_arn) for name, spec in specs.items()}
+        secret_arns = create_provider_secrets()
+        environments = {name: lambda_environment(spec, secret_arns) for name, spec in specs.items()}
         floor_env = next(iter(environments.values()))
         for round_number in range(args.runs + 1):
             warm_up = round_number == 0

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local.lambda_runtime import http_event
+from local.dev_auth import DevSigner
+from local.lambda_runtime import gateway_claim, http_event
 from local.runner import DOUBLE_CAL_KEY, DOUBLE_CAL_WEBHOOK_SECRET, DOUBLE_STRIPE_KEY, DOUBLE_STRIPE_WEBHOOK_SECRET
 from local.template import ROOT
 
@@ -64,8 +65,13 @@ def _api_events() -> None:
             headers={"content-type": "application/json"},
             body=json.dumps({"token": "example-token-from-verify-url-0123456789"}),
         ),
+        # API Gateway checked the token and passes its claims (every value a string): the function reads those.
         "admin_api/events/list_flagged.json": http_event(
-            "GET", "/admin/bookings", headers={"authorization": "Bearer local-admin-token"}, query={"flagged": "true"}
+            "GET",
+            "/admin/bookings",
+            headers={"authorization": "Bearer <the owner's Cognito access token>"},
+            query={"flagged": "true"},
+            jwt_claims={name: gateway_claim(value) for name, value in DevSigner.in_memory().claims("owner").items()},
         ),
     }
     for relative, event in examples.items():

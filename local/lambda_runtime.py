@@ -7,6 +7,9 @@
   BaseRouter.current_event / lambda_context) is made per thread, see `isolate_router_state`.
 - HTTP requests become API Gateway HTTP API (payload 2.0) events; scheduled invocations get the
   EventBridge Scheduler payload.
+- Routes behind the template's JWT authorizer get API Gateway's check before the function runs (`JwtAuthorizer`):
+  a missing or invalid token is answered 401 `{"message":"Unauthorized"}` and never reaches the function; a valid
+  one's claims are in the event, every value a string, as API Gateway passes them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from local.template import FunctionSpec, functions
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from local.dev_auth import DevSigner, UserPool
+from local.template import FunctionSpec, functions, jwt_authorizers, load_template, resolve
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -58,6 +66,7 @@ def http_event(
     query: Mapping[str, str] | None = None,
     route_key: str | None = None,
     source_ip: str = "127.0.0.1",
+    jwt_claims: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload 2.0 event (header names lower-case, binary bodies base64)."""
     headers = {name.lower(): value for name, value in (headers or {}).items()}
@@ -102,6 +111,9 @@ def http_event(
         },
         "isBase64Encoded": encoded,
     }
+    if jwt_claims is not None:
+        # No route of ours declares scopes, and API Gateway then passes `scopes: null` (round2-notes §6).
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": jwt_claims, "scopes": None}}
     if query:
         event["queryStringParameters"] = dict(query)
     if text_body is not None:
@@ -114,6 +126,97 @@ def scheduler_event(schedule_name: str, payload: str | None = None) -> dict[str,
     if payload:
         return json.loads(payload)
     return {"schedule": schedule_name, "time": datetime.now(UTC).isoformat()}
+
+
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512")  # API Gateway's JWT authorizer accepts RSA signatures only
+
+
+class TokenRefused(Exception):
+    """Why the authorizer refused a token (API Gateway's www-authenticate error_description)."""
+
+
+def gateway_claim(value: Any) -> str:
+    """A claim as API Gateway hands it to the function: a string; a list as `[a b]` (round2-notes §6)."""
+    if isinstance(value, list):
+        return "[" + " ".join(gateway_claim(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    """An HttpApi JWT authorizer, checking what API Gateway checks (AWS developer guide, "Controlling access to
+    HTTP APIs with JWT authorizers"): the token in the identity source, bare or after `Bearer `; an RSA signature
+    by a key of the issuer's JWKS (matched by `kid`); `iss` equal to the issuer; `aud`, or `client_id` when there
+    is no `aud`, one of the audiences; `exp` in the future, `nbf` and `iat` not. Real time, not the product's
+    clock: the gateway is not the product, and `make token` in another shell cannot know a moved clock."""
+
+    issuer: str
+    audiences: frozenset[str]
+    keys: KeySet
+    header: str = "authorization"
+
+    def claims(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The verified token's claims as the function receives them; TokenRefused when API Gateway says 401."""
+        value = (headers.get(self.header) or "").strip()
+        token = value[7:].strip() if value[:7].lower() == "bearer " else value
+        if not token:
+            raise TokenRefused("no token")
+        try:
+            verified = jwt.decode(token, self.keys, algorithms=list(RSA_ALGORITHMS)).claims
+        except (JoseError, ValueError, KeyError, TypeError) as exc:
+            raise TokenRefused(f"the token could not be verified ({type(exc).__name__})") from None
+        if verified.get("iss") != self.issuer:
+            raise TokenRefused("the issuer is not the authorizer's")
+        audience = verified.get("aud", verified.get("client_id"))
+        if not set(audience if isinstance(audience, list) else [audience]) & self.audiences:
+            raise TokenRefused("the audience is not the authorizer's")
+        now = time.time()
+        try:
+            expires, not_before, issued = (
+                float(verified.get(name, default)) for name, default in (("exp", "nan"), ("nbf", 0), ("iat", 0))
+            )
+        except (TypeError, ValueError):
+            raise TokenRefused("exp, nbf or iat is not a number") from None
+        if not expires > now:  # also refuses a token with no exp (nan)
+            raise TokenRefused("the token has expired")
+        if not_before > now or issued > now:
+            raise TokenRefused("the token is not valid yet")
+        return {name: gateway_claim(value) for name, value in verified.items()}
+
+
+def _unauthorized(reason: str) -> dict[str, Any]:
+    return {
+        "statusCode": 401,
+        "headers": {
+            "content-type": "application/json",
+            "www-authenticate": f'Bearer error="invalid_token" error_description="{reason}"',
+        },
+        "body": '{"message":"Unauthorized"}',
+    }
+
+
+def template_authorizers(pool: UserPool) -> dict[str, JwtAuthorizer]:
+    """The template's JWT authorizers, with its user pool and app client standing for `pool` (its ids, its keys)."""
+    resources = load_template()["Resources"]
+    references = {"AWS::Region": pool.region, "AWS::URLSuffix": "amazonaws.com"}
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Cognito::UserPool":
+            references[logical_id] = pool.pool_id
+        elif resource["Type"] == "AWS::Cognito::UserPoolClient":
+            references[logical_id] = pool.client_id
+    return {
+        name: JwtAuthorizer(
+            issuer=resolve(spec.issuer, references),
+            audiences=frozenset(resolve(audience, references) for audience in spec.audience),
+            keys=pool.jwks,
+            header=spec.identity_source.removeprefix("$request.header.").lower(),
+        )
+        for name, spec in jwt_authorizers().items()
+    }
 
 
 class _PerThread:
@@ -196,24 +299,28 @@ class FunctionPool:
 class LocalLambda:
     """Every function of the template, and the HTTP routes that lead to them."""
 
-    def __init__(self) -> None:
+    def __init__(self, user_pool: UserPool | None = None) -> None:
+        """`user_pool` stands for the template's Cognito pool: the local dev pool (key in .local/) by default."""
         isolate_router_state()
+        self.user_pool = user_pool or DevSigner.local().pool
+        self.authorizers = template_authorizers(self.user_pool)
         self.pools = {logical_id: FunctionPool(spec) for logical_id, spec in functions().items()}
-        self._routes: list[tuple[str, re.Pattern[str], str, str]] = []
+        self._routes: list[tuple[str, re.Pattern[str], str, str, str | None]] = []
         for logical_id, pool in self.pools.items():
             for route in pool.spec.routes:
                 pattern = re.compile("^" + re.sub(r"\{[^/]+?\}", "[^/]+", route.path) + "$")
-                self._routes.append((route.method, pattern, logical_id, f"{route.method} {route.path}"))
+                route_key = f"{route.method} {route.path}"
+                self._routes.append((route.method, pattern, logical_id, route_key, route.authorizer))
 
-    def route(self, method: str, path: str) -> tuple[str, str] | None:
-        """(function logical id, route key) serving this request, if any."""
-        for route_method, pattern, logical_id, route_key in self._routes:
+    def route(self, method: str, path: str) -> tuple[str, str, str | None] | None:
+        """(function logical id, route key, authorizer or None) serving this request, if any."""
+        for route_method, pattern, logical_id, route_key, authorizer in self._routes:
             if route_method in (method.upper(), "ANY") and pattern.match(path):
-                return logical_id, route_key
+                return logical_id, route_key, authorizer
         return None
 
     def route_keys(self) -> list[str]:
-        return [route_key for *_, route_key in self._routes]
+        return [route[3] for route in self._routes]
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         return self.pools[logical_id].invoke(event)
@@ -227,7 +334,8 @@ class LocalLambda:
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Serve one HTTP request as API Gateway would: 404 without a route, 500 when the handler raises."""
+        """Serve one HTTP request as API Gateway would: 404 without a route, 401 when the route's authorizer
+        refuses the token, 500 when the handler raises."""
         found = self.route(method, path)
         if found is None:
             return {
@@ -235,8 +343,17 @@ class LocalLambda:
                 "headers": {"content-type": "application/json"},
                 "body": '{"message":"Not Found"}',
             }
-        logical_id, route_key = found
-        event = http_event(method, path, body=body, headers=headers, query=query, route_key=route_key)
+        logical_id, route_key, authorizer = found
+        claims = None
+        if authorizer is not None:
+            lower = {name.lower(): value for name, value in (headers or {}).items()}
+            try:
+                claims = self.authorizers[authorizer].claims(lower)
+            except TokenRefused as refused:
+                return _unauthorized(str(refused))
+        event = http_event(
+            method, path, body=body, headers=headers, query=query, route_key=route_key, jwt_claims=claims
+        )
         try:
             return self.invoke(logical_id, event)
         except Exception:  # what API Gateway answers when the integration fails

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from local.aws import create_alerts_topic, create_app_tables, fake_credentials, published_alerts, start_moto_server
+from local.dev_auth import ACCESS_TOKEN_MINUTES, DevSigner
 from local.lambda_runtime import LocalLambda, scheduler_event
 from local.template import load_template
 
@@ -44,7 +45,6 @@ LOCAL_DEFAULTS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "ADMIN_API_TOKEN": "local-admin-token",  # the owner's bearer token for /admin locally
 }
 
 
@@ -79,6 +79,7 @@ class LocalEnvironment:
         self.stripe_double: Any = None
         self.cal_double: Any = None
         self.lam: LocalLambda | None = None
+        self.signer: DevSigner | None = None
         self._moto: Any = None
         self._server: ThreadingHTTPServer | None = None
         self.api_url = ""
@@ -143,7 +144,9 @@ class LocalEnvironment:
         from booking.settings import get_settings
 
         get_settings.cache_clear()  # configuration is complete only now (the doubles' URLs)
-        self.lam = LocalLambda()
+        # The admin routes take tokens signed by the dev key in .local/ (the runner's stand-in for Cognito).
+        self.signer = DevSigner.local()
+        self.lam = LocalLambda(user_pool=self.signer.pool)
         self._server = _ApiServer((self.host, self.port), _make_handler(self))
         self.port = self._server.server_address[1]
         self.api_url = f"http://{self.host}:{self.port}"
@@ -203,6 +206,7 @@ class LocalEnvironment:
                 else None
             ),
             "routes": self.lam.route_keys() if self.lam else [],
+            "owner_token_issuer": self.signer.pool.issuer if self.signer else None,
         }
 
     # --- local-only control routes ----------------------------------------------------------------------
@@ -341,6 +345,10 @@ def serve_forever(host: str, port: int, *, schedules: bool = True) -> int:
     print(f"Cal.com ({info['cal']})  {info['cal_api']}")
     print(f"DynamoDB (moto)        {info['dynamodb']}")
     print(f"Local controls         {info['api']}/_local  (clock, alerts, invoke)")
+    assert env.signer is not None
+    print(f"Owner dev token        (valid {ACCESS_TOKEN_MINUTES} min; another: make token, or make token ROLE=staff)")
+    print(f"  {env.signer.token('owner')}")
+    print(f"  curl -H \"Authorization: Bearer $TOKEN\" '{info['api']}/admin/bookings'")
     if schedules:
         print("Schedules              the template's ScheduleV2 rates (make invoke FN=... runs one now)")
     print("Try it: make demo    (Ctrl-C stops everything; data lives in memory)", flush=True)

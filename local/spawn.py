@@ -29,7 +29,6 @@ INHERITED_PREFIXES = (
     "STRIPE_",
     "CAL_",
     "TABLE_NAME",
-    "ADMIN_API_TOKEN",
     "OWNER_ALERTS",
     "AWS_",
     "SITE_BASE_URL",

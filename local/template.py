@@ -6,6 +6,7 @@ in the template) fails locally too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,6 +40,17 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 class Route:
     method: str
     path: str
+    authorizer: str | None = None  # the HttpApi authorizer that guards it; None = public
+
+
+@dataclass(frozen=True)
+class JwtAuthorizerSpec:
+    """An HttpApi JWT authorizer as written in the template (issuer and audience still intrinsics)."""
+
+    name: str
+    identity_source: str
+    issuer: Any
+    audience: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,46 @@ def load_template() -> dict[str, Any]:
     return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
+def jwt_authorizers() -> dict[str, JwtAuthorizerSpec]:
+    """The JWT authorizers of the template's HttpApi (the runner serves one API)."""
+    found: dict[str, JwtAuthorizerSpec] = {}
+    for resource in load_template()["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::HttpApi":
+            continue
+        for name, spec in ((resource.get("Properties") or {}).get("Auth") or {}).get("Authorizers", {}).items():
+            configuration = spec["JwtConfiguration"]
+            found[name] = JwtAuthorizerSpec(
+                name=name,
+                identity_source=spec.get("IdentitySource", "$request.header.Authorization"),
+                issuer=configuration["issuer"],
+                audience=tuple(configuration.get("audience") or ()),
+            )
+    return found
+
+
+def _route_authorizer(event_properties: dict[str, Any], resources: dict[str, Any]) -> str | None:
+    """The authorizer SAM attaches to an HttpApi event: its own `Auth.Authorizer` (NONE = public), else the
+    API's DefaultAuthorizer. Route scopes are not applied locally, so a template that uses them is refused."""
+    auth = event_properties.get("Auth") or {}
+    if auth.get("AuthorizationScopes"):
+        raise ValueError(f"{event_properties['Path']}: AuthorizationScopes are not applied by the local runner")
+    if "Authorizer" in auth:
+        return None if auth["Authorizer"] == "NONE" else str(auth["Authorizer"])
+    api_id = event_properties.get("ApiId")
+    api = resources.get(api_id["Ref"]) if isinstance(api_id, dict) and "Ref" in api_id else None
+    default = (((api or {}).get("Properties") or {}).get("Auth") or {}).get("DefaultAuthorizer")
+    return str(default) if default else None
+
+
+def resolve(value: Any, references: dict[str, str]) -> Any:
+    """Resolve !Ref and !Sub against `references` (logical id or pseudo parameter -> value); other values as is."""
+    if isinstance(value, dict) and "Ref" in value:
+        return references[value["Ref"]]
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda match: references[match.group(1)], value["Fn::Sub"])
+    return value
+
+
 def functions() -> dict[str, FunctionSpec]:
     template = load_template()
     defaults = template.get("Globals", {}).get("Function", {})
@@ -84,7 +136,9 @@ def functions() -> dict[str, FunctionSpec]:
         routes, schedules = [], []
         for event_name, event in (props.get("Events") or {}).items():
             if event["Type"] == "HttpApi":
-                routes.append(Route(event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+                route = event["Properties"]
+                authorizer = _route_authorizer(route, template["Resources"])
+                routes.append(Route(route["Method"].upper(), route["Path"], authorizer))
             elif event["Type"] in ("ScheduleV2", "Schedule"):
                 schedule = event["Properties"]
                 expression = schedule.get("ScheduleExpression") or schedule.get("Schedule")

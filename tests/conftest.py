@@ -16,7 +16,6 @@ os.environ.update(
         "STRIPE_WEBHOOK_SECRET": "whsec_suite",
         "CAL_API_KEY": "cal_test_suite",
         "CAL_WEBHOOK_SECRET": "cal_whsec_suite",
-        "ADMIN_API_TOKEN": "admin_suite_token",
         "POWERTOOLS_SERVICE_NAME": "booking-deposits",
         "POWERTOOLS_METRICS_NAMESPACE": "BookingDepositsTest",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -42,7 +41,8 @@ from local.aws import create_app_tables, fake_credentials, serialize_dynamodb
 from local.cal_double import CalDouble, CalEventType
 from local.lambda_runtime import LocalLambda
 from local.stripe_double import StripeDouble
-from tests.support import ApiClient
+from tests.iam_recorder import AccessRecorder
+from tests.support import DEV_SIGNER, ApiClient
 
 fake_credentials()
 # The SDK waits at least 0.5 s between retries; the doubles answer instantly, so keep the suite fast.
@@ -91,11 +91,20 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def lam(aws: None, stripe_double: StripeDouble, cal_double: CalDouble) -> LocalLambda:
+def access_recorder() -> AccessRecorder:
+    """What each function does to AWS, against what the template grants it (tests/iam_recorder.py)."""
+    recorder = AccessRecorder()
+    recorder.install()
+    return recorder
+
+
+@pytest.fixture(scope="session")
+def lam(aws: None, stripe_double: StripeDouble, cal_double: CalDouble, access_recorder: AccessRecorder) -> LocalLambda:
     from booking.settings import get_settings
 
     get_settings.cache_clear()  # the doubles' URLs are known only now
-    return LocalLambda()
+    # The gateway checks tokens against the suite's in-memory dev key (tests.support.owner_headers signs them).
+    return LocalLambda(user_pool=DEV_SIGNER.pool)
 
 
 def reset_world(stripe_double: StripeDouble, cal_double: CalDouble) -> None:
@@ -115,17 +124,22 @@ def reset_world(stripe_double: StripeDouble, cal_double: CalDouble) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_world(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test starts with an empty table and doubles with no history, and leaves no contract violation."""
+    """Every test starts with an empty table and doubles with no history, and leaves no contract violation and
+    no use of an AWS permission the template does not grant the function that used it."""
     if "lam" not in request.fixturenames and "api" not in request.fixturenames:
         yield
         return
     stripe_double: StripeDouble = request.getfixturevalue("stripe_double")
     cal_double: CalDouble = request.getfixturevalue("cal_double")
     request.getfixturevalue("lam")
+    recorder: AccessRecorder = request.getfixturevalue("access_recorder")
     reset_world(stripe_double, cal_double)
+    recorder.take_violations()
     yield
     violations = cal_double.contract_violations
     assert not violations, f"requests to Cal.com broke its OpenAPI contract: {violations}"
+    ungranted = recorder.take_violations()
+    assert not ungranted, "functions used AWS permissions template.yaml does not grant:\n" + "\n".join(ungranted)
 
 
 @pytest.fixture

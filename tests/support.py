@@ -14,11 +14,21 @@ from typing import Any
 import pytest
 import stripe
 
+from local.dev_auth import DevRole, DevSigner
 from local.lambda_runtime import LocalLambda
 
 DEFAULT_SERVICE = "signature-facial"
 NOTICE_MARGIN = timedelta(hours=2)
 ATTENDEE = {"name": "Ada Lovelace", "email": "ada@example.com", "time_zone": "America/New_York"}
+# The suite's stand-in for the owners' Cognito user pool: LocalLambda's gateway trusts its key (tests/conftest.py).
+DEV_SIGNER = DevSigner.in_memory()
+OWNER_EMAIL = "owner@example.com"
+
+
+def owner_headers(role: DevRole = "owner", email: str = OWNER_EMAIL, **claims: Any) -> dict[str, str]:
+    """Authorization of a signed-in owner (or staff, or a user in no group): a Cognito-shaped access token
+    signed by the suite's dev key. `claims` replace the token's (None removes one), for refused tokens."""
+    return {"Authorization": f"Bearer {DEV_SIGNER.token(role, email, **claims)}"}
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""GET /admin/bookings[/{booking_id}]: the owner's view of bookings, payments, flags and history."""
+"""GET /admin/bookings[/{booking_id}]: the owner's view of bookings, payments, flags and history.
+
+Behind the HttpApi's JWT authorizer (a Cognito access token); owners and staff may read.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from booking.domain.lifecycle import BookingStatus
 from booking.http import api_handler, create_app, responses
+from booking.owner import auth
 from booking.owner import views as owner
 
 app = create_app()
@@ -15,27 +19,49 @@ app = create_app()
 
 @app.get(
     "/admin/bookings",
-    summary="Bookings by status, or those flagged for the owner",
+    summary="Bookings in start order: by status, flagged, with a balance due, in a date range; a page at a time",
     tags=["admin"],
-    responses=responses(200, "Bookings with payment state", 401, 422),
+    responses=responses(200, "A page of bookings with payment state, and the cursor of the next page", 401, 403, 422),
 )
 def list_bookings(
     status: Annotated[BookingStatus | None, Query()] = None,
     flagged: Annotated[bool, Query(description="Only bookings with open flags")] = False,
+    balance_due: Annotated[bool, Query(description="Only bookings whose balance is still to collect")] = False,
+    start_from: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            max_length=40,
+            description="Bookings starting at or after: ISO date or date-time (UTC if no offset)",
+        ),
+    ] = None,
+    start_to: Annotated[
+        str | None,
+        Query(
+            alias="to",
+            max_length=40,
+            description="...and before: a date includes its whole day; at most 366 days after `from`",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page, unchanged")
+    ] = None,
 ) -> owner.OwnerBookings:
-    owner.authorize(app.current_event.headers.get("authorization"))
-    return owner.bookings(status, flagged, limit)
+    auth.require(app.current_event, "staff")
+    return owner.bookings(
+        status, flagged, limit, balance_due=balance_due, start_from=start_from, start_to=start_to, cursor=cursor
+    )
 
 
 @app.get(
     "/admin/bookings/<booking_id>",
     summary="One booking: payment, refunds, flags and its whole history",
     tags=["admin"],
-    responses=responses(200, "The booking", 401, 404, 422),
+    responses=responses(200, "The booking", 401, 403, 404, 422),
 )
 def get_booking(booking_id: Annotated[str, Path(pattern=r"^bk_[0-9a-f]{24}$")]) -> owner.OwnerBooking:
-    owner.authorize(app.current_event.headers.get("authorization"))
+    auth.require(app.current_event, "staff")
     return owner.booking(booking_id)
 
 

@@ -1,10 +1,12 @@
-"""Provider keys: Secrets Manager in AWS (one JSON secret, cached), environment variables locally.
+"""Provider keys: Secrets Manager in AWS (one secret per key, cached), environment variables locally.
 
-The secret named by APP_SECRETS_NAME holds {"stripe_secret_key", "stripe_webhook_secret", "cal_api_key",
-"cal_webhook_secret", "admin_api_token"}. An environment variable of the upper-case name (STRIPE_SECRET_KEY,
-...) wins: that is how the local runner and the tests pass keys; the template never sets them.
+Each key has its own secret, and a function is told (and allowed by IAM) only the secrets it needs: the
+environment variable NAME_ARN (STRIPE_SECRET_KEY_ARN, CAL_WEBHOOK_SECRET_ARN, ...) names the secret of key
+`name`, a JSON object `{name: value}`. A function whose environment has no NAME_ARN cannot read that key, and
+its role could not either (README, Permissions). An environment variable of the upper-case name itself
+(STRIPE_SECRET_KEY, ...) wins: that is how the local runner and the tests pass keys; the template never sets them.
 
-The secret is read through Powertools Parameters (cached for SECRET_CACHE_SECONDS), on a client of the
+A secret is read through Powertools Parameters (cached for SECRET_CACHE_SECONDS), on a client of the
 container's shared botocore session (booking.aws) so no second session parses botocore's models.
 """
 
@@ -18,13 +20,7 @@ from typing import Any, Literal
 from booking.aws import client
 from booking.settings import get_settings
 
-SecretName = Literal[
-    "stripe_secret_key",
-    "stripe_webhook_secret",
-    "cal_api_key",
-    "cal_webhook_secret",
-    "admin_api_token",
-]
+SecretName = Literal["stripe_secret_key", "stripe_webhook_secret", "cal_api_key", "cal_webhook_secret"]
 SECRET_CACHE_SECONDS = 300
 
 
@@ -36,12 +32,14 @@ def provider_secret(name: SecretName) -> str:
     from_env = os.environ.get(name.upper())
     if from_env:
         return from_env
-    secrets_name = get_settings().app_secrets_name
-    if not secrets_name:
-        raise MissingSecret(f"{name} is not configured: set APP_SECRETS_NAME (or {name.upper()} locally)")
-    value = _secret(secrets_name).get(name)
+    secret_id = getattr(get_settings(), f"{name}_arn")
+    if not secret_id:
+        raise MissingSecret(
+            f"{name} is not configured for this function: set {name.upper()}_ARN (or {name.upper()} locally)"
+        )
+    value = _secret(secret_id).get(name)
     if not value:
-        raise MissingSecret(f"{name} is missing from secret {secrets_name}")
+        raise MissingSecret(f"{name} is missing from secret {secret_id}")
     return str(value)
 
 
@@ -52,8 +50,8 @@ def _provider() -> Any:
     return SecretsProvider(boto3_client=client("secretsmanager"))
 
 
-def _secret(secrets_name: str) -> dict[str, Any]:
-    values = _provider().get(secrets_name, transform="json", max_age=SECRET_CACHE_SECONDS)
+def _secret(secret_id: str) -> dict[str, Any]:
+    values = _provider().get(secret_id, transform="json", max_age=SECRET_CACHE_SECONDS)
     return values if isinstance(values, dict) else {}
 
 

@@ -20,7 +20,11 @@ class Settings(BaseModel):
     )
     stripe_api_base: str = Field(default="https://api.stripe.com", description="Stripe or the local Stripe double")
     cal_api_base: str = Field(default="https://api.cal.com", description="Cal.com or the local Cal.com double")
-    app_secrets_name: str = Field(default="", description="Secrets Manager secret holding the provider keys (JSON)")
+    # One secret per provider key, set only on the functions that may read it (booking.secrets).
+    stripe_secret_key_arn: str = Field(default="", description="Secret holding {stripe_secret_key}")
+    stripe_webhook_secret_arn: str = Field(default="", description="Secret holding {stripe_webhook_secret}")
+    cal_api_key_arn: str = Field(default="", description="Secret holding {cal_api_key}")
+    cal_webhook_secret_arn: str = Field(default="", description="Secret holding {cal_webhook_secret}")
     owner_alerts_topic_arn: str = Field(default="", description="SNS topic of the owner's alerts")
     payout_hold_hours: int = Field(default=72, ge=0, description="Provider payouts wait this long after payment")
     catalog_path: str = Field(default="", description="Catalog JSON; empty = the catalog shipped in the layer")

@@ -1,9 +1,11 @@
-"""What the fuzz tests share: their budget, the owner token, and the error shape every 4xx/5xx must have."""
+"""What the fuzz tests share: their budget, the owner's token, and the error shape every 4xx/5xx must have."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+from local.dev_auth import DevSigner
 
 # Examples per operation and phase (schemathesis) and half those per webhook property (hypothesis). The default
 # keeps the whole fuzz well under two minutes on two cores, for CI; `make fuzz FUZZ_EXAMPLES=300` digs deeper.
@@ -12,8 +14,11 @@ EXAMPLES = max(CI_EXAMPLES, int(os.environ.get("FUZZ_EXAMPLES") or 0))
 # One seed for everything: a failure in CI replays identically on a laptop.
 SEED = 20261122
 
-OWNER_TOKEN = "local-admin-token"  # the local runner's owner token (local.runner.LOCAL_DEFAULTS)
-OWNER = {"Authorization": f"Bearer {OWNER_TOKEN}"}
+# An owner signed in to the spawned runner: a dev token of its key in .local/ (what `make token` prints); it
+# lives an hour, far longer than a fuzz run.
+OWNER = {"Authorization": f"Bearer {DevSigner.local().token('owner', 'fuzz-owner@example.com')}"}
+# What API Gateway answers itself when the JWT authorizer refuses a request: not our shape, and no function ran.
+GATEWAY_UNAUTHORIZED = {"message": "Unauthorized"}
 
 
 def error_shape_problems(status: int, body: Any) -> list[str]:

@@ -215,3 +215,29 @@ def test_committed_openapi_json_is_what_the_code_generates() -> None:
 
     committed = (ROOT / "openapi.json").read_text(encoding="utf-8")
     assert committed == render(), "openapi.json is stale: run `make openapi`"
+
+
+def test_every_admin_route_and_only_those_need_the_owners_cognito_token() -> None:
+    from local.template import functions, jwt_authorizers
+
+    routes = [route for spec in functions().values() for route in spec.routes]
+    assert {route.authorizer for route in routes if route.path.startswith("/admin/")} == {"OwnerJwt"}
+    assert {route.authorizer for route in routes if not route.path.startswith("/admin/")} == {None}
+    authorizer = jwt_authorizers()["OwnerJwt"]
+    assert authorizer.issuer == {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${OwnerUserPool}"}
+    assert authorizer.audience == ({"Ref": "OwnerDashboardClient"},)
+
+
+def test_the_user_pool_is_invitation_only_with_owner_and_staff_groups() -> None:
+    from local.template import load_template
+
+    resources = load_template()["Resources"]
+    pool = resources["OwnerUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    groups = {
+        res["Properties"]["GroupName"] for res in resources.values() if res["Type"] == "AWS::Cognito::UserPoolGroup"
+    }
+    assert groups == {"owner", "staff"}
+    client = resources["OwnerDashboardClient"]["Properties"]
+    assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]
+    assert {"OwnerUserPoolId", "OwnerDashboardClientId", "OwnerTokenIssuer"} <= set(load_template()["Outputs"])

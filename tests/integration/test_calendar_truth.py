@@ -28,11 +28,11 @@ from tests.integration.helpers import (
     next_weekday,
     travel_to,
 )
-from tests.support import ApiClient, ApiResponse, Clock, Worker, run_job, stripe_client
+from tests.support import ApiClient, ApiResponse, Clock, Worker, owner_headers, run_job, stripe_client
 
 CLEANUP = "ExpireHoldsFunction"
 PAYOUTS = "PayoutsCronFunction"
-OWNER = {"Authorization": "Bearer admin_suite_token"}
+OWNER = owner_headers()
 ATTENDEE_EMAIL = "ada@example.com"
 
 FACIAL_DEPOSIT = 8250  # signature facial: 16500, 50% deposit, free until 24 h, then a fee of 50% of the price

@@ -12,7 +12,7 @@ import pytest
 from local.cal_double import CalDouble
 from local.lambda_runtime import LocalLambda
 from local.stripe_double import StripeDouble
-from tests.support import ApiClient, alerts, booking, deliver_cal, pay, run_job
+from tests.support import ApiClient, alerts, booking, deliver_cal, owner_headers, pay, run_job
 
 CLEANUP = "ExpireHoldsFunction"
 OTHER_CLIENT = {"name": "Grace Hopper", "email": "grace@example.com", "time_zone": "UTC"}
@@ -126,9 +126,7 @@ def test_expired_token_of_an_unconfirmed_booking_alerts_the_owner_once(
     assert first["tokens_expired_alerted"] == 1 and second["tokens_expired_alerted"] == 0
     assert booking(intent["booking_id"]).has_flag("token_expired_unconfirmed")
     assert len([a for a in alerts() if "link expired" in a["subject"]]) == 1
-    flagged = api.request(
-        "GET", "/admin/bookings", query={"flagged": "true"}, headers={"Authorization": "Bearer admin_suite_token"}
-    )
+    flagged = api.request("GET", "/admin/bookings", query={"flagged": "true"}, headers=owner_headers())
     assert [b["booking_id"] for b in flagged.body["bookings"]] == [intent["booking_id"]]
 
 

@@ -16,7 +16,7 @@ import requests
 from local.template import ROOT
 
 # The suite's own settings (test keys, table) must not leak into the runner: keys would mean "real providers".
-SUITE_VARIABLES = ("STRIPE_", "CAL_", "TABLE_NAME", "ADMIN_API_TOKEN", "OWNER_ALERTS", "AWS_", "SITE_BASE_URL", "STAGE")
+SUITE_VARIABLES = ("STRIPE_", "CAL_", "TABLE_NAME", "OWNER_ALERTS", "AWS_", "SITE_BASE_URL", "STAGE")
 
 
 def _clean_env() -> dict[str, str]:
@@ -130,3 +130,26 @@ def test_clock_and_invoke_commands_reach_the_running_runner(runner: str) -> None
         check=False,
     )
     assert invoked.returncode == 0 and '"paid": 0' in invoked.stdout
+
+
+def test_make_token_prints_a_dev_token_the_running_runner_accepts(runner: str) -> None:
+    # Given the running runner (its dev key in .local/) and a token printed in another shell, as `make token`
+    def token(*args: str) -> str:
+        printed = subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "local.dev_auth", *args],
+            cwd=ROOT,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return printed.stdout.strip()
+
+    unknown = f"{runner}/admin/bookings/bk_000000000000000000000000"
+    # When the owner and staff use theirs, and someone uses none
+    owner = requests.get(unknown, headers={"Authorization": f"Bearer {token()}"}, timeout=10)
+    staff = requests.get(unknown, headers={"Authorization": f"Bearer {token('--role', 'staff')}"}, timeout=10)
+    nobody = requests.get(unknown, timeout=10)
+    # Then the gateway lets the signed-in through to the function (which finds no such booking), not the others
+    assert owner.status_code == 404 and staff.status_code == 404
+    assert (nobody.status_code, nobody.json()) == (401, {"message": "Unauthorized"})

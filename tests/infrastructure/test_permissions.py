@@ -1,0 +1,179 @@
+"""Least privilege, pinned: each function's permissions in template.yaml are exactly the list its code needs,
+and the suite checks, invocation by invocation, that the code uses nothing more (tests/iam_recorder.py).
+
+Adding a permission means adding it here, with the code path that needs it; removing one the code still uses
+fails the integration test that reaches that path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.iam import Permission, function_permissions, policy_permissions
+from local.lambda_runtime import LocalLambda
+from local.template import functions, load_template
+from tests.iam_recorder import AccessRecorder
+from tests.support import ApiClient
+
+TABLE = "BookingsTable"
+GET, PUT, UPDATE, DELETE, BATCH_GET = "GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"
+STRIPE_KEY, STRIPE_WEBHOOK = "StripeSecretKeySecret", "StripeWebhookSecret"
+CAL_KEY, CAL_WEBHOOK = "CalApiKeySecret", "CalWebhookSecret"
+ALERTS = "OwnerAlertsTopic"
+
+
+def grants(
+    table: tuple[str, ...] = (),
+    indexes: tuple[str, ...] = (),
+    secrets: tuple[str, ...] = (),
+    alerts: bool = False,
+) -> frozenset[Permission]:
+    return frozenset(
+        {Permission(f"dynamodb:{action}", TABLE) for action in table}
+        | {Permission("dynamodb:Query", f"{TABLE}/index/{index}") for index in indexes}
+        | {Permission("secretsmanager:GetSecretValue", secret) for secret in secrets}
+        | ({Permission("sns:Publish", ALERTS)} if alerts else set())
+    )
+
+
+# Why each: the code path that needs it (functions/<name>/app.py -> shared/booking/...).
+EXPECTED = {
+    # availability: Cal.com's free slots minus the seats held here (SlotIndex); never money
+    "CatalogFunction": grants(indexes=("SlotIndex",), secrets=(CAL_KEY,)),
+    # the HELD booking, its seat and the idempotency claim in one transaction (a retry deletes a stale claim);
+    # the PaymentIntent in Stripe; the slot re-checked in Cal.com
+    "CreateIntentFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY)),
+    # reads the PaymentIntent, records PAID, writes the token; alerts an unexpected payment
+    "CreateTokenFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,), alerts=True),
+    # redeems the token, books in Cal.com, refunds and frees the seat when the slot was lost
+    "VerifyBookingFunction": grants((GET, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # the inbox, the booking by PaymentIntent, refunds/reversals, Cal.com cancellation of a refunded booking
+    "StripeWebhookFunction": grants(
+        (GET, PUT, UPDATE, DELETE), ("PaymentIntentIndex",), (STRIPE_KEY, STRIPE_WEBHOOK, CAL_KEY), alerts=True
+    ),
+    # the inbox, the booking by Cal.com uid, the policy refund of a cancellation
+    "CalWebhookFunction": grants(
+        (GET, PUT, UPDATE, DELETE), ("CalUidIndex",), (STRIPE_KEY, CAL_KEY, CAL_WEBHOOK), alerts=True
+    ),
+    # the owner's list (StartIndex, then the bookings by key) and flagged bookings; reads only, no secret
+    "AdminApiFunction": grants((GET, BATCH_GET), ("StartIndex", "AttentionIndex")),
+    # refunds, cancellations (Cal.com too), balances and fees: money and the calendar, and the owner's alerts
+    "OwnerActionsFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # another time on the same payment (Cal.com), or the refund when none is chosen (Stripe)
+    "RebookFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # the client's pay link: the balance's PaymentIntent in Stripe
+    "PayBalanceFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,)),
+    # expiry, late confirmation, inbox retries (which run the webhooks' handlers), owed money
+    "ExpireHoldsFunction": grants(
+        (GET, PUT, UPDATE, DELETE),
+        ("StatusIndex", "InboxIndex", "MoneyIndex", "PaymentIntentIndex", "CalUidIndex"),
+        (STRIPE_KEY, CAL_KEY),
+        alerts=True,
+    ),
+    # transfers after the hold; a booking cancelled in Cal.com is repaired before its provider is paid
+    "PayoutsCronFunction": grants((GET, UPDATE, DELETE), ("PayoutIndex",), (STRIPE_KEY, CAL_KEY), alerts=True),
+}
+SECRET_VARIABLES = {
+    STRIPE_KEY: "STRIPE_SECRET_KEY_ARN",
+    STRIPE_WEBHOOK: "STRIPE_WEBHOOK_SECRET_ARN",
+    CAL_KEY: "CAL_API_KEY_ARN",
+    CAL_WEBHOOK: "CAL_WEBHOOK_SECRET_ARN",
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(EXPECTED))
+def test_each_function_has_exactly_the_permissions_its_code_needs(logical_id: str) -> None:
+    granted = function_permissions()[logical_id]
+    assert sorted(granted) == sorted(EXPECTED[logical_id])
+
+
+def test_every_function_is_pinned() -> None:
+    assert set(function_permissions()) == set(EXPECTED)
+
+
+def test_no_function_may_scan_batch_write_or_touch_another_resource() -> None:
+    for logical_id, granted in function_permissions().items():
+        actions = {permission.action for permission in granted}
+        assert not actions & {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DeleteTable"}, logical_id
+        assert all("*" not in permission.resource for permission in granted), logical_id
+
+
+def test_the_public_catalog_and_the_owners_read_api_cannot_read_the_stripe_key() -> None:
+    for logical_id in ("CatalogFunction", "AdminApiFunction"):
+        secrets = {p.resource for p in function_permissions()[logical_id] if p.action.startswith("secretsmanager:")}
+        assert STRIPE_KEY not in secrets and STRIPE_WEBHOOK not in secrets, logical_id
+
+
+@pytest.mark.parametrize("logical_id", sorted(EXPECTED))
+def test_a_function_is_told_exactly_the_secrets_it_may_read(logical_id: str) -> None:
+    # The environment names a key's secret (booking.secrets) only where the role may read it, and no global does
+    environment = functions()[logical_id].environment
+    readable = {p.resource for p in EXPECTED[logical_id] if p.action == "secretsmanager:GetSecretValue"}
+    named = {value["Ref"] for name, value in environment.items() if name in SECRET_VARIABLES.values()}
+    assert named == readable
+    assert all(environment[SECRET_VARIABLES[secret]] == {"Ref": secret} for secret in readable)
+
+
+def test_one_secret_per_key_and_no_shared_secret() -> None:
+    resources = load_template()["Resources"]
+    secrets = {name for name, res in resources.items() if res["Type"] == "AWS::SecretsManager::Secret"}
+    assert secrets == set(SECRET_VARIABLES)
+    assert "admin_api_token" not in str(load_template())
+
+
+def test_broad_policies_are_refused_by_the_reader() -> None:
+    # So that a DynamoDBCrudPolicy or a managed policy cannot hide from the pinned lists above
+    with pytest.raises(ValueError, match="unsupported policy"):
+        policy_permissions({"DynamoDBCrudPolicy": {"TableName": {"Ref": TABLE}}})
+    with pytest.raises(ValueError, match="unsupported policy resource"):
+        policy_permissions({"Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}]})
+
+
+# --- the recorder sees what functions do --------------------------------------------------------------------
+
+
+def test_the_recorder_attributes_each_call_to_the_function_that_made_it(
+    api: ApiClient, access_recorder: AccessRecorder
+) -> None:
+    # Given a booking walked through catalog, create-intent, create-token and verify
+    access_recorder.used.clear()
+    api.confirmed_booking()
+    # Then each function's recorded use is within its grants, and is what the flow must have done
+    used = access_recorder.used
+    assert Permission("dynamodb:PutItem", TABLE) in used["CreateIntentFunction"]
+    assert Permission("secretsmanager:GetSecretValue", STRIPE_KEY) in used["CreateIntentFunction"]
+    assert Permission("dynamodb:Query", f"{TABLE}/index/SlotIndex") in used["CatalogFunction"]
+    assert Permission("secretsmanager:GetSecretValue", CAL_KEY) in used["VerifyBookingFunction"]
+    for logical_id, permissions in used.items():
+        assert permissions <= EXPECTED[logical_id], logical_id
+
+
+def test_a_permission_the_template_does_not_grant_is_a_violation(
+    api: ApiClient, access_recorder: AccessRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a template that would not let create-intent write the table nor read the Stripe key
+    reduced = dict(access_recorder.granted)
+    reduced["CreateIntentFunction"] = frozenset(
+        p
+        for p in reduced["CreateIntentFunction"]
+        if p not in {Permission("dynamodb:PutItem", TABLE), Permission("secretsmanager:GetSecretValue", STRIPE_KEY)}
+    )
+    monkeypatch.setattr(access_recorder, "granted", reduced)
+    # When a client starts a booking
+    assert api.create_intent().status == 201
+    # Then the recorder reports both uses (and the suite would fail the test that made them)
+    violations = access_recorder.take_violations()
+    assert "CreateIntentFunction used dynamodb:PutItem on BookingsTable: not granted" in violations
+    assert "CreateIntentFunction used secretsmanager:GetSecretValue on StripeSecretKeySecret: not granted" in violations
+
+
+def test_a_secret_read_in_aws_is_attributed_to_the_functions_own_secret(lam: LocalLambda, monkeypatch: Any) -> None:
+    # Given the template's per-function secret variables and no local key
+    recorder = AccessRecorder()
+    with recorder.serving("CatalogFunction"):
+        assert recorder.secret_read("cal_api_key") == {Permission("secretsmanager:GetSecretValue", CAL_KEY)}
+        # a key the function is not told about is reported as such
+        (stripe,) = recorder.secret_read("stripe_secret_key")
+        assert stripe.resource == "<no STRIPE_SECRET_KEY_ARN in its environment>"
