@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import NoReturn, Self
 
 from pydantic import BaseModel
 
@@ -35,8 +35,8 @@ from booking.errors import (
     CalendarError,
     CalendarUnavailable,
     ConfirmationInProgress,
-    SlotUnavailable,
 )
+from booking.flows import lost_slot
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
 from booking.providers.calcom import (
@@ -67,8 +67,8 @@ class Confirmation(BaseModel):
     payment_type: str
 
     @classmethod
-    def of(cls, booking: Booking) -> Confirmation:
-        assert booking.cal_booking_uid is not None
+    def of(cls, booking: Booking) -> Self:
+        # cal_booking_uid: a Confirmation's type refuses None (a subclass may allow it: flows/rebook.py)
         return cls(
             booking_id=booking.booking_id,
             status="confirmed" if booking.status == S.CONFIRMED else booking.status.value.lower(),
@@ -93,7 +93,7 @@ def confirm_booking(booking_id: str, *, actor: str, wait: bool = True) -> Confir
         if booking.status in (S.CONFIRMED, S.COMPLETED) and booking.cal_booking_uid:
             return Confirmation.of(booking)
         if booking.status == S.SLOT_UNAVAILABLE:
-            raise SlotUnavailable(booking_id)
+            raise lost_slot.unavailable(booking)
         if booking.status != S.PAID:
             raise BookingClosed(booking_id, booking.status.value)
         now = clock_now()
@@ -193,19 +193,18 @@ def _slot_taken(cal: CalClient, booking: Booking, *, actor: str, message: str) -
     if ours is not None:
         return _record_confirmation(booking, ours, actor=actor)
     try:
-        lost = store.transition(
+        lost = lost_slot.lose_slot(
             booking,
-            S.SLOT_UNAVAILABLE,
             actor=actor,
             reason=f"Cal.com refused the slot after payment: {message}",
-            now=clock_now(),
+            cause=f"Cal.com refused the slot: {message}",
+            flag_code="slot_unavailable_after_payment",
             fields={"cal_lease_until": None, "cal_last_error": message},
         )
     except store.StaleBooking:
         return confirm_booking(booking.booking_id, actor=actor)
-    flag(lost, "slot_unavailable_after_payment", message)
     metrics.add_metric(name="SlotUnavailableAfterPayment", unit="Count", value=1)
-    raise SlotUnavailable(booking.booking_id)
+    raise lost_slot.unavailable(lost)
 
 
 def _cancelled_in_calendar(booking: Booking, cancelled: CalBooking) -> NoReturn:

@@ -1,7 +1,8 @@
 """What a succeeded payment does to its booking, whoever reports it (create-token, webhook, reconciliation).
 
 No lost payment (DESIGN.md §3): a succeeded PaymentIntent ends in a PAID booking that keeps its slot, or in
-a refund with the reason recorded and the booking flagged, or (amount differs from the price) flagged.
+a lost slot (`lost_slot.py`: another time on the same payment, or a refund with the reason recorded, flagged), or
+(amount differs from the price) flagged.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from booking.dal import bookings as store
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 from booking.errors import BookingNotFound, PaymentAmountMismatch, PaymentIntentMismatch, PaymentNotSucceeded
-from booking.money import payouts
+from booking.flows import lost_slot
+from booking.money import collections
 from booking.money.ledger import owed_now
 from booking.money.settlement import settle
 from booking.observability import metrics
@@ -65,20 +67,18 @@ def _apply_payment(booking: Booking, intent: PaymentIntentView, *, actor: str) -
                 actor=actor,
                 reason="payment succeeded after the hold lapsed; slot still free" if late else "payment succeeded",
                 now=now,
-                fields=fields | payouts.schedule_fields(booking, now),
+                fields=fields | collections.after_payment_fields(booking, now),
             )
         except store.SeatTaken:
-            reason = "late payment: the slot was taken after the hold expired; refunded in full"
-            lost = store.transition(
+            metrics.add_metric(name="LatePaymentSlotLost", unit="Count", value=1)
+            return lost_slot.lose_slot(
                 booking,
-                S.SLOT_UNAVAILABLE,
                 actor=actor,
                 reason="payment succeeded after the hold lapsed and someone else took the slot",
-                now=now,
-                fields=fields | {"auto_refund_reason": reason} | owed_now(),
+                cause="late payment: the slot was taken after the hold expired",
+                flag_code="late_payment_slot_lost",
+                fields=fields,
             )
-            metrics.add_metric(name="LatePaymentRefunded", unit="Count", value=1)
-            return settle(flag(lost, "late_payment_slot_lost", reason))
         metrics.add_metric(name="PaymentRecorded", unit="Count", value=1)
         return paid
     # Paid for a booking that can no longer take its slot: keep the money visible on the booking, then refund

@@ -3,6 +3,10 @@
 A token is 256 random bits, handed to the client once and stored only as its SHA-256. It expires after
 TOKEN_MINUTES (checked here; the table's TTL only cleans up). Its effect happens once: redeeming it again
 returns the same confirmation and never books twice.
+
+When the booking's slot is lost after payment and its service has a rebook window (`lost_slot.py`), a token of the
+booking opens POST /bookings/rebook until the window ends: the one the client holds (kept stored for the window),
+or a new one create-token hands out in its 409 answer (the client of a late payment has none yet).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from pydantic import BaseModel
 
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import BookingToken
+from booking.domain.models import Booking, BookingToken
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
@@ -26,6 +31,7 @@ from booking.errors import (
     TokenExpired,
     TokenNotFound,
 )
+from booking.flows.lost_slot import RebookOffered, rebook_until
 from booking.flows.payment_outcomes import record_payment
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
@@ -59,20 +65,36 @@ def issue_token(booking_id: str, payment_intent_id: str) -> IssuedToken:
                 booking_id, {"payment_status": intent.status, "payment_error": intent.last_payment_error_message}
             )
         booking = record_payment(booking_id, intent, actor="client")
+    now = clock_now()
     if booking.status == S.SLOT_UNAVAILABLE:
-        settle(booking)  # a late payment whose slot was taken: make sure its refund went through
+        until = rebook_until(booking)
+        if until is not None and until > now:
+            # The slot was lost but another time may be picked: a token that opens /bookings/rebook until then.
+            raise RebookOffered(booking_id, until, _save_token(booking, now, expires_at=until))
+        settle(booking)  # a lost slot refunded at once (or its window over): make sure the refund went through
         raise SlotUnavailable(booking_id)
     if booking.status not in (S.PAID, S.CONFIRMED, S.COMPLETED):
         raise BookingClosed(booking_id, booking.status.value)
 
     settings = get_settings()
-    now = clock_now()
+    expires_at = now + timedelta(minutes=settings.token_minutes)
+    token = _save_token(booking, now, expires_at=expires_at)
+    store.update_fields(booking_id, {"token_expires_at": expires_at})
+    window = timedelta(hours=get_catalog().service(booking.service_id).rebook_window_hours)
+    if window:
+        # Verify may lose the slot: the same token then opens /bookings/rebook for the window (flows/rebook.py).
+        store.keep_token(token_hash(token), expires_at + window)
+    verify_url = f"{str(settings.site_base_url).rstrip('/')}/book/verify?{urlencode({'token': token})}"
+    return IssuedToken(token=token, verify_url=verify_url, expires_at=expires_at)
+
+
+def _save_token(booking: Booking, now: datetime, *, expires_at: datetime) -> str:
     token = secrets.token_urlsafe(32)
     record = BookingToken(
         token_hash=token_hash(token),
-        booking_id=booking_id,
+        booking_id=booking.booking_id,
         issued_at=now,
-        expires_at=now + timedelta(minutes=settings.token_minutes),
+        expires_at=expires_at,
         selected_slot=booking.slot_start,
         event_type_id=booking.event_type_id,
         deposit_amount=booking.amount_paid,
@@ -81,19 +103,29 @@ def issue_token(booking_id: str, payment_intent_id: str) -> IssuedToken:
         currency=booking.currency,
     )
     store.save_token(record)
-    store.update_fields(booking_id, {"token_expires_at": record.expires_at})
     metrics.add_metric(name="TokenIssued", unit="Count", value=1)
-    verify_url = f"{str(settings.site_base_url).rstrip('/')}/book/verify?{urlencode({'token': token})}"
-    return IssuedToken(token=token, verify_url=verify_url, expires_at=record.expires_at)
+    return token
 
 
 def redeem(token: str) -> BookingToken:
-    """The token's record if it may still be used; 404 unknown, 410 expired."""
+    """The token's record if it may still be used; 404 unknown, 410 expired. An expired token of a booking whose
+    slot was lost still opens it while the rebook window is open (verify answers 409 with the deadline)."""
+    record = redeem_for_rebook(token)
+    now = clock_now()
+    if record.expires_at <= now:
+        booking = store.get_booking(record.booking_id)
+        until = rebook_until(booking) if booking is not None else None
+        if until is not None and until > now:
+            return record
+        metrics.add_metric(name="TokenExpired", unit="Count", value=1)
+        raise TokenExpired
+    return record
+
+
+def redeem_for_rebook(token: str) -> BookingToken:
+    """The token's record, whatever its own expiry (a rebook is bounded by the booking's window); 404 unknown."""
     record = store.get_token(token_hash(token))
     if record is None:
         raise TokenNotFound
     logger.append_keys(booking_id=record.booking_id)
-    if record.expires_at <= clock_now():
-        metrics.add_metric(name="TokenExpired", unit="Count", value=1)
-        raise TokenExpired
     return record
