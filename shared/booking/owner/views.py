@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel
 
 from booking.dal import bookings as store
+from booking.dal import listing
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import Booking, Flag, TransitionRecord
-from booking.errors import BookingNotFound, DomainError
-from booking.secrets import provider_secret, same_secret
+from booking.domain.models import BalanceState, Booking, Flag, Payment, TransitionRecord
+from booking.errors import BookingNotFound, InvalidRequest
 
-
-class Unauthorized(DomainError):
-    status = 401
-    code = "unauthorized"
+MAX_RANGE = timedelta(days=366)  # the longest date range one list request may ask for
+MAX_CURSOR_LENGTH = 512
 
 
 class PaymentView(BaseModel):
@@ -33,6 +32,22 @@ class PaymentView(BaseModel):
     dispute_id: str | None
     dispute_status: str | None
     money_settled: bool  # False while a refund or reversal is still owed (the cleanup job retries it)
+    balance_state: BalanceState  # "paid" = paid in full; "awaiting_client" = a pay link is out
+    later_payments: list[Payment]  # the balance and fees, by card or offline
+
+
+class OwnerFlag(BaseModel):
+    code: str
+    reason: str
+    at: datetime
+    open: bool
+    resolved_at: datetime | None
+    resolved_by: str | None  # the owner or staff member who closed it
+    resolution: str | None  # their note
+
+    @classmethod
+    def of(cls, flag: Flag) -> OwnerFlag:
+        return cls(**flag.model_dump(), open=flag.is_open)
 
 
 class OwnerRefund(BaseModel):
@@ -64,7 +79,7 @@ class OwnerBooking(BaseModel):
     client_phone: str | None
     payment: PaymentView
     cal_booking_uid: str | None
-    flags: list[Flag]
+    flags: list[OwnerFlag]  # open ones first, then the resolved ones; each in the order raised
     refunds: list[OwnerRefund]
     payout: PayoutView
     history: list[TransitionRecord]
@@ -100,10 +115,12 @@ class OwnerBooking(BaseModel):
                 charge_id=booking.charge_id,
                 dispute_id=booking.dispute_id,
                 dispute_status=booking.dispute_status,
-                money_settled=booking.money_state is None,
+                money_settled=booking.money_state != "OWED",
+                balance_state=booking.balance_state,
+                later_payments=booking.payments,
             ),
             cal_booking_uid=booking.cal_booking_uid,
-            flags=booking.flags,
+            flags=[OwnerFlag.of(flag) for flag in sorted(booking.flags, key=lambda flag: not flag.is_open)],
             refunds=[
                 OwnerRefund(**refund.model_dump(), failed=refund.refund_id in booking.failed_refund_ids)
                 for refund in booking.refunds
@@ -127,15 +144,8 @@ class OwnerBooking(BaseModel):
 
 
 class OwnerBookings(BaseModel):
-    bookings: list[OwnerBooking]
-
-
-def authorize(authorization: str | None) -> None:
-    """Bearer token of the owner (the admin_api_token secret), compared in constant time."""
-    expected = provider_secret("admin_api_token")
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token or not same_secret(token.strip(), expected):
-        raise Unauthorized("A valid owner token is required (Authorization: Bearer ...).")
+    bookings: list[OwnerBooking]  # in start order
+    next_cursor: str | None  # pass as `cursor` for the next page; null: this is the last page
 
 
 def booking(booking_id: str) -> OwnerBooking:
@@ -145,12 +155,74 @@ def booking(booking_id: str) -> OwnerBooking:
     return OwnerBooking.of(found)
 
 
-def bookings(status: BookingStatus | None, flagged: bool, limit: int) -> OwnerBookings:
-    if flagged:
-        found = store.flagged_bookings(limit)
-        found = [b for b in found if status is None or b.status == status]
-    elif status is not None:
-        found = store.bookings_by_status(status, limit)
-    else:
-        found = [b for s in BookingStatus for b in store.bookings_by_status(s, limit)][:limit]
-    return OwnerBookings(bookings=[OwnerBooking.of(b) for b in found])
+def bookings(
+    status: BookingStatus | None,
+    flagged: bool,
+    limit: int,
+    *,
+    balance_due: bool = False,
+    start_from: str | None = None,
+    start_to: str | None = None,
+    cursor: str | None = None,
+) -> OwnerBookings:
+    """Bookings in start order, filtered, a page at a time. `start_from`/`start_to`: ISO dates (a date `to`
+    includes its whole day) or date-times (a date-time `to` is exclusive), UTC without an offset. `cursor`:
+    the previous page's `next_cursor`. A page may hold fewer than `limit` bookings and still have a
+    `next_cursor` (each page reads a bounded part of the index): the list ends when `next_cursor` is null."""
+    filters = listing.ListingFilter(
+        status=status,
+        flagged=flagged,
+        balance_due=balance_due,
+        start_from=_instant(start_from, "from", day_end=False) if start_from else None,
+        start_before=_instant(start_to, "to", day_end=True) if start_to else None,
+    )
+    if filters.start_from is not None and filters.start_before is not None:
+        if filters.start_before <= filters.start_from:
+            raise InvalidRequest("The date range ends before it starts.", fields={"to": "must be after from"})
+        if filters.start_before - filters.start_from > MAX_RANGE:
+            raise InvalidRequest(
+                f"The date range is longer than {MAX_RANGE.days} days.",
+                fields={"to": f"at most {MAX_RANGE.days} days after from"},
+            )
+    page = listing.list_bookings(filters, limit, _resume_key(cursor, filters) if cursor else None)
+    return OwnerBookings(
+        bookings=[OwnerBooking.of(b) for b in page.bookings],
+        next_cursor=_cursor(page.resume) if page.resume else None,
+    )
+
+
+def _instant(value: str, field: str, *, day_end: bool) -> datetime:
+    """An ISO date (midnight UTC; the next midnight as an end, so the day is included) or date-time (UTC if
+    it has no offset)."""
+    try:
+        if len(value) == len("2026-03-01"):
+            midnight = datetime.combine(date.fromisoformat(value), time(), UTC)
+            return midnight + timedelta(days=1) if day_end else midnight
+        moment = datetime.fromisoformat(value)
+    except (ValueError, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
+        raise InvalidRequest(
+            f"{field} is not an ISO date or date-time.", fields={field: "e.g. 2026-03-01 or 2026-03-01T09:00:00+01:00"}
+        ) from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _cursor(resume: listing.ResumeKey) -> str:
+    """Opaque to the caller: where the next page starts, as URL-safe base64 of a small JSON document."""
+    return base64.urlsafe_b64encode(resume.model_dump_json().encode()).decode().rstrip("=")
+
+
+def _resume_key(cursor: str, filters: listing.ListingFilter) -> listing.ResumeKey:
+    """The cursor as this list wrote it, for a booking inside the requested range; anything else is a 422."""
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        resume = listing.ResumeKey.model_validate_json(raw)
+        if resume.slot_start.tzinfo is None or not filters.admits_start(resume.slot_start):
+            raise ValueError("outside the range")
+    except ValueError as exc:  # binascii.Error and pydantic's ValidationError are ValueErrors too
+        raise InvalidRequest(
+            "The cursor is not one this list gave for this date range.",
+            fields={"cursor": "use next_cursor from the previous page, unchanged"},
+        ) from exc
+    return resume
