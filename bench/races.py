@@ -42,11 +42,11 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
+from local.dev_auth import DevSigner  # noqa: E402
 from local.runner import DOUBLE_STRIPE_KEY  # noqa: E402
 from local.spawn import spawned_runner  # noqa: E402
 
-OWNER_TOKEN = "local-admin-token"  # noqa: S105 - the local runner's owner token (LOCAL_DEFAULTS)
-LIVE_STATUSES = ("HELD", "PAID", "CONFIRMED", "COMPLETED")  # the statuses that occupy a seat
+LIVE_STATUSES = ("HELD", "PAID", "CONFIRMED", "COMPLETED", "NO_SHOW")  # the statuses that occupy a seat
 CAL_DEAD_STATUSES = {"cancelled", "rejected"}
 WEEKS_TO_SEARCH = 8
 NOTICE_MARGIN = timedelta(minutes=30)  # slots this close to the earliest bookable one are left out
@@ -279,14 +279,18 @@ def _utc(value: str) -> datetime:
 
 
 def owner_bookings(api: str) -> list[dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {OWNER_TOKEN}"}
+    headers = {"Authorization": f"Bearer {DevSigner.local().token('owner')}"}
     found: list[dict[str, Any]] = []
     for status in LIVE_STATUSES:
-        response = requests.get(
-            f"{api}/admin/bookings", params={"status": status, "limit": 200}, headers=headers, timeout=30
-        )
-        response.raise_for_status()
-        found += response.json()["bookings"]
+        params: dict[str, Any] = {"status": status, "limit": 200}
+        while True:
+            response = requests.get(f"{api}/admin/bookings", params=params, headers=headers, timeout=30)
+            response.raise_for_status()
+            page = response.json()
+            found += page["bookings"]
+            if not page.get("next_cursor"):
+                break
+            params["cursor"] = page["next_cursor"]
     return found
 
 

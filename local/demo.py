@@ -49,17 +49,18 @@ def _first_slot(session: requests.Session, api: str) -> dict[str, Any]:
     raise DemoFailed("no free slot in the next weeks")
 
 
-def _confirm_card(info: dict[str, Any], payment_intent_id: str) -> None:
+def _confirm_card(info: dict[str, Any], payment_intent_id: str, card: str = "pm_card_visa") -> str:
     """What Stripe.js does in the browser; here through the real stripe client and a test card."""
     import stripe
 
     key = DOUBLE_STRIPE_KEY if info.get("stripe") == "double" else os.environ["STRIPE_SECRET_KEY"]
     client = stripe.StripeClient(key, base_addresses={"api": info["stripe_api"]})
     intent = client.v1.payment_intents.confirm(
-        payment_intent_id, params={"payment_method": "pm_card_visa", "return_url": "http://localhost:8080/book/return"}
+        payment_intent_id, params={"payment_method": card, "return_url": "http://localhost:8080/book/return"}
     )
-    print(f"\n== Stripe: confirm {payment_intent_id} with the test card pm_card_visa  -> {intent.status}")
+    print(f"\n== Stripe: confirm {payment_intent_id} with the test card {card}  -> {intent.status}")
     print(f"   amount_received={intent.amount_received} {intent.currency}")
+    return str(intent.status)
 
 
 def _cal_booking(info: dict[str, Any], uid: str) -> dict[str, Any]:
@@ -241,6 +242,88 @@ def walk_jobs(api: str) -> dict[str, Any]:
     return session.get(f"{api}/admin/bookings/{brow['booking_id']}", headers=_owner_headers()).json()
 
 
+def _authenticate(info: dict[str, Any], payment_intent_id: str) -> None:
+    """The client passes 3-D Secure in Stripe.js (the Stripe double's test control for it)."""
+    url = f"{info['stripe_api']}/_double/payment_intents/{payment_intent_id}/succeed"
+    requests.post(url, json={}, timeout=10).raise_for_status()
+    print(f"   the client authenticated {payment_intent_id} (3-D Secure) and it succeeded")
+
+
+def _owner(session: requests.Session, api: str, booking_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    headers = _owner_headers() | {"Idempotency-Key": str(uuid.uuid4())}
+    response = session.post(f"{api}/admin/bookings/{booking_id}/{action}", json=body, headers=headers)
+    answer = response.json()
+    print(f"\n== POST /admin/bookings/{booking_id}/{action} {body}  -> HTTP {response.status_code}")
+    print(f"   {answer.get('message') or answer}")
+    if not response.ok:
+        raise DemoFailed(f"{action} failed with HTTP {response.status_code}")
+    return answer
+
+
+def _history(booking: dict[str, Any]) -> None:
+    payment = booking["payment"]
+    print(
+        f"   {booking['booking_id']} {booking['status']}: paid {payment['amount_paid']}, refunded "
+        f"{payment['amount_refunded']}, balance due {payment['balance_due']} ({payment['balance_state']})"
+    )
+    for line in booking["history"]:
+        print(f"     {line['at'][:19]}  {line['actor']:<28} {line['reason']}")
+
+
+def walk_owner(api: str) -> dict[str, Any]:
+    """The owner's money, signed in with a dev token: bookings with a balance due, a partial refund, the balance
+    collected from the saved card, and a card needing the client answered with a pay link the client completes."""
+    session = requests.Session()
+    info = session.get(f"{api}/_local", timeout=5).json()
+    if info.get("stripe") != "double":
+        raise DemoFailed("the owner demo drives the Stripe double: run it without real provider keys")
+
+    print("\n== 1. Two clients pay deposits; Bea's card asks for 3-D Secure every time")
+    ada, _ = _hold(session, api, SERVICE_ID, "Ada Byron")
+    _confirm_card(info, ada["payment_intent_id"])
+    bea, _ = _hold(session, api, SERVICE_ID, "Bea Authenticated")
+    if _confirm_card(info, bea["payment_intent_id"], "pm_card_authenticationRequired") == "requires_action":
+        _authenticate(info, bea["payment_intent_id"])
+    for held in (ada, bea):
+        _wait_for_status(session, api, held["booking_id"], "CONFIRMED")
+
+    print("\n== 2. The owner lists the bookings with a balance due")
+    listed = session.get(f"{api}/admin/bookings", params={"balance_due": "true"}, headers=_owner_headers()).json()
+    for row in listed["bookings"]:
+        due = row["payment"]["balance_due"]
+        print(f"   {row['booking_id']}  {row['client_name']:<18} {row['start']}  balance due {due}")
+
+    print("\n== 3. A partial refund (Ada's session started late)")
+    _owner(session, api, ada["booking_id"], "refund", {"amount": 2000, "reason": "session started 20 minutes late"})
+
+    print("\n== 4. The balances, from the cards saved with the deposits")
+    _owner(session, api, ada["booking_id"], "collect-balance", {"method": "card_on_file"})
+    answer = _owner(session, api, bea["booking_id"], "collect-balance", {"method": "card_on_file"})
+    pay_url = answer["collection"]["pay_url"]
+    print(f"   pay link for Bea: {pay_url}")
+
+    print("\n== 5. Bea opens the pay link; the page confirms the payment with Stripe.js")
+    token = pay_url.split("token=", 1)[1]
+    _show("POST /bookings/pay", session.post(f"{api}/bookings/pay", json={"token": token}))
+    _authenticate(info, answer["collection"]["payment_id"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        bea_now = session.get(f"{api}/admin/bookings/{bea['booking_id']}", headers=_owner_headers()).json()
+        if bea_now["payment"]["balance_state"] == "paid":
+            break
+        time.sleep(0.3)
+    else:
+        raise DemoFailed("Stripe's payment_intent.succeeded did not mark Bea's balance paid within 30 s")
+    print(f"   pay link now: {session.post(f'{api}/bookings/pay', json={'token': token}).json()['status']}")
+
+    print("\n== 6. Each step is in the bookings' history")
+    final = {}
+    for held in (ada, bea):
+        final = session.get(f"{api}/admin/bookings/{held['booking_id']}", headers=_owner_headers()).json()
+        _history(final)
+    return final
+
+
 def _stripe_transfers(info: dict[str, Any], booking_id: str) -> list[dict[str, Any]]:
     response = requests.get(
         f"{info['stripe_api']}/v1/transfers",
@@ -253,10 +336,13 @@ def _stripe_transfers(info: dict[str, Any], booking_id: str) -> list[dict[str, A
 
 
 def _owner_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {os.environ.get('ADMIN_API_TOKEN', 'local-admin-token')}"}
+    """The owner signed in: a dev token of the local runner's key (.local/), as `make token` prints."""
+    from local.dev_auth import DevSigner
+
+    return {"Authorization": f"Bearer {DevSigner.local().token('owner')}"}
 
 
-def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False) -> int:
+def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False, owner: bool = False) -> int:
     embedded: LocalEnvironment | None = None
     try:
         requests.get(f"{api}/_local", timeout=2)
@@ -267,7 +353,7 @@ def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False) -> int:
         embedded = LocalEnvironment(port=0).start()
         api = embedded.api_url
     try:
-        final = walk_jobs(api) if jobs else walk(api, close_tab=close_tab)
+        final = walk_jobs(api) if jobs else walk_owner(api) if owner else walk(api, close_tab=close_tab)
     except DemoFailed as exc:
         print(f"\nDEMO FAILED: {exc}")
         return 1

@@ -65,6 +65,12 @@ class VerifyRequest(BaseModel):
     token: str = Field(min_length=16, max_length=256)
 
 
+class PayLinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=16, max_length=256, description="The token of the pay link")
+
+
 class PriceOut(BaseModel):
     amount: int = Field(description="Minor units")
     currency: str

@@ -54,6 +54,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     404: _error_doc("Unknown booking or token"),
     409: _error_doc("Conflict with the booking's state (slot taken, payment not succeeded, ...)"),
     401: _error_doc("Missing or wrong credentials (owner token, webhook signature)"),
+    403: _error_doc("Signed in, but without the role this needs (staff may read; only owners move money)"),
     410: _error_doc("Expired"),
     415: _error_doc("The body is not sent as application/json"),
     422: _error_doc("Invalid input; `fields` names each offending field"),

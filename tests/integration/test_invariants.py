@@ -143,7 +143,7 @@ def test_every_stripe_post_of_the_flow_carries_a_deterministic_booking_key(
     assert ("/v1/payment_intents", f"booking:{deposit['booking_id']}:payment_intent") in keys
     assert ("/v1/customers", f"booking:{deposit['booking_id']}:customer") in keys
     assert ("/v1/payment_intents", f"booking:{full['booking_id']}:payment_intent") in keys
-    assert ("/v1/refunds", f"booking:{late['booking_id']}:refund:full_refund:0") in keys
+    assert ("/v1/refunds", f"booking:{late['booking_id']}:refund:full_refund:0:{late['payment_intent_id']}") in keys
     # And no key was ever sent for two different requests
     assert len({r.idempotency_key for r in ours}) == len({(r.idempotency_key, r.path) for r in ours})
 

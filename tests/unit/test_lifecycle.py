@@ -15,9 +15,10 @@ EXPECTED: dict[BookingStatus, set[BookingStatus]] = {
     S.HELD: {S.PAID, S.EXPIRED, S.CANCELLED, S.SLOT_UNAVAILABLE},
     S.EXPIRED: {S.PAID, S.SLOT_UNAVAILABLE},  # a late payment takes the slot again or loses it
     S.PAID: {S.CONFIRMED, S.SLOT_UNAVAILABLE, S.CANCELLED},
-    S.CONFIRMED: {S.COMPLETED, S.CANCELLED},
+    S.CONFIRMED: {S.COMPLETED, S.CANCELLED, S.NO_SHOW},
     S.SLOT_UNAVAILABLE: {S.PAID, S.CONFIRMED, S.CANCELLED},  # rebook with the same payment, or refund/cancel
-    S.COMPLETED: set(),
+    S.COMPLETED: {S.NO_SHOW},  # Cal.com ends every meeting; the owner may still say the client never came
+    S.NO_SHOW: set(),
     S.CANCELLED: set(),
 }
 ALLOWED_PAIRS = [(source, target) for source, targets in EXPECTED.items() for target in targets]
@@ -29,7 +30,7 @@ FORBIDDEN_PAIRS = [
 
 
 def test_every_status_has_a_row_in_the_transition_table() -> None:
-    # Given the life cycle's statuses / Then each one has a row, and there are exactly the seven of DESIGN.md §4
+    # Given the life cycle's statuses / Then each one has a row: the seven of DESIGN.md §4 and NO_SHOW (seed 002)
     assert set(ALLOWED_TRANSITIONS) == set(BookingStatus)
     assert {status.value for status in BookingStatus} == {
         "HELD",
@@ -39,6 +40,7 @@ def test_every_status_has_a_row_in_the_transition_table() -> None:
         "EXPIRED",
         "SLOT_UNAVAILABLE",
         "CANCELLED",
+        "NO_SHOW",
     }
 
 
@@ -80,7 +82,7 @@ def test_held_booking_cannot_be_confirmed_without_payment() -> None:
         check_transition(S.HELD, S.CONFIRMED)
 
 
-@pytest.mark.parametrize("terminal", [S.COMPLETED, S.CANCELLED], ids=lambda s: s.value)
+@pytest.mark.parametrize("terminal", [S.NO_SHOW, S.CANCELLED], ids=lambda s: s.value)
 def test_terminal_states_have_no_exits(terminal: BookingStatus) -> None:
     # Given a terminal state / Then it has no transitions out, not even to itself
     assert ALLOWED_TRANSITIONS[terminal] == frozenset()

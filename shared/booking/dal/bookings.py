@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from booking.dal.items import (
     FlagMap,
     IdempotencyItem,
     InboxItem,
+    PaymentMap,
     RefundMap,
     SeatItem,
     TokenItem,
@@ -196,7 +198,13 @@ def _seat_is_free_or_mine(booking_id: str, now: datetime) -> Condition:
 
 def _attribute_value(attribute: Attribute[Any], value: Any) -> Any:
     """Domain values (pydantic) to the item attribute's own types (maps and lists of maps)."""
-    maps = {"attendee": AttendeeMap, "flags": FlagMap, "history": TransitionMap, "refunds": RefundMap}
+    maps = {
+        "attendee": AttendeeMap,
+        "flags": FlagMap,
+        "history": TransitionMap,
+        "refunds": RefundMap,
+        "payments": PaymentMap,
+    }
     map_type = maps.get(attribute.attr_name)
     if map_type is None or value is None:
         return value
@@ -512,10 +520,38 @@ def record_refunds(
     return to_booking(item)
 
 
+def note_under_money_lease(booking_id: str, holder: str, record: TransitionRecord) -> Booking:
+    """A line in the booking's history for a money action that changes no status (an owner's refund, a balance
+    collected), written while holding the money lease."""
+    item = _booking_ref(booking_id)
+    try:
+        item.update(
+            actions=[BookingItem.history.set(BookingItem.history.append([TransitionMap(**record.model_dump())]))],
+            condition=BookingItem.money_lease == holder,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StaleBooking(booking_id) from exc
+        raise
+    return to_booking(item)
+
+
+def move_collection(booking_id: str, due: datetime) -> None:
+    """A scheduled balance collection follows its booking to a new time (only while it is still scheduled)."""
+    with suppress(StaleBooking):  # collected, cancelled or owed meanwhile: nothing scheduled to move
+        update_fields(booking_id, {"money_due_at": due}, condition=BookingItem.money_state == "COLLECT")
+
+
 def money_owed(limit: int, before: datetime) -> list[str]:
-    """Bookings whose refund or reversal is still to be made, due first (MoneyIndex, keys only)."""
-    found = BookingItem.money_index.query("OWED", BookingItem.money_due_at <= before, limit=limit)
-    return [item.pk.removeprefix("BOOKING#") for item in found]
+    """Bookings whose money waits for the sweep, due first (MoneyIndex, keys only): a refund or reversal still
+    owed (OWED), then a balance to collect on schedule (COLLECT)."""
+    ids: list[str] = []
+    for state in ("OWED", "COLLECT"):
+        found = BookingItem.money_index.query(state, BookingItem.money_due_at <= before, limit=limit - len(ids))
+        ids += [item.pk.removeprefix("BOOKING#") for item in found]
+        if len(ids) >= limit:
+            break
+    return ids
 
 
 def booking_id_by_payment_intent(payment_intent_id: str) -> str | None:
@@ -541,13 +577,46 @@ def move_booking(
     now: datetime,
 ) -> Booking:
     """Cal.com moved the booking: free the old seat and take one of the new slot in one transaction."""
+    return move_to_slot(
+        booking,
+        booking.status,
+        start=start,
+        end=end,
+        capacity=capacity,
+        actor=actor,
+        reason=reason,
+        now=now,
+        fields={"cal_booking_uid": cal_uid},
+    )
+
+
+def move_to_slot(
+    booking: Booking,
+    target: BookingStatus,
+    *,
+    start: datetime,
+    end: datetime,
+    capacity: int,
+    actor: str,
+    reason: str,
+    now: datetime,
+    fields: dict[str, Any],
+) -> Booking:
+    """Move the booking to another start (and `target` status): take a free seat of the new slot for good (the
+    same conditional seat write as a payment's) and free the old seat if the booking still holds it, in one
+    transaction. Raises SeatTaken when every seat of the new slot is held, StaleBooking when the booking changed
+    since it was read (a reschedule and a rebook both go through here)."""
     old_pk, old_sk = seat_keys(booking.seat)
     holds_old_seat = _seat_owner(old_pk, old_sk) == booking.booking_id
     for seat_number in range(capacity):
         moved = booking.model_copy(update={"slot_start": start, "slot_end": end, "seat_number": seat_number})
-        fields = {"slot_start": start, "slot_end": end, "seat_number": seat_number, "cal_booking_uid": cal_uid}
         actions, condition, after = _transition_update(
-            booking, booking.status, actor=actor, reason=reason, now=now, fields=fields
+            booking,
+            target,
+            actor=actor,
+            reason=reason,
+            now=now,
+            fields=fields | {"slot_start": start, "slot_end": end, "seat_number": seat_number},
         )
         tx = Transaction()
         tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
@@ -557,6 +626,8 @@ def move_booking(
         try:
             tx.commit()
         except TransactionCancelled as exc:
+            if "booking" in exc.failed or "booking" in exc.conflicted:
+                raise StaleBooking(booking.booking_id) from exc
             if "seat" in exc.failed:
                 continue
             raise StaleBooking(booking.booking_id) from exc
@@ -679,3 +750,86 @@ def pending_events(now: datetime, limit: int) -> list[tuple[str, str, str]]:
     first: an event that keeps failing waits its backoff and never holds newer ones back."""
     found = InboxItem.inbox_index.query("PENDING", InboxItem.retry_at <= now, limit=limit)
     return [(item.source, item.pk.split("#", 2)[2], item.body) for item in found]
+
+
+# --- rebook ---------------------------------------------------------------------------------------------
+
+# A StatusIndex sort key below every real due time: a lost booking whose refund is decided waits for no job, and
+# the rebook sweep's range starts above it (so decided bookings never fill its page).
+NOTHING_DUE = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+def _due_instead(actions: list[Action], due: datetime) -> list[Action]:
+    """A transition's actions with the status's default due time (`due_at`) replaced by `due`."""
+    return [action for action in actions if action.values[0].path != ["due_at"]] + [BookingItem.due_at.set(due)]
+
+
+def lose_slot(
+    booking: Booking, *, actor: str, reason: str, now: datetime, fields: dict[str, Any], due: datetime
+) -> Booking:
+    """SLOT_UNAVAILABLE, due at `due` (its rebook window's end, or NOTHING_DUE), and the seat freed if the booking
+    still holds it (Cal.com refused the slot), in one transaction."""
+    actions, condition, after = _transition_update(
+        booking, BookingStatus.SLOT_UNAVAILABLE, actor=actor, reason=reason, now=now, fields=fields
+    )
+    tx = Transaction()
+    tx.update("booking", _booking_ref(booking.booking_id), _due_instead(actions, due), condition)
+    pk, sk = seat_keys(booking.seat)
+    if _seat_owner(pk, sk) == booking.booking_id:
+        tx.delete("seat", SeatItem(pk, sk), SeatItem.booking_id == booking.booking_id)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        raise StaleBooking(booking.booking_id) from exc
+    return after
+
+
+def rebook_windows_ended(before: datetime, limit: int) -> Iterator[Booking]:
+    """Lost bookings whose rebook window ended before `before`, oldest first (StatusIndex, above NOTHING_DUE)."""
+    condition = BookingItem.due_at.between(NOTHING_DUE + timedelta(seconds=1), before)
+    for item in BookingItem.status_index.query(BookingStatus.SLOT_UNAVAILABLE.value, condition, limit=limit):
+        yield to_booking(item)
+
+
+def close_rebook_window(booking: Booking, *, actor: str, reason: str, now: datetime, fields: dict[str, Any]) -> Booking:
+    """Record in the history that the lost booking's rebook window closed and write `fields` (the refund owed), in
+    one write conditional on the booking still lost at the slot read and no refund decided yet."""
+    actions, condition, after = _transition_update(
+        booking, BookingStatus.SLOT_UNAVAILABLE, actor=actor, reason=reason, now=now, fields=fields
+    )
+    item = _booking_ref(booking.booking_id)
+    try:
+        item.update(
+            actions=_due_instead(actions, NOTHING_DUE),
+            condition=condition & BookingItem.auto_refund_reason.does_not_exist(),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StaleBooking(booking.booking_id) from exc
+        raise
+    return after
+
+
+def nothing_due(booking: Booking) -> None:
+    """Take a lost booking whose refund is decided out of the rebook sweep's range (one lost before windows)."""
+    try:
+        _booking_ref(booking.booking_id).update(
+            actions=[BookingItem.due_at.set(NOTHING_DUE)],
+            condition=(BookingItem.status == BookingStatus.SLOT_UNAVAILABLE.value)
+            & BookingItem.auto_refund_reason.exists(),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def keep_token(token_hash: str, until: datetime) -> None:
+    """Keep a token's item stored until `until` at least (TTL only: the token's own expiry is unchanged)."""
+    ttl = until + SEAT_TTL_MARGIN
+    try:
+        TokenItem(f"TOKEN#{token_hash}", "TOKEN").update(
+            actions=[TokenItem.expires_ttl.set(ttl)], condition=TokenItem.pk.exists() & (TokenItem.expires_ttl < ttl)
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise

@@ -2,10 +2,11 @@
 
 | item        | pk                               | sk          | indexes                                          |
 |-------------|----------------------------------|-------------|--------------------------------------------------|
-| booking     | BOOKING#{booking_id}             | BOOKING     | Status, PaymentIntent, CalUid, Attention, Payout,|
-|             |                                  |             | Money                                            |
+| booking     | BOOKING#{booking_id}             | BOOKING     | Status, Start, PaymentIntent, CalUid, Attention, |
+|             |                                  |             | Payout, Money                                    |
 | seat (hold) | SLOT#{event_type_id}#{start Z}   | SEAT#{n}    | Slot                                             |
 | token       | TOKEN#{sha256(token)}            | TOKEN       | -                                                |
+| pay link    | PAYLINK#{sha256(token)}          | PAYLINK     | -                                                |
 | idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | -                                                |
 | inbox event | EVENT#{source}#{event identity}  | EVENT       | Inbox (failed, awaiting a retry)                 |
 """
@@ -23,7 +24,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from booking.aws import share_session_with_pynamodb
@@ -50,6 +51,18 @@ class StatusIndex(GlobalSecondaryIndex["BookingItem"]):
 
     status = UnicodeAttribute(hash_key=True)
     due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class StartIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Every booking by start (the owner's list and its date range). Keyed on the booking item's own sort key
+    ("BOOKING"), so each booking is in it from its first write; seats land in SEAT#n partitions nobody reads."""
+
+    class Meta:
+        index_name = "StartIndex"
+        projection = IncludeProjection(["status", "balance_due"])  # what the list filters on; see dal/listing
+
+    sk = UnicodeAttribute(hash_key=True)
+    slot_start = UTCDateTimeAttribute(range_key=True)
 
 
 class SlotIndex(GlobalSecondaryIndex["SeatItem"]):
@@ -147,6 +160,9 @@ class FlagMap(MapAttribute):
     code = UnicodeAttribute()
     reason = UnicodeAttribute()
     at = UTCDateTimeAttribute()
+    resolved_at = UTCDateTimeAttribute(null=True)
+    resolved_by = UnicodeAttribute(null=True)
+    resolution = UnicodeAttribute(null=True)
 
 
 class RefundMap(MapAttribute):
@@ -154,6 +170,18 @@ class RefundMap(MapAttribute):
     amount = NumberAttribute()
     purpose = UnicodeAttribute()
     reason = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+
+
+class PaymentMap(MapAttribute):
+    payment_id = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+    method = UnicodeAttribute()
+    amount = NumberAttribute()
+    status = UnicodeAttribute()
+    charge_id = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    actor = UnicodeAttribute()
     at = UTCDateTimeAttribute()
 
 
@@ -171,6 +199,7 @@ class BookingItem(Model):
     service_id = UnicodeAttribute()
     event_type_id = NumberAttribute()
     slot_start = UTCDateTimeAttribute()
+    start_index = StartIndex()
     slot_end = UTCDateTimeAttribute()
     seat_number = NumberAttribute(default=0)
     attendee = AttendeeMap()
@@ -220,12 +249,15 @@ class BookingItem(Model):
     history = ListAttribute(of=TransitionMap, default=list)
     refunds = ListAttribute(of=RefundMap, default=list)
     refund_ids = UnicodeSetAttribute(null=True)  # makes "record a refund once" one conditional write
+    payments = ListAttribute(of=PaymentMap, default=list)  # after the first payment: the balance, fees
+    cancel_refund = UnicodeAttribute(null=True)  # the owner's refund choice when the owner cancelled
     failed_refund_ids = UnicodeSetAttribute(null=True)  # refunds Stripe reported failed after the fact
     cancelled_slot_start = UTCDateTimeAttribute(null=True)  # start of the Cal.com booking that was cancelled
     dispute_status = UnicodeAttribute(null=True)
     money_lease_until = UTCDateTimeAttribute(null=True)  # a money movement is in flight until then
     money_lease = UnicodeAttribute(null=True)  # who holds it (one worker at a time moves this booking's money)
-    money_state = UnicodeAttribute(null=True)  # "OWED" while a refund or a reversal is still to be made
+    # "OWED" while a refund or a reversal is still to be made; "COLLECT" while a balance waits for its schedule
+    money_state = UnicodeAttribute(null=True)
     money_due_at = UTCDateTimeAttribute(null=True)
     money_index = MoneyIndex()
     money_attempts = NumberAttribute(default=0)
@@ -268,6 +300,24 @@ class TokenItem(Model):
     expires_ttl = TTLAttribute()
 
 
+class PayLinkItem(Model):
+    """A pay link's token (stored as its SHA-256): the client completes one balance or fee PaymentIntent."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)  # PAYLINK#{sha256(token)}
+    sk = UnicodeAttribute(range_key=True, default="PAYLINK")
+    booking_id = UnicodeAttribute()
+    payment_intent_id = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    issued_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    expires_ttl = TTLAttribute()
+
+
 class IdempotencyItem(Model):
     """A client Idempotency-Key: which booking it created and a fingerprint of the request that created it."""
 
@@ -303,4 +353,4 @@ class InboxItem(Model):
     expires_ttl = TTLAttribute()
 
 
-__all__ = ["BookingItem", "IdempotencyItem", "InboxItem", "SeatItem", "TokenItem"]
+__all__ = ["BookingItem", "IdempotencyItem", "InboxItem", "PayLinkItem", "SeatItem", "TokenItem"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -46,6 +46,18 @@ class CancellationPolicy(BaseModel):
 
     free_until_hours: int = Field(default=24, ge=0)
     late_fee_percent: int = Field(default=50, ge=0, le=100)
+    charge_uncovered_fee: bool = Field(
+        default=False, description="Charge the saved card for the part of a late fee the payment did not cover"
+    )
+
+
+class HoursBeforeStart(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    hours_before_start: int = Field(ge=1, le=24 * 30)
+
+
+BalanceCollection = Literal["manual", "at_meeting_end"] | HoursBeforeStart
 
 
 class Service(BaseModel):
@@ -64,6 +76,20 @@ class Service(BaseModel):
     )
     provider_share_percent: int = Field(default=100, ge=0, le=100, description="Provider's share of what was paid")
     cancellation: CancellationPolicy = CancellationPolicy()
+    balance_collection: BalanceCollection = Field(
+        default="manual",
+        description='When the balance of a deposit booking is charged to the saved card: "manual" (the owner '
+        'collects it), "at_meeting_end", or {"hours_before_start": N}',
+    )
+    no_show_fee_percent: int = Field(
+        default=0, ge=0, le=100, description="A no-show owes this share of the price; what was paid counts toward it"
+    )
+    rebook_window_hours: int = Field(
+        default=0,
+        ge=0,
+        le=24 * 30,
+        description="A paid booking whose slot was lost may pick another time this long; 0 = refund at once",
+    )
 
 
 class Business(BaseModel):

@@ -10,6 +10,7 @@ class BookingStatus(StrEnum):
     PAID = "PAID"  # payment succeeded, no Cal.com booking yet
     CONFIRMED = "CONFIRMED"  # Cal.com booking exists
     COMPLETED = "COMPLETED"  # the meeting ended
+    NO_SHOW = "NO_SHOW"  # the client did not come (the owner says so); the payment is kept, a fee may be charged
     EXPIRED = "EXPIRED"  # hold lapsed unpaid (or the payment provider failed while holding)
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"  # paid, but the slot was lost: rebook or refund; flagged
     CANCELLED = "CANCELLED"  # by client, owner or Cal.com; refund per policy
@@ -22,15 +23,17 @@ ALLOWED_TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
     # A late payment on an expired hold takes the slot again (PAID) or loses it (SLOT_UNAVAILABLE).
     S.EXPIRED: frozenset({S.PAID, S.SLOT_UNAVAILABLE}),
     S.PAID: frozenset({S.CONFIRMED, S.SLOT_UNAVAILABLE, S.CANCELLED}),
-    S.CONFIRMED: frozenset({S.COMPLETED, S.CANCELLED}),
+    S.CONFIRMED: frozenset({S.COMPLETED, S.CANCELLED, S.NO_SHOW}),
     # Rebooking with the same payment: the owner or the client picks another time.
     S.SLOT_UNAVAILABLE: frozenset({S.PAID, S.CONFIRMED, S.CANCELLED}),
-    S.COMPLETED: frozenset(),
+    # Cal.com ends every meeting it held; the owner may still say the client never came.
+    S.COMPLETED: frozenset({S.NO_SHOW}),
+    S.NO_SHOW: frozenset(),
     S.CANCELLED: frozenset(),
 }
 
 # States in which the booking occupies its slot for good (no hold expiry).
-SLOT_KEEPING = frozenset({S.PAID, S.CONFIRMED, S.COMPLETED})
+SLOT_KEEPING = frozenset({S.PAID, S.CONFIRMED, S.COMPLETED, S.NO_SHOW})
 
 
 class IllegalTransition(ValueError):

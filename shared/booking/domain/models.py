@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +40,13 @@ class Flag(BaseModel):
     code: str
     reason: str
     at: datetime
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None  # the owner or staff member who closed it
+    resolution: str | None = None  # their note
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
 
 
 class RefundRecord(BaseModel):
@@ -48,6 +56,30 @@ class RefundRecord(BaseModel):
     amount: int
     purpose: str
     reason: str = ""
+    at: datetime
+
+
+PaymentPurpose = Literal["balance", "late_cancel_fee", "no_show_fee"]
+BalanceState = Literal["none", "deposit_unpaid", "due", "scheduled", "awaiting_client", "processing", "paid"]
+
+
+class Payment(BaseModel):
+    """A payment after the first (the deposit or full payment keeps its own fields): the balance, or a fee.
+
+    Stripe payments are PaymentIntents on the booking's Customer (metadata booking_id and purpose), so the
+    ledger finds them in Stripe even if this record were lost; an offline one (cash, a terminal) exists only
+    here and is never refunded through Stripe."""
+
+    model_config = ConfigDict(frozen=True)
+
+    payment_id: str  # pi_... or offline_...
+    purpose: PaymentPurpose
+    method: Literal["card_on_file", "pay_link", "offline"]
+    amount: int
+    status: str  # Stripe's PaymentIntent status, or "succeeded" for an offline payment
+    charge_id: str | None = None
+    error: str | None = None
+    actor: str
     at: datetime
 
 
@@ -112,6 +144,8 @@ class Booking(BaseModel):
     flags: list[Flag] = Field(default_factory=list)
     history: list[TransitionRecord] = Field(default_factory=list)
     refunds: list[RefundRecord] = Field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list)  # after the first: the balance, fees
+    cancel_refund: Literal["policy", "full", "none"] | None = None  # the owner's choice when the owner cancelled
     failed_refund_ids: frozenset[str] = frozenset()
     money_lease_until: datetime | None = None
     money_lease: str | None = None
@@ -132,11 +166,31 @@ class Booking(BaseModel):
     def has_flag(self, code: str) -> bool:
         return any(flag.code == code for flag in self.flags)
 
+    def has_open_flag(self, code: str) -> bool:
+        return any(flag.code == code and flag.is_open for flag in self.flags)
+
     @property
     def payment_intent_ids(self) -> list[str]:
-        """Every PaymentIntent that paid into this booking (the deposit or full payment today; balance and fee
-        payments join the list): the ledger reads each one's refunds and disputes from Stripe."""
-        return [self.payment_intent_id] if self.payment_intent_id else []
+        """The PaymentIntents of the booking we know of: the first, then the balance and fees (the ledger reads
+        them all from the booking's Stripe Customer, where one we lost track of is found too)."""
+        later = [p.payment_id for p in self.payments if p.method != "offline"]
+        return ([self.payment_intent_id] if self.payment_intent_id else []) + later
+
+    @property
+    def balance_state(self) -> BalanceState:
+        """Where the balance stands, in the owner's words."""
+        if self.payment_type == "full":
+            return "none"
+        if not self.amount_paid:
+            return "deposit_unpaid"
+        if self.balance_due <= 0:
+            return "paid"
+        balance = [p for p in self.payments if p.purpose == "balance" and p.status != "canceled"]
+        if balance and balance[-1].status == "processing":
+            return "processing"
+        if balance and balance[-1].status != "succeeded":
+            return "awaiting_client"
+        return "scheduled" if self.money_state == "COLLECT" else "due"
 
     @property
     def start_for_policy(self) -> datetime:

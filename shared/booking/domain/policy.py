@@ -3,7 +3,9 @@
 - Cancelled by the business (host cancels or declines): everything paid is refunded.
 - Cancelled by the client at least `free_until_hours` before the start: everything paid is refunded.
 - Later: the business keeps a fee of `late_fee_percent` of the price (rounded like the deposit) and refunds
-  the rest of what was paid. A 50% deposit against a 50% fee is exactly the fee: nothing to refund.
+  the rest of what was paid. A 50% deposit against a 50% fee is exactly the fee: nothing to refund. A fee larger
+  than what was paid leaves `uncovered`, charged to the saved card once when the service's
+  `charge_uncovered_fee` is on (money/collections.py).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from booking.domain.pricing import deposit_amount
 
 
 class CancellationTerms(BaseModel):
-    fee: int
+    fee: int  # what the business keeps of what was paid
     refund: int
     reason: str
+    uncovered: int = 0  # the part of the fee the payment did not cover (charged to the saved card if the service says)
 
 
 def cancellation_terms(
@@ -40,10 +43,12 @@ def cancellation_terms(
             refund=amount_paid,
             reason=f"cancelled {hours_ahead:.1f} h ahead (free until {policy.free_until_hours} h): full refund",
         )
-    fee = min(deposit_amount(total, policy.late_fee_percent), amount_paid)
+    fee_due = deposit_amount(total, policy.late_fee_percent)
+    fee = min(fee_due, amount_paid)
     return CancellationTerms(
         fee=fee,
         refund=amount_paid - fee,
+        uncovered=fee_due - fee,
         reason=f"cancelled {max(hours_ahead, 0):.1f} h ahead (free until {policy.free_until_hours} h): "
         f"fee {policy.late_fee_percent}% of the price",
     )

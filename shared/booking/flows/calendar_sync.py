@@ -16,6 +16,7 @@ from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 from booking.errors import BookingClosed, CalendarUnavailable, DomainError
 from booking.flows.cancellation import cancel
+from booking.money import collections
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
 from booking.providers.calcom import CLOSED_STATUSES, CalBooking, CalendarDown, CalendarRejected, calendar
@@ -34,7 +35,7 @@ def move_to(booking_id: str, *, uid: str, start: datetime, end: datetime, actor:
             return "already moved"
         capacity = get_catalog().service(booking.service_id).capacity
         try:
-            store.move_booking(
+            moved = store.move_booking(
                 booking,
                 start=start,
                 end=end,
@@ -49,6 +50,9 @@ def move_to(booking_id: str, *, uid: str, start: datetime, end: datetime, actor:
             return "flagged: the new slot is held by another booking"
         except store.StaleBooking:
             continue
+        due = collections.collect_at(moved)
+        if moved.money_state == "COLLECT" and due is not None:
+            store.move_collection(booking_id, due)
         metrics.add_metric(name="BookingRescheduled", unit="Count", value=1)
         return "moved"
     raise store.StaleBooking(booking_id)

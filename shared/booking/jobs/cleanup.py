@@ -1,5 +1,6 @@
 """The cleanup job (every few minutes): expire abandoned holds, finish paid bookings, alert on expired
-tokens, reprocess webhook events whose handling failed, and reconcile with Stripe.
+tokens, refund lost slots whose rebook window ended, reprocess webhook events whose handling failed, and
+reconcile with Stripe.
 
 Bounded: each step takes at most a page of work and the run stops before the Lambda timeout; whatever is
 left is still due next run. Safe twice at once: every change is a conditional transition.
@@ -26,10 +27,11 @@ from booking.errors import (
     PaymentProviderUnavailable,
     SlotUnavailable,
 )
-from booking.flows import calendar_sync
+from booking.flows import calendar_sync, lost_slot
 from booking.flows.confirmation import confirm_booking
 from booking.flows.payment_outcomes import record_payment
 from booking.jobs.handler import Budget
+from booking.money.collections import LATER_PURPOSES
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
@@ -51,6 +53,7 @@ class CleanupReport(BaseModel):
     holds_expired: int = 0
     late_payments_recorded: int = 0
     bookings_confirmed: int = 0
+    rebook_windows_closed: int = 0
     confirmations_deferred: int = 0
     tokens_expired_alerted: int = 0
     events_reprocessed: int = 0
@@ -125,6 +128,12 @@ def finish_paid(booking: Booking, report: CleanupReport) -> None:
         pass  # flagged (slot lost) or moved on by someone else
 
 
+def close_rebook_window(booking: Booking, report: CleanupReport) -> None:
+    """A lost slot whose rebook window ended with no other time chosen: refund in full, tell the owner."""
+    if lost_slot.close_window(booking, actor="cleanup") is not None:
+        report.rebook_windows_closed += 1
+
+
 def reprocess_inbox(now: datetime, budget: Budget, report: CleanupReport) -> None:
     """Webhook events stored but not processed (handling failed) whose next attempt is due: Cal.com never sends
     them again. Each failure pushes the event's next attempt back; the eighth sets it aside (flagged)."""
@@ -174,6 +183,17 @@ def reconcile(now: datetime, budget: Budget, report: CleanupReport) -> None:
         if intent.status != "succeeded" or not booking_id:
             continue
         booking = store.get_booking(booking_id)
+        if booking is not None and intent.purpose in LATER_PURPOSES:
+            if any(p.payment_id == intent.id and p.status == "succeeded" for p in booking.payments):
+                continue
+            try:
+                settle(booking, stripe_changed=True)  # a balance or fee paid and its webhook lost: copy it in
+            except (DomainError, store.StaleBooking) as exc:
+                report.errors += 1
+                logger.warning("reconciliation could not record a later payment", extra={"error": str(exc)})
+                continue
+            report.payments_repaired += 1
+            continue
         if booking is None or booking.amount_paid or booking.payment_intent_id not in (None, intent.id):
             continue
         logger.append_keys(booking_id=booking_id)
@@ -216,6 +236,7 @@ def run(budget: Budget) -> CleanupReport:
     now = clock_now()
     _each(store.bookings_due(S.HELD, now, PAGE), budget, report, lambda b: expire_hold(b, report))
     _each(store.bookings_due(S.PAID, now, PAGE), budget, report, lambda b: finish_paid(b, report))
+    _each(store.rebook_windows_ended(now, PAGE), budget, report, lambda b: close_rebook_window(b, report))
     if budget():
         reprocess_inbox(now, budget, report)
     if budget():

@@ -23,18 +23,35 @@ from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking, RefundRecord
 from booking.domain.policy import cancellation_terms
-from booking.errors import BookingNotFound, MoneyInFlight
+from booking.errors import BookingNotFound, DomainError, MoneyInFlight
 from booking.providers import payments
-from booking.providers.payments import DisputeView, RefundView, TransferView
+from booking.providers.payments import DisputeView, PaymentIntentView, RefundView, TransferView
 
 
 class Ledger(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    intents: list[PaymentIntentView] = []  # every PaymentIntent of the booking, oldest first
     captured: int
     refunds: list[RefundView]
     disputes: list[DisputeView]
     transfers: list[TransferView]
+
+    @property
+    def succeeded(self) -> list[PaymentIntentView]:
+        return [intent for intent in self.intents if intent.status == "succeeded"]
+
+    def of_purpose(self, purpose: str) -> list[PaymentIntentView]:
+        return [intent for intent in self.intents if intent.purpose == purpose]
+
+    def refundable_of(self, payment_intent_id: str) -> int:
+        """What Stripe can still refund of one payment: received, less refunds that count and a lost dispute."""
+        intent = next((i for i in self.succeeded if i.id == payment_intent_id), None)
+        if intent is None:
+            return 0
+        refunded = sum(r.amount for r in self.refunds if r.counts and r.payment_intent == payment_intent_id)
+        lost = sum(d.amount for d in self.disputes if d.status == "lost" and d.payment_intent == payment_intent_id)
+        return max(intent.amount_received - refunded - lost, 0)
 
     @property
     def refunded(self) -> int:
@@ -63,12 +80,17 @@ class Ledger(BaseModel):
         """Paid to the provider, net of reversals."""
         return sum(transfer.net for transfer in self.transfers)
 
-    def with_refund(self, refund: RefundView) -> Ledger:
-        """The ledger after a refund Stripe just answered for (no second read needed)."""
-        return self.model_copy(update={"refunds": [*self.refunds, refund]})
+    def with_intent(self, intent: PaymentIntentView) -> Ledger:
+        """The ledger after a PaymentIntent Stripe just answered for (a balance or a fee charged now)."""
+        received = intent.amount_received if intent.status == "succeeded" else 0
+        return self.model_copy(update={"intents": [*self.intents, intent], "captured": self.captured + received})
 
-    def with_transfer(self, transfer: TransferView) -> Ledger:
-        return self.model_copy(update={"transfers": [*self.transfers, transfer]})
+    def with_refunds(self, refunds: list[RefundView]) -> Ledger:
+        """The ledger after refunds Stripe just answered for (no second read needed)."""
+        return self.model_copy(update={"refunds": [*self.refunds, *refunds]})
+
+    def with_transfers(self, transfers: list[TransferView]) -> Ledger:
+        return self.model_copy(update={"transfers": [*self.transfers, *transfers]})
 
     def failed_attempts(self, purpose: str) -> int:
         return sum(1 for refund in self.refunds if refund.purpose == purpose and refund.status == "failed")
@@ -78,20 +100,40 @@ class Ledger(BaseModel):
 
 
 def read_ledger(booking: Booking, *, with_transfers: bool = True) -> Ledger:
-    """Every payment of the booking with its refunds and disputes, and the provider transfers (strongly
-    consistent list calls; Stripe's search is minutes behind and never used to decide)."""
+    """Every payment of the booking (the first, and the balance and fees charged to its Customer) with its
+    refunds and disputes, and the provider transfers (strongly consistent list calls; Stripe's search is minutes
+    behind and never used to decide)."""
+    # The first payment first, then the later ones in the order they were made.
+    ordered = sorted(_intents_of(booking), key=lambda i: (i.id != booking.payment_intent_id, i.created, i.id))
+    intents = {intent.id: intent for intent in ordered}
     captured = 0
     refunds: list[RefundView] = []
     disputes: list[DisputeView] = []
-    for payment_intent_id in booking.payment_intent_ids:
-        intent = payments.retrieve_payment_intent(payment_intent_id)
+    for intent in intents.values():
         if intent.status != "succeeded":
             continue
         captured += intent.amount_received
-        refunds += payments.refunds_of(payment_intent_id)
-        disputes += payments.disputes_of(payment_intent_id)
+        refunds += payments.refunds_of(intent.id)
+        disputes += payments.disputes_of(intent.id)
     transfers = payments.transfers_of(booking) if with_transfers and booking.provider_account else []
-    return Ledger(captured=captured, refunds=refunds, disputes=disputes, transfers=transfers)
+    return Ledger(
+        intents=list(intents.values()), captured=captured, refunds=refunds, disputes=disputes, transfers=transfers
+    )
+
+
+def _intents_of(booking: Booking) -> list[PaymentIntentView]:
+    """The booking's PaymentIntents: one list call on its Customer finds them all (each carries our booking id);
+    the first payment is read on its own when it has no Customer."""
+    found = []
+    if booking.customer_id:
+        found = [
+            intent
+            for intent in payments.payment_intents_of_customer(booking.customer_id)
+            if intent.metadata.get("booking_id") == booking.booking_id
+        ]
+    if booking.payment_intent_id and not any(intent.id == booking.payment_intent_id for intent in found):
+        found.insert(0, payments.retrieve_payment_intent(booking.payment_intent_id))
+    return found
 
 
 # --- who may move the booking's money ------------------------------------------------------------------------
@@ -115,6 +157,12 @@ def under_money_lease(booking_id: str, decide: Callable[[Held], dict[str, Any]])
     for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
         try:
             fields = decide(held)
+        except DomainError as exc:
+            # A refusal (4xx: the state does not allow it) moved nothing and owes nothing.
+            owed = owed_later(held.booking) if exc.status >= 500 else {}
+            with suppress(store.StaleBooking):
+                store.release_money_lease(booking_id, held.holder, owed, unchanged_since=None)
+            raise
         except BaseException:
             with suppress(store.StaleBooking):
                 store.release_money_lease(booking_id, held.holder, owed_later(held.booking), unchanged_since=None)
@@ -218,12 +266,17 @@ def owed_refund(booking: Booking, ledger: Ledger) -> OwedRefund | None:
     cancelled, nothing when its slot was lost), less everything already returned (our refunds, the Dashboard's,
     a lost dispute), never more than Stripe can still refund. None for a live booking: it keeps what it paid."""
     if booking.status == BookingStatus.CANCELLED and booking.cancelled_at is not None:
+        if booking.cancel_refund == "none":
+            return None  # the owner cancelled and keeps what was paid
+        by_business = booking.cancel_refund == "full" or (
+            booking.cancel_refund is None and booking.cancelled_by == "business"
+        )
         terms = cancellation_terms(
             amount_paid=ledger.captured,
             total=booking.total,
             slot_start=booking.start_for_policy,
             cancelled_at=booking.cancelled_at,
-            by_business=booking.cancelled_by == "business",
+            by_business=by_business,
             policy=get_catalog().service(booking.service_id).cancellation,
         )
         kept, purpose, reason = terms.fee, "cancellation", terms.reason

@@ -36,6 +36,17 @@ def schedule_fields(booking: Booking, paid_at: datetime) -> dict[str, Any]:
     return {"payout_state": DUE, "payout_due_at": paid_at + timedelta(hours=get_settings().payout_hold_hours)}
 
 
+def due_again_fields(booking: Booking, paid_at: datetime) -> dict[str, Any]:
+    """A later payment (a balance, a fee) arrived: the provider's share of it is due after its own hold period
+    (a blocked payout stays blocked until its dispute closes)."""
+    if not booking.provider_account or booking.payout_state == BLOCKED:
+        return {}
+    due = paid_at + timedelta(hours=get_settings().payout_hold_hours)
+    if booking.payout_state in (DUE, FAILED) and booking.payout_due_at is not None:
+        due = max(due, booking.payout_due_at)
+    return {"payout_state": DUE, "payout_due_at": due}
+
+
 def share_of(booking: Booking, kept: int) -> int:
     """The provider's share of what the business keeps (rounded down: a cent's doubt stays with the business)."""
     percent = get_catalog().service(booking.service_id).provider_share_percent
@@ -48,52 +59,83 @@ def target_transferred(booking: Booking, ledger: Ledger, *, still_owed: int) -> 
     return share_of(booking, ledger.captured - ledger.returned - still_owed)
 
 
-SETTLED_STATUSES = frozenset({S.CONFIRMED, S.COMPLETED, S.CANCELLED})  # the booking keeps (part of) the payment
+# The booking keeps (part of) the payment.
+SETTLED_STATUSES = frozenset({S.CONFIRMED, S.COMPLETED, S.NO_SHOW, S.CANCELLED})
 
 
 def payout_step(
     held: Held, ledger: Ledger, *, still_owed: int
-) -> tuple[str, dict[str, Any], payments.TransferView | None]:
+) -> tuple[str, dict[str, Any], list[payments.TransferView]]:
     """Under the money lease, with Stripe read: the payout decision for a booking whose hold period is over.
-    Returns (outcome, fields to write as the lease ends, the transfer made now); a transfer is recorded at once."""
+    Returns (outcome, fields to write as the lease ends, the transfers made now); transfers are recorded at once.
+
+    The provider is owed their share of everything the booking kept; what Stripe shows transferred already
+    (made by an earlier run whose record was lost, even after Stripe forgot its key, or before a balance was
+    paid) counts, so only the difference moves, drawn from the charges' own funds, latest charge first."""
     booking = held.booking
     if booking.payout_state not in (DUE, FAILED):
-        return f"skipped: payout already {booking.payout_state}", {}, None
-    if ledger.transfers:  # made by an earlier run whose record was lost (even after Stripe forgot its key)
-        transfer = ledger.transfers[0]
-        held.update(_paid_fields(transfer))
-        return f"paid {transfer.amount} ({transfer.transfer_id}, found in Stripe)", {}, None
+        return f"skipped: payout already {booking.payout_state}", {}, []
     dispute = ledger.open_dispute
     if dispute is not None:
         error = f"disputed ({dispute.dispute_id}, {dispute.status})"
-        return "blocked: disputed", {"payout_state": BLOCKED, "payout_error": error}, None
+        return "blocked: disputed", {"payout_state": BLOCKED, "payout_error": error}, []
     if booking.status not in SETTLED_STATUSES:
-        return "waiting: not confirmed yet", {}, None
-    amount = target_transferred(booking, ledger, still_owed=still_owed)
+        return "waiting: not confirmed yet", {}, []
+    owed = target_transferred(booking, ledger, still_owed=still_owed) - ledger.transferred
     destination = booking.provider_account or ""
-    if amount <= 0 or not destination:
+    if owed <= 0 or not destination:
+        if ledger.transfers:
+            held.update(_paid_fields(ledger.transfers))
+            return f"paid {ledger.transferred} (found in Stripe)", {}, []
         error = f"booking {booking.status.value}: captured {ledger.captured}, returned {ledger.returned}"
-        return "skipped: nothing to transfer", {"payout_state": SKIPPED, "payout_error": error}, None
+        return "skipped: nothing to transfer", {"payout_state": SKIPPED, "payout_error": error}, []
+    made: list[payments.TransferView] = []
     try:
-        transfer = payments.create_transfer(booking, amount, destination)
+        for charge_id, amount in _draw(ledger, owed):
+            key = f"transfer:{len(ledger.transfers) + len(made)}:{booking.payout_attempts}"
+            made.append(payments.create_transfer(booking, amount, destination, source_charge=charge_id, key=key))
     except PaymentProviderUnavailable as exc:
         fields = _failed_fields(booking, str(exc), definitive=False)
-        return "failed: Stripe unavailable; retried next run", fields, None
+        return "failed: Stripe unavailable; retried next run", _recorded(held, ledger, made) | fields, made
     except PaymentProviderError as exc:
         fields = _failed_fields(booking, str(exc), definitive=True)
-        return "failed: Stripe refused; retried next run", fields, None
-    metrics.add_metric(name="ProviderPaid", unit="Count", value=1)
-    logger.info("provider paid", extra={"transfer_id": transfer.transfer_id, "amount": transfer.amount})
-    held.update(_paid_fields(transfer))
-    return f"paid {transfer.amount} ({transfer.transfer_id})", {}, transfer
+        return "failed: Stripe refused; retried next run", _recorded(held, ledger, made) | fields, made
+    metrics.add_metric(name="ProviderPaid", unit="Count", value=len(made))
+    logger.info("provider paid", extra={"transfers": [t.transfer_id for t in made], "amount": owed})
+    held.update(_paid_fields([*ledger.transfers, *made]))
+    return f"paid {owed} ({', '.join(t.transfer_id for t in made)})", {}, made
 
 
-def _paid_fields(transfer: payments.TransferView) -> dict[str, Any]:
+def _draw(ledger: Ledger, amount: int) -> list[tuple[str, int]]:
+    """Which charges a transfer of `amount` draws on (Stripe refuses to transfer more of a charge than it
+    brought in): the latest first (the money that arrived since the last payout), each less what was already
+    transferred from it."""
+    plan: list[tuple[str, int]] = []
+    left = amount
+    for intent in reversed(ledger.succeeded):
+        if not intent.latest_charge or left <= 0:
+            continue
+        used = sum(t.amount for t in ledger.transfers if t.source_transaction == intent.latest_charge)
+        take = min(left, intent.amount_received - used)
+        if take > 0:
+            plan.append((intent.latest_charge, take))
+            left -= take
+    return plan
+
+
+def _recorded(held: Held, ledger: Ledger, made: list[payments.TransferView]) -> dict[str, Any]:
+    """Transfers made before a later one failed are on record at once (the next run counts them anyway)."""
+    if made:
+        held.update(_paid_fields([*ledger.transfers, *made]) | {"payout_state": FAILED})
+    return {}
+
+
+def _paid_fields(transfers: list[payments.TransferView]) -> dict[str, Any]:
     return {
         "payout_state": PAID,
-        "transfer_id": transfer.transfer_id,
-        "transfer_amount": transfer.amount,
-        "transfer_reversed": transfer.amount_reversed,
+        "transfer_id": transfers[-1].transfer_id,
+        "transfer_amount": sum(transfer.amount for transfer in transfers),
+        "transfer_reversed": sum(transfer.amount_reversed for transfer in transfers),
         "transferred_at": clock_now(),
         "payout_error": None,
     }

@@ -16,8 +16,8 @@ from booking.dal import bookings as store
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 from booking.errors import MoneyInFlight
-from booking.money import refunds
-from booking.money.ledger import SETTLED, Held, Ledger, owed_later, owed_refund, read_ledger, under_money_lease
+from booking.money import collections, refunds
+from booking.money.ledger import Held, owed_later, owed_refund, under_money_lease
 from booking.money.payouts import payout_step, reverse_excess
 from booking.owner.alerts import flag
 
@@ -65,27 +65,23 @@ def pay_provider(booking: Booking) -> str:
 def _settle(held: Held, *, pay: bool) -> tuple[str, dict[str, Any]]:
     """Under the money lease: read Stripe, refund what is owed, pay the provider if asked and due, reverse the
     provider's excess; return the outcome and the fields to write as the lease ends."""
-    ledger = _read(held)
+    ledger = collections.read(held)
     owed = owed_refund(held.booking, ledger)
-    made = refunds.make_refund(held, ledger, owed) if owed is not None else None
-    if made is not None:
-        ledger = ledger.with_refund(made)
+    made = refunds.make_refund(held, ledger, owed) if owed is not None else []
+    if made:
+        ledger = ledger.with_refunds(made)
         held.sync(ledger)
         owed = owed_refund(held.booking, ledger)
+    fee = collections.owed_fee(held.booking, ledger)
+    if fee is not None:
+        ledger = collections.charge_fee(held, ledger, fee)
+    collections.collect_due_balance(held, ledger)
     still_owed = owed.amount if owed else 0
     outcome, fields = "settled", {}
     if pay:
-        outcome, fields, transfer = payout_step(held, ledger, still_owed=still_owed)
-        if transfer is not None:
-            ledger = ledger.with_transfer(transfer)
+        outcome, fields, transfers = payout_step(held, ledger, still_owed=still_owed)
+        ledger = ledger.with_transfers(transfers)
     reverse_excess(held, ledger, still_owed=still_owed)
     if owed is not None and not refunds.given_up(ledger, owed):
         return outcome, fields | owed_later(held.booking)
-    return outcome, fields | (SETTLED if held.booking.money_state else {})
-
-
-def _read(held: Held) -> Ledger:
-    ledger = read_ledger(held.booking)
-    refunds.note_failures(held, ledger)
-    held.sync(ledger)
-    return ledger
+    return outcome, fields | collections.waiting_fields(held.booking)

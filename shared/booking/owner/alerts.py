@@ -13,7 +13,11 @@ from booking.settings import get_settings
 
 # One clear subject per case; any other flag code gets the generic one.
 SUBJECTS = {
-    "late_payment_slot_lost": "Paid after the hold expired; slot taken, refunded",
+    "late_payment_slot_lost": "Paid after the hold expired; slot taken: rebook or refund",
+    "rebook_window_closed": "Slot lost and no other time chosen: refunded in full",
+    "balance_awaiting_client": "The saved card could not pay the balance: pay link sent",
+    "late_cancel_fee_unpaid": "Late-cancellation fee not paid by the saved card: pay link",
+    "no_show_fee_unpaid": "No-show fee not paid by the saved card: pay link",
     "slot_unavailable_after_payment": "Paid, but Cal.com refused the slot: rebook or refund",
     "token_expired_unconfirmed": "Booking link expired; paid booking not confirmed",
     "reconciliation_repair": "Missed payment webhook repaired",

@@ -36,9 +36,17 @@ class PaymentIntentView(BaseModel):
     client_secret: str | None = None
     customer: str | None = None
     latest_charge: str | None = None
+    payment_method: str | None = None
     metadata: dict[str, str] = {}
     last_payment_error_code: str | None = None
     last_payment_error_message: str | None = None
+    last_payment_error_payment_method: str | None = None  # the card that failed: the client retries with it
+    created: int = 0
+
+    @property
+    def purpose(self) -> str:
+        """What the payment is for, from our metadata: the first payment is `deposit` or `full`."""
+        return self.metadata.get("purpose") or self.metadata.get("payment_type") or "unknown"
 
     @classmethod
     def from_stripe(cls, payment_intent: Any) -> PaymentIntentView:
@@ -54,9 +62,12 @@ class PaymentIntentView(BaseModel):
             client_secret=data.get("client_secret"),
             customer=expandable_id(data.get("customer")),
             latest_charge=expandable_id(charge),
+            payment_method=expandable_id(data.get("payment_method")),
             metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
             last_payment_error_code=error.get("decline_code") or error.get("code"),
             last_payment_error_message=error.get("message"),
+            last_payment_error_payment_method=expandable_id(error.get("payment_method")),
+            created=int(data.get("created") or 0),
         )
 
 
@@ -148,6 +159,54 @@ def create_payment_intent(booking: Booking, customer_id: str | None) -> PaymentI
     return PaymentIntentView.from_stripe(intent)
 
 
+def payment_intents_of_customer(customer_id: str) -> list[PaymentIntentView]:
+    """Every PaymentIntent of the booking's Customer, oldest first (a strongly consistent list): the balance and
+    fee payments are found here even if our record of one was lost."""
+    with provider_errors("read the payments"):
+        page = client().v1.payment_intents.list(params={"customer": customer_id, "limit": 100})
+        found = [PaymentIntentView.from_stripe(intent) for intent in page.auto_paging_iter()]
+    return sorted(found, key=lambda intent: intent.created)
+
+
+def charge_saved_card(
+    booking: Booking,
+    *,
+    amount: int,
+    purpose: str,
+    payment_method: str | None,
+    key: str,
+    description: str,
+    metadata: dict[str, str],
+) -> PaymentIntentView:
+    """Charge the card saved with the deposit, the client not present (off-session). A card that needs the
+    client (`authentication_required`) or a decline is not an error here: Stripe leaves the PaymentIntent
+    `requires_payment_method`, which the client can still complete on-session with its client secret. Without a
+    saved card the PaymentIntent is only created, for the client to pay through a pay link."""
+    import stripe
+
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": booking.currency,
+        "customer": booking.customer_id,
+        "description": description,
+        "metadata": booking_metadata(booking) | metadata | {"purpose": purpose},
+        "transfer_group": transfer_group(booking),
+    }
+    if payment_method:
+        params |= {"payment_method": payment_method, "off_session": True, "confirm": True}
+    else:
+        params["automatic_payment_methods"] = {"enabled": True}
+    with provider_errors("charge the saved card"):
+        try:
+            intent = client().v1.payment_intents.create(params=params, options={"idempotency_key": key})  # type: ignore[arg-type]
+        except stripe.CardError as exc:
+            failed = getattr(exc.error, "payment_intent", None) if exc.error else None
+            if failed is None:
+                raise
+            return PaymentIntentView.from_stripe(failed)
+    return PaymentIntentView.from_stripe(intent)
+
+
 def retrieve_payment_intent(payment_intent_id: str) -> PaymentIntentView:
     with provider_errors("read the payment"):
         intent = client().v1.payment_intents.retrieve(payment_intent_id)
@@ -164,6 +223,7 @@ class RefundView(BaseModel):
     status: str
     payment_intent: str | None = None
     purpose: str | None = None
+    request: str | None = None  # the owner's request that made it (owner refunds)
     created: int = 0
 
     @property
@@ -180,28 +240,28 @@ class RefundView(BaseModel):
             status=str(data.get("status") or "succeeded"),
             payment_intent=expandable_id(data.get("payment_intent")),
             purpose=(data.get("metadata") or {}).get("purpose"),
+            request=(data.get("metadata") or {}).get("request"),
             created=int(data.get("created") or 0),
         )
 
 
-def refund_key(booking: Booking, purpose: str, attempt: int) -> str:
-    """One refund per (booking, purpose, attempt): `attempt` counts our refunds of that purpose Stripe already
-    has, so it moves on only once an earlier one exists (and failed: else nothing would be owed)."""
-    return idempotency_key(booking.booking_id, f"refund:{purpose}:{attempt}")
-
-
 def create_refund(
-    booking: Booking, payment_intent_id: str, amount: int, *, purpose: str, reason: str, attempt: int
+    booking: Booking, payment_intent_id: str, amount: int, *, purpose: str, reason: str, key: str, request: str = ""
 ) -> RefundView:
+    """`key` is decided by the caller from what Stripe already has (see money/refunds.py); `request` names the
+    owner's request (its Idempotency-Key hash) so a retry finds the refunds it made, even after 24 h."""
+    metadata = {"booking_id": booking.booking_id, "purpose": purpose, "why": reason[:500]}
+    if request:
+        metadata["request"] = request
     with provider_errors("refund the payment"):
         created = client().v1.refunds.create(
             params={
                 "payment_intent": payment_intent_id,
                 "amount": amount,
                 "reason": "requested_by_customer",
-                "metadata": {"booking_id": booking.booking_id, "purpose": purpose, "why": reason[:500]},
+                "metadata": metadata,
             },
-            options={"idempotency_key": refund_key(booking, purpose, attempt)},
+            options={"idempotency_key": key},
         )
     return RefundView.from_stripe(created)
 
@@ -220,6 +280,7 @@ class DisputeView(BaseModel):
     dispute_id: str
     amount: int
     status: str
+    payment_intent: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -230,17 +291,23 @@ def disputes_of(payment_intent_id: str) -> list[DisputeView]:
     with provider_errors("read the disputes"):
         page = client().v1.disputes.list(params={"payment_intent": payment_intent_id, "limit": 100})
         return [
-            DisputeView(dispute_id=str(d.id), amount=int(d.amount), status=str(d.status))
+            DisputeView(
+                dispute_id=str(d.id), amount=int(d.amount), status=str(d.status), payment_intent=payment_intent_id
+            )
             for d in page.auto_paging_iter()
         ]
 
 
-def cancel_payment_intent(booking: Booking) -> PaymentIntentView:
+def cancel_payment_intent(booking: Booking, payment_intent_id: str | None = None) -> PaymentIntentView:
+    """Cancel the booking's first PaymentIntent (an abandoned hold), or one of its later ones (a balance the
+    client never completed, paid offline instead)."""
+    target = payment_intent_id or booking.payment_intent_id or ""
+    action = "cancel" if target == booking.payment_intent_id else f"cancel:{target}"
     with provider_errors("cancel the payment"):
         intent = client().v1.payment_intents.cancel(
-            booking.payment_intent_id or "",
+            target,
             params={"cancellation_reason": "abandoned"},
-            options={"idempotency_key": idempotency_key(booking.booking_id, "cancel")},
+            options={"idempotency_key": idempotency_key(booking.booking_id, action)},
         )
     return PaymentIntentView.from_stripe(intent)
 
@@ -260,6 +327,7 @@ class TransferView(BaseModel):
     amount: int
     destination: str
     amount_reversed: int = 0
+    source_transaction: str | None = None  # the charge whose funds it moved
     created: int = 0
 
     @property
@@ -273,6 +341,7 @@ def _transfer_view(transfer: Any) -> TransferView:
         amount=int(transfer.amount),
         destination=expandable_id(transfer.destination) or "",
         amount_reversed=int(getattr(transfer, "amount_reversed", 0) or 0),
+        source_transaction=expandable_id(getattr(transfer, "source_transaction", None)),
         created=int(getattr(transfer, "created", 0) or 0),
     )
 
@@ -284,13 +353,9 @@ def transfers_of(booking: Booking) -> list[TransferView]:
         return [_transfer_view(transfer) for transfer in page.auto_paging_iter()]
 
 
-def create_transfer(booking: Booking, amount: int, destination: str) -> TransferView:
-    """Pay the provider their share of this payment (Connect, separate charges and transfers).
-
-    The key counts definitive failures (`payout_attempts`): a retry after an outage reuses the key (Stripe
-    returns the first result); after a refusal the owner fixes the account and the next attempt is new. A retry
-    after Stripe forgot the key (24 h) never gets here: the payout first lists the booking's transfer_group.
-    """
+def create_transfer(booking: Booking, amount: int, destination: str, *, source_charge: str, key: str) -> TransferView:
+    """Pay the provider `amount` of one charge's funds (Connect, separate charges and transfers). The caller
+    decides `key` from the transfers Stripe already has for the booking (money/payouts.py)."""
     with provider_errors("pay the provider"):
         transfer = client().v1.transfers.create(
             params={
@@ -298,10 +363,10 @@ def create_transfer(booking: Booking, amount: int, destination: str) -> Transfer
                 "currency": booking.currency,
                 "destination": destination,
                 "transfer_group": transfer_group(booking),
-                "source_transaction": booking.charge_id or "",
+                "source_transaction": source_charge,
                 "metadata": {"booking_id": booking.booking_id, "service_id": booking.service_id, "purpose": "payout"},
             },
-            options={"idempotency_key": idempotency_key(booking.booking_id, f"transfer:{booking.payout_attempts}")},
+            options={"idempotency_key": idempotency_key(booking.booking_id, key)},
         )
     return _transfer_view(transfer)
 

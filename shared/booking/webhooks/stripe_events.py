@@ -26,14 +26,17 @@ from booking.errors import (
     InvalidSignature,
     PaymentAmountMismatch,
     PaymentIntentMismatch,
+    PaymentProviderError,
     SlotUnavailable,
 )
 from booking.flows.confirmation import confirm_booking
 from booking.flows.payment_outcomes import record_payment
 from booking.money import payouts
+from booking.money.collections import LATER_PURPOSES
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
+from booking.providers import payments
 from booking.providers.payments import PaymentIntentView
 from booking.secrets import provider_secret
 from booking.webhooks.inbox import process_once
@@ -137,7 +140,17 @@ def _booking_id(obj: dict[str, Any], payment_intent_id: str | None) -> str | Non
     booking_id = metadata.get("booking_id")
     if booking_id:
         return str(booking_id)
-    return store.booking_id_by_payment_intent(payment_intent_id) if payment_intent_id else None
+    if not payment_intent_id:
+        return None
+    found = store.booking_id_by_payment_intent(payment_intent_id)
+    if found is None and obj.get("object") in ("dispute", "refund", "charge"):
+        # A balance or fee payment is not indexed by its PaymentIntent; its metadata names the booking.
+        try:
+            found = payments.retrieve_payment_intent(payment_intent_id).metadata.get("booking_id")
+        except PaymentProviderError as exc:
+            if exc.details.get("provider_code") != "resource_missing":
+                raise
+    return found
 
 
 def payment_succeeded(obj: dict[str, Any]) -> str:
@@ -146,6 +159,8 @@ def payment_succeeded(obj: dict[str, Any]) -> str:
     if booking_id is None:
         return "ignored: not a booking payment"
     logger.append_keys(booking_id=booking_id)
+    if intent.purpose in LATER_PURPOSES:
+        return later_payment(booking_id, intent)
     try:
         booking = record_payment(booking_id, intent, actor="stripe")
     except BookingNotFound:
@@ -165,6 +180,18 @@ def payment_succeeded(obj: dict[str, Any]) -> str:
     return finish_booking(booking_id, actor="stripe")
 
 
+def later_payment(booking_id: str, intent: PaymentIntentView) -> str:
+    """A balance or a fee (paid by the saved card, or by the client through a pay link): recorded from Stripe's
+    ledger under the money lease, like any money movement."""
+    booking = store.get_booking(booking_id)
+    if booking is None:
+        logger.error("later payment for an unknown booking", extra={"payment_intent_id": intent.id})
+        metrics.add_metric(name="OrphanPayment", unit="Count", value=1)
+        return "orphan payment: owner alerted by the OrphanPayment alarm"
+    settled = settle(booking, stripe_changed=True)
+    return f"{intent.purpose} {intent.status}; balance due {settled.balance_due}"
+
+
 def finish_booking(booking_id: str, *, actor: str) -> str:
     """Confirm in Cal.com now; if Cal.com cannot, the booking stays PAID and the cleanup job finishes it."""
     try:
@@ -181,6 +208,8 @@ def payment_failed(obj: dict[str, Any]) -> str:
     booking_id = _booking_id(obj, intent.id)
     if booking_id is None:
         return "ignored: not a booking payment"
+    if intent.purpose in LATER_PURPOSES:
+        return later_payment(booking_id, intent)  # the booking shows it awaiting the client
     reason = intent.last_payment_error_message or intent.last_payment_error_code
     store.record_payment_failure(booking_id, intent.status, reason, clock_now())
     metrics.add_metric(name="PaymentFailed", unit="Count", value=1)

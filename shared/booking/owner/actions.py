@@ -1,0 +1,227 @@
+"""The owner's money actions: refund, cancel, collect the balance, mark a no-show.
+
+Each runs on what Stripe says already moved, under the booking's money lease (`money/ledger.py`), and is
+idempotent twice over: the request's Idempotency-Key is recorded with a fingerprint of its body (the same key with
+another body is refused), and a retry finds its own effects again: an owner refund carries the key's hash in its
+Stripe metadata, a balance PaymentIntent too, a status change is already there. So a retry a day later, after
+Stripe forgot its own idempotency key, moves no money twice. Every action writes a line in the booking's
+history naming the owner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from booking.clock import now as clock_now
+from booking.dal import bookings as store
+from booking.dal import requests as request_store
+from booking.domain.lifecycle import BookingStatus
+from booking.errors import BookingClosed, BookingNotFound, Conflict, IdempotencyKeyReused, InvalidRequest
+from booking.flows import cancellation
+from booking.money import collections, refunds
+from booking.money.collections import Collection
+from booking.money.ledger import Held, owed_now, owed_refund, under_money_lease
+from booking.money.payouts import reverse_excess
+from booking.money.settlement import settle
+from booking.observability import logger, metrics
+from booking.owner.views import OwnerBooking
+from booking.providers.calcom import calendar
+
+S = BookingStatus
+OWNER_CANCELLABLE = frozenset({S.PAID, S.CONFIRMED, S.SLOT_UNAVAILABLE})
+NO_SHOW_FROM = frozenset({S.CONFIRMED, S.COMPLETED})
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int | None = Field(default=None, gt=0, description="Minor units; omitted = all Stripe can still refund")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+    refund: Literal["policy", "full", "none"] = Field(
+        description="policy: the service's cancellation policy, as if the client cancelled now; full: everything "
+        "paid; none: the business keeps what was paid"
+    )
+
+
+class CollectBalanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["card_on_file", "offline"] = Field(
+        description="card_on_file: charge the card saved with the deposit; offline: cash or a terminal, recorded only"
+    )
+
+
+class NoShowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)
+
+
+class NothingRefundable(Conflict):
+    code = "nothing_refundable"
+
+
+class RefundBlocked(Conflict):
+    code = "refund_blocked_by_dispute"
+
+
+class MeetingNotOver(Conflict):
+    code = "meeting_not_started"
+
+
+class ActionResult(BaseModel):
+    """The booking after the action, and what the action did."""
+
+    message: str
+    refunded: int = 0
+    collection: Collection | None = None
+    booking: OwnerBooking
+
+
+def claim(idempotency_key: str | None, action: str, booking_id: str, body: BaseModel) -> str:
+    """Record the request's key once, with a fingerprint of its body; the key's hash names the request."""
+    if not idempotency_key:
+        raise InvalidRequest(
+            "Owner actions need an Idempotency-Key header (any unique string; reuse it to retry safely).",
+            fields={"Idempotency-Key": "required"},
+        )
+    key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
+    fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    if request_store.claim_request(key_hash, f"owner:{action}:{booking_id}", booking_id, fingerprint, clock_now()):
+        raise IdempotencyKeyReused
+    return key_hash
+
+
+def refund(booking_id: str, body: RefundRequest, *, actor: str, request: str) -> ActionResult:
+    """Refund part or all of what Stripe can still refund (latest payment first); the provider's share of it is
+    taken back if they were paid already. Never more than Stripe says is refundable (422 naming `amount`)."""
+    made: list[int] = []
+
+    def decide(held: Held) -> dict[str, Any]:
+        ledger = collections.read(held)
+        mine = [r for r in ledger.refunds if r.request == request]
+        if mine:
+            made[:] = [sum(r.amount for r in mine)]
+            return {}
+        if ledger.open_dispute is not None:
+            raise RefundBlocked(f"Dispute {ledger.open_dispute.dispute_id} is open: Stripe cannot refund this charge.")
+        refundable = ledger.refundable
+        if refundable <= 0:
+            raise NothingRefundable(
+                f"Nothing left to refund: captured {ledger.captured}, already returned {ledger.returned}.",
+                booking_id=booking_id,
+            )
+        amount = body.amount or refundable
+        if amount > refundable:
+            raise InvalidRequest(
+                f"At most {refundable} can still be refunded (Stripe: captured {ledger.captured}, "
+                f"returned {ledger.returned}).",
+                fields={"amount": f"more than the {refundable} still refundable"},
+                refundable=refundable,
+            )
+        new = refunds.refund_across_payments(
+            held, ledger, amount, purpose="owner_refund", reason=body.reason, key=f"owner:{request}", request=request
+        )
+        ledger = ledger.with_refunds(new)
+        held.sync(ledger)
+        collections.note(held, actor, f"refunded {amount}: {body.reason}")
+        owed = owed_refund(held.booking, ledger)
+        reverse_excess(held, ledger, still_owed=owed.amount if owed else 0)
+        made[:] = [amount]
+        return {}
+
+    booking = under_money_lease(booking_id, decide)
+    metrics.add_metric(name="OwnerRefund", unit="Count", value=1)
+    return ActionResult(message=f"Refunded {made[0]}.", refunded=made[0], booking=OwnerBooking.of(booking))
+
+
+def cancel(booking_id: str, body: CancelRequest, *, actor: str) -> ActionResult:
+    """Cancel in Cal.com, free the seat, refund as chosen. The choice is written before Cal.com is asked, so its
+    cancellation webhook (which may arrive first) is priced the owner's way too."""
+    booking = store.get_booking(booking_id)
+    if booking is None:
+        raise BookingNotFound(booking_id)
+    if booking.status == S.CANCELLED:
+        if booking.cancel_refund == body.refund:
+            return ActionResult(message="Already cancelled.", booking=OwnerBooking.of(settle(booking)))
+        raise BookingClosed(booking_id, booking.status.value, f"Booking {booking_id} was already cancelled.")
+    if booking.status not in OWNER_CANCELLABLE:
+        raise BookingClosed(booking_id, booking.status.value)
+    try:
+        store.update_fields(booking_id, {"cancel_refund": body.refund}, condition=store.status_is(booking.status))
+    except store.StaleBooking:
+        raise Conflict("The booking changed meanwhile; read it again and retry.", booking_id=booking_id) from None
+    if booking.cal_booking_uid:
+        try:
+            calendar().cancel_booking(booking.cal_booking_uid, body.reason, seat_uid=booking.cal_seat_uid)
+        except Exception:
+            store.update_fields(booking_id, {"cancel_refund": None}, condition=store.status_is(booking.status))
+            raise
+    cancelled = cancellation.cancel(
+        booking_id,
+        cancelled_at=clock_now(),
+        by_business=True,
+        actor=actor,
+        reason=f"cancelled by the owner ({body.refund} refund): {body.reason}",
+        cancelled_start=booking.slot_start,
+    )
+    logger.info("owner cancelled", extra={"refund": body.refund})
+    return ActionResult(
+        message=f"Cancelled; refund: {body.refund}.",
+        refunded=cancelled.amount_refunded - booking.amount_refunded,
+        booking=OwnerBooking.of(cancelled),
+    )
+
+
+def collect_balance(booking_id: str, body: CollectBalanceRequest, *, actor: str, request: str) -> ActionResult:
+    """Charge the balance to the saved card (off-session), or record it paid offline. If the card needs the
+    client, the answer carries a pay link and the booking shows the balance awaiting the client."""
+    outcome: list[Collection] = []
+
+    def decide(held: Held) -> dict[str, Any]:
+        ledger = collections.read(held)
+        outcome[:] = [collections.collect_balance(held, ledger, method=body.method, actor=actor, request=request)]
+        return collections.waiting_fields(held.booking)
+
+    booking = under_money_lease(booking_id, decide)
+    return ActionResult(message=outcome[0].message, collection=outcome[0], booking=OwnerBooking.of(booking))
+
+
+def no_show(booking_id: str, body: NoShowRequest, *, actor: str) -> ActionResult:
+    """The client did not come: NO_SHOW, the payment kept, and the service's no-show fee charged to the saved
+    card for what the payment did not cover (once; a card that fails gets a pay link and the owner a flag)."""
+    for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
+        booking = store.get_booking(booking_id)
+        if booking is None:
+            raise BookingNotFound(booking_id)
+        if booking.status == S.NO_SHOW:
+            return ActionResult(message="Already marked as a no-show.", booking=OwnerBooking.of(settle(booking)))
+        if booking.status not in NO_SHOW_FROM:
+            raise BookingClosed(booking_id, booking.status.value)
+        if booking.slot_start > clock_now():
+            raise MeetingNotOver(f"The meeting starts at {booking.slot_start.isoformat()}; a no-show comes after that.")
+        reason = f"no-show: {body.note}" if body.note else "no-show"
+        try:
+            marked = store.transition(
+                booking,
+                S.NO_SHOW,
+                actor=actor,
+                reason=reason,
+                now=clock_now(),
+                fields={"no_show": f"marked by {actor}"} | (owed_now() if booking.payment_intent_id else {}),
+            )
+        except store.StaleBooking:
+            continue
+        metrics.add_metric(name="NoShow", unit="Count", value=1)
+        return ActionResult(message="Marked as a no-show.", booking=OwnerBooking.of(settle(marked)))
+    raise store.StaleBooking(booking_id)
