@@ -24,12 +24,11 @@ from booking.dal import bookings as store
 from booking.domain.catalog import HoursBeforeStart, get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking, Payment, TransitionRecord
-from booking.domain.policy import cancellation_terms
 from booking.domain.pricing import deposit_amount
 from booking.errors import BookingClosed, Conflict
 from booking.flows import pay_links
 from booking.money import payouts, refunds
-from booking.money.ledger import SETTLED, Held, Ledger, read_ledger
+from booking.money.ledger import SETTLED, Held, Ledger, cancellation_of, read_ledger
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
 from booking.providers import payments
@@ -299,19 +298,8 @@ def owed_fee(booking: Booking, ledger: Ledger) -> OwedFee | None:
     if not booking.customer_id or clock_now() > booking.slot_start + FEE_WINDOW:
         return None
     service = get_catalog().service(booking.service_id)
-    if booking.status == S.CANCELLED and booking.cancelled_at is not None and service.cancellation.charge_uncovered_fee:
-        if booking.cancel_refund in ("full", "none") or (
-            booking.cancel_refund is None and booking.cancelled_by == "business"
-        ):
-            return None
-        terms = cancellation_terms(
-            amount_paid=ledger.captured,
-            total=booking.total,
-            slot_start=booking.start_for_policy,
-            cancelled_at=booking.cancelled_at,
-            by_business=False,
-            policy=service.cancellation,
-        )
+    terms = cancellation_of(booking, ledger) if service.cancellation.charge_uncovered_fee else None
+    if terms is not None:
         fee = OwedFee(purpose="late_cancel_fee", amount=terms.uncovered, reason=terms.reason)
     elif booking.status == S.NO_SHOW and service.no_show_fee_percent:
         due = deposit_amount(booking.total, service.no_show_fee_percent)

@@ -22,7 +22,7 @@ from booking.dal import bookings as store
 from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking, RefundRecord
-from booking.domain.policy import cancellation_terms
+from booking.domain.policy import CancellationTerms, cancellation_terms
 from booking.errors import BookingNotFound, DomainError, MoneyInFlight
 from booking.providers import payments
 from booking.providers.payments import DisputeView, PaymentIntentView, RefundView, TransferView
@@ -261,24 +261,33 @@ class OwedRefund(BaseModel):
     reason: str
 
 
+def cancellation_of(booking: Booking, ledger: Ledger) -> CancellationTerms | None:
+    """How a cancelled booking is priced on what Stripe captured: by the owner's refund choice when the owner
+    cancelled (`policy` = as if the client cancelled then; None for `none`: everything is kept), else by who
+    cancelled (the business refunds everything)."""
+    if booking.status != BookingStatus.CANCELLED or booking.cancelled_at is None or booking.cancel_refund == "none":
+        return None
+    by_business = booking.cancel_refund == "full" or (
+        booking.cancel_refund is None and booking.cancelled_by == "business"
+    )
+    return cancellation_terms(
+        amount_paid=ledger.captured,
+        total=booking.total,
+        slot_start=booking.start_for_policy,
+        cancelled_at=booking.cancelled_at,
+        by_business=by_business,
+        policy=get_catalog().service(booking.service_id).cancellation,
+    )
+
+
 def owed_refund(booking: Booking, ledger: Ledger) -> OwedRefund | None:
     """The refund the booking's state still owes: what the business does not keep (the policy's fee when it was
     cancelled, nothing when its slot was lost), less everything already returned (our refunds, the Dashboard's,
     a lost dispute), never more than Stripe can still refund. None for a live booking: it keeps what it paid."""
     if booking.status == BookingStatus.CANCELLED and booking.cancelled_at is not None:
-        if booking.cancel_refund == "none":
+        terms = cancellation_of(booking, ledger)
+        if terms is None:
             return None  # the owner cancelled and keeps what was paid
-        by_business = booking.cancel_refund == "full" or (
-            booking.cancel_refund is None and booking.cancelled_by == "business"
-        )
-        terms = cancellation_terms(
-            amount_paid=ledger.captured,
-            total=booking.total,
-            slot_start=booking.start_for_policy,
-            cancelled_at=booking.cancelled_at,
-            by_business=by_business,
-            policy=get_catalog().service(booking.service_id).cancellation,
-        )
         kept, purpose, reason = terms.fee, "cancellation", terms.reason
     elif booking.auto_refund_reason:
         kept, purpose, reason = 0, "full_refund", booking.auto_refund_reason
