@@ -67,6 +67,15 @@ def test_jobs_demo_expires_confirms_and_pays_the_provider_once() -> None:
     assert out.count("Stripe transfer tr_") == 1 and "to acct_1LocalBrowArtist" in out
 
 
+def test_owner_demo_refunds_collects_and_completes_a_pay_link() -> None:
+    out = _demo("--owner")
+    assert "Refunded 2000." in out and "Paid in full." in out
+    assert "/book/pay?token=" in out and '"status": "requires_payment"' in out
+    assert "pay link now: paid" in out
+    assert out.count("balance due 0 (paid)") == 2
+    assert "balance of 8250 paid (pay_link" in out  # Bea paid it herself on the pay page
+
+
 @pytest.fixture
 def runner() -> Iterator[str]:
     port = _free_port()
