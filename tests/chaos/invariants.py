@@ -23,8 +23,23 @@ current state), so no API call, fault or pagination is involved. Cal.com is read
     received is a violation; one set aside (state FAILED, or `failed_at`) needs its booking flagged `webhook_failed`.
 (g) No handler error (5xx, a job raising) once every fault is healed (the drain).
 (h) Every request to Cal.com follows its OpenAPI contract (the double records violations).
-(i) No lost payment (DESIGN.md §3): money captured for a booking ends in a CONFIRMED/COMPLETED/CANCELLED booking,
-    or is returned, or the booking is flagged for the owner.
+(i) No lost payment (DESIGN.md §3): money captured for a booking ends in a CONFIRMED/COMPLETED/CANCELLED/NO_SHOW
+    booking, or is returned, or the booking is flagged for the owner (a flag the owner closed counts).
+(j) Every owner action answers 200, 409 or 422, or 503 when a provider is down (502 only while a fault was
+    injected), never another 5xx; an over-refund's 422 names `amount`; a refund of a given amount refunds exactly
+    it; a retry with the same Idempotency-Key after a 200 finds the same refund or the same balance payment; two
+    cancellations answered as done never carry two different refund choices; a pay page never answers 5xx.
+(k) Several payments per booking: at most one balance paid (card or offline) and at most one PaymentIntent per fee
+    purpose; a paid balance is the price less the first payment and leaves balance_due 0; no balance is charged to a
+    booking paid in full, no no-show fee to a booking that is not NO_SHOW.
+
+Issue 10 changes (a)-(c) so they hold over several payments and the owner's choices: every amount is summed over
+all the booking's PaymentIntents (and (a) holds per PaymentIntent too); in (b), a cancellation the owner made (a 200
+"Cancelled") is priced by the refund the owner chose (none: nothing; full: everything captured; policy: as if the
+client cancelled at that moment), the owner's own refunds are allowed while the Cal.com booking is live, and with
+owner refunds in play (which come between the policy's refunds in any order) only bounds are checked: the policy's
+refunds <= what it owed less what was returned before them, and everything returned >= what it owed; in (c), no
+transfer drawn on a charge before that charge + 72 h.
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from tests.chaos.report import Violation
 
 if TYPE_CHECKING:
-    from tests.chaos.world import Scenario, ServiceInfo, Track
+    from tests.chaos.world import OwnerCall, Scenario, ServiceInfo, Track
 
 COUNTING = ("succeeded", "pending")
 CLOSED_DISPUTE = ("won", "lost", "warning_closed")
@@ -52,6 +67,8 @@ INBOX_DEADLINE = timedelta(hours=48)
 PAYOUT_HOLD = timedelta(hours=72)
 PAYOUT_GRACE = timedelta(hours=1)  # the payout job is hourly
 LIVE_CAL = ("accepted", "pending")
+OWNER_REFUND = "owner_refund"
+FEE_PURPOSES = ("late_cancel_fee", "no_show_fee")
 
 
 # ---------------------------------------------------------------------------------------------------------- reads
@@ -104,6 +121,7 @@ class Money:
     """What Stripe says moved for one booking."""
 
     captured: int = 0
+    intents: list[dict[str, Any]] = field(default_factory=list)  # every PaymentIntent of the booking, oldest first
     charges: list[str] = field(default_factory=list)
     paid_at_stripe: datetime | None = None
     counting: list[dict[str, Any]] = field(default_factory=list)  # refunds that count, any origin
@@ -137,6 +155,19 @@ class Money:
         return [r for r in self.ours if r.get("status") in COUNTING]
 
     @property
+    def owner_refunds(self) -> list[dict[str, Any]]:
+        """Refunds the owner asked for (any status): they may come before, between or after the policy's."""
+        return [r for r in self.ours if purpose(r) == OWNER_REFUND]
+
+    @property
+    def policy_counting(self) -> list[dict[str, Any]]:
+        """Our refunds that count, the owner's own refunds aside (cancellations, lost slots)."""
+        return [r for r in self.ours_counting if purpose(r) != OWNER_REFUND]
+
+    def of_purpose(self, name: str) -> list[dict[str, Any]]:
+        return [i for i in self.intents if purpose(i) == name]
+
+    @property
     def net_transferred(self) -> int:
         return sum(t["amount"] - t.get("amount_reversed", 0) for t in self.transfers)
 
@@ -148,6 +179,7 @@ def money_of(track: Track, ledger: Ledger) -> Money:
         pi["id"] for pi in ledger.kind("payment_intent") if (pi.get("metadata") or {}).get("booking_id") == booking_id
     }
     m = Money()
+    m.intents = [pi for pi in ledger.kind("payment_intent") if pi["id"] in pis]
     for charge in ledger.kind("charge"):
         if charge.get("payment_intent") in pis and charge.get("status") == "succeeded":
             m.charges.append(charge["id"])
@@ -172,6 +204,15 @@ def money_of(track: Track, ledger: Ledger) -> Money:
         or (t.get("source_transaction") and t.get("source_transaction") in m.charges)
     ]
     return m
+
+
+def purpose(obj: dict[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("purpose")
+
+
+def flag_codes(row: dict[str, Any]) -> set[str]:
+    """Every flag the booking was ever given, open or closed by the owner."""
+    return set(row.get("flag_codes") or []) | {str(f.get("code")) for f in row.get("flags") or [] if f.get("code")}
 
 
 def scan_table() -> list[dict[str, Any]]:
@@ -263,17 +304,22 @@ def check_scenario(scn: Scenario) -> Findings:
         row = table.bookings.get(track.booking_id, {})
         chain, live = scn.cal_chain(track), scn.live_cal(track)
         scn.log(summary(track, m, row, chain))
-        check_refund_cap(found, track, m)
+        check_refund_cap(found, track, m, ledger)
         check_cancellation(found, track, m, chain, live, ledger, row)
-        check_payout(found, track, m, row, now)
+        check_payout(found, track, m, row, now, ledger)
         check_closed_slot(found, track, row, live, table, now)
         check_payment_kept(found, track, m, row)
+        check_owner_answers(found, scn, track)
+        check_later_payments(found, track, m, row)
     check_capacity(found, scn, cal, table, now)
     check_inbox(found, scn, table, now)
     for check, booking, text in scn.availability:
         found.add(check, booking, text)
     for booking, text in dict.fromkeys(scn.crashes):
         found.add("g", booking, text)
+    for name, status, text in scn.pay_pages:
+        if status >= 500 and status != 503:
+            found.add("j", name, f"the pay page answered {status} {text}")
     for violation in scn.env.cal.contract_violations:
         found.add("h", "-", f"request to Cal.com broke its contract: {violation}")
     return found
@@ -287,17 +333,35 @@ def summary(track: Track, m: Money, row: dict[str, Any], chain: list[dict[str, A
     )
     disputes = ", ".join(f"{d['amount']} {d.get('status')}" for d in m.disputes)
     transfers = ", ".join(f"{t['amount']}-{t.get('amount_reversed', 0)}" for t in m.transfers)
+    payments = ", ".join(f"{purpose(i) or 'first'} {i['amount']} {i.get('status')}" for i in m.intents)
+    offline = [p for p in row.get("payments") or [] if p.get("method") == "offline"]
+    payments += "".join(f", offline {p.get('purpose')} {p.get('amount')}" for p in offline)
     flags = ",".join(sorted(row.get("flag_codes") or []))
     return (
-        f"end {track.name} {track.booking_id} {row.get('status')} flags[{flags}] captured {m.captured} "
-        f"refunds[{refunds}] disputes[{disputes}] transfers[{transfers}] cal[{cal}]"
+        f"end {track.name} {track.booking_id} {row.get('status')} flags[{flags}] payments[{payments}] "
+        f"balance_due {row.get('balance_due')} captured {m.captured} refunds[{refunds}] disputes[{disputes}] "
+        f"transfers[{transfers}] payout[{row.get('payout_state')} {row.get('payout_error') or ''}] cal[{cal}]"
     )
 
 
-def check_refund_cap(found: Findings, track: Track, m: Money) -> None:
+def check_refund_cap(found: Findings, track: Track, m: Money, ledger: Ledger) -> None:
     if m.refunded > m.captured:
         amounts = [f"{r['amount']} {r.get('status')}" for r in m.counting]
         found.add("a", track.name, f"refunds {m.refunded} {amounts} exceed the {m.captured} captured")
+    for charge_id in m.charges:
+        charge = ledger.objects[charge_id]
+        refunded = sum(r["amount"] for r in m.counting if r.get("charge") == charge_id)
+        if refunded > int(charge.get("amount_captured") or 0):
+            found.add("a", track.name, f"refunds {refunded} of {charge_id} exceed its {charge['amount_captured']}")
+
+
+def owner_cancellations(track: Track) -> list[OwnerCall]:
+    """The owner's cancel requests the product answered as done ("Cancelled; refund: ...")."""
+    return [
+        c
+        for c in track.owner_calls
+        if c.action == "cancel" and c.status == 200 and str((c.answer or {}).get("message", "")).startswith("Cancelled")
+    ]
 
 
 def check_cancellation(
@@ -309,17 +373,27 @@ def check_cancellation(
     ledger: Ledger,
     row: dict[str, Any],
 ) -> None:
-    ours = m.ours_counting
+    policy = m.policy_counting
     if live is not None:
-        if ours:
-            amounts = [f"{r['amount']} ({(r.get('metadata') or {}).get('purpose')})" for r in ours]
+        if policy:
+            amounts = [f"{r['amount']} ({purpose(r)})" for r in policy]
             found.add("b", track.name, f"refunded {amounts} while its Cal.com booking {live['uid']} is live")
         return
     if not chain:
         return  # never booked in Cal.com (expired, refused, slot lost): no cancellation to price
+    by_owner = owner_cancellations(track)
+    unanswered = [c for c in track.owner_calls if c.action == "cancel" and c.status not in (200, 409, 422)]
     cancel = track.cancel
-    if cancel is None:
+    if not by_owner and unanswered:
+        found.figures["b.skipped.owner_cancel_unanswered"] += 1  # Cal.com may have cancelled it; who priced it?
+        return
+    if cancel is None and not by_owner:
         found.figures["b.skipped.not_cancelled_by_the_scenario"] += 1
+        return
+    if row.get("status") == "NO_SHOW":
+        # The owner marked a no-show on a booking Cal.com had cancelled (its webhook lost, the meeting time past):
+        # the owner's word on what happened stands over the policy.
+        found.figures["b.skipped.owner_marked_no_show"] += 1
         return
     if m.ours_failed >= 2:
         found.figures["b.skipped.refund_failed_twice"] += 1
@@ -327,37 +401,75 @@ def check_cancellation(
     if m.open_dispute:
         found.figures["b.skipped.open_dispute"] += 1
         return
-    found.figures["b.checked"] += 1
-    by_host = cancel.by_host
-    if by_host and cancel.seated and cancel.webhook_lost:
-        # Only reconciliation can find it, and Cal.com's read of a seated booking never says who cancelled: the
-        # product prices it as the client's cancellation (the reversible choice) and must say so on its flag.
-        found.figures["b.canceller_unknown"] += 1
-        by_host = False
-        if "calendar_reconciled" not in (row.get("flag_codes") or []):
-            found.add("b", track.name, "host cancellation found by reconciliation without a calendar_reconciled flag")
-    fee = expected_fee(track.service, m.captured, cancel.at, cancel.start, by_host)
+    exact = True
+    if by_owner:
+        first = by_owner[0]
+        choice = str((first.body or {}).get("refund"))
+        answered_start = parse_time(((first.answer or {}).get("booking") or {}).get("start"))
+        if choice == "none":
+            fee = m.captured
+        elif choice == "full":
+            fee = 0
+        elif first.cal_start is None or first.cal_start != answered_start:
+            # The product's start was not Cal.com's when the owner cancelled (a reschedule on its way): the
+            # policy's fee is read on either; only bounds.
+            found.figures["b.bounds_only.owner_cancel_start_unsettled"] += 1
+            fee, exact = 0, False
+        else:
+            fee = expected_fee(track.service, m.captured, first.at, first.cal_start, by_host=False)
+        who = f"the owner ({choice} refund)"
+        when, start = first.at, first.cal_start
+        found.figures[f"b.owner_cancel.{choice}"] += 1
+    else:
+        assert cancel is not None
+        by_host = cancel.by_host
+        if by_host and cancel.seated and cancel.webhook_lost:
+            # Only reconciliation can find it, and Cal.com's read of a seated booking never says who cancelled:
+            # the product prices it as the client's cancellation (the reversible choice) and must say so on its
+            # flag.
+            found.figures["b.canceller_unknown"] += 1
+            by_host = False
+            if "calendar_reconciled" not in flag_codes(row):
+                found.add(
+                    "b", track.name, "host cancellation found by reconciliation without a calendar_reconciled flag"
+                )
+        fee = expected_fee(track.service, m.captured, cancel.at, cancel.start, by_host)
+        who = "the host" if by_host else "the client"
+        when, start = cancel.at, cancel.start
     target = m.captured - fee
-    got = sum(r["amount"] for r in ours)
-    # What was returned before our refund: Dashboard refunds and lost disputes that came first (in Stripe's order).
-    before = ledger.order[ours[-1]["id"]] if ours else ledger.end
+    got = sum(r["amount"] for r in policy)
+    # What was returned before the policy's refund: Dashboard refunds and lost disputes that came first (in
+    # Stripe's order).
+    before = ledger.order[policy[-1]["id"]] if policy else ledger.end
     returned_before = sum(r["amount"] for r in m.outside if ledger.order.get(r["id"], 0) < before) + sum(
         d["amount"] for d in m.disputes if d.get("status") == "lost" and ledger.closed.get(d["id"], ledger.end) < before
     )
     expected = max(0, target - returned_before)
+    hours = (start - when).total_seconds() / 3600 if start else float("nan")
+    context = (
+        f"cancelled by {who} {hours:.1f} h before its start {f'{start:%m-%d %H:%M}' if start else '?'} (fee {fee}, "
+        f"captured {m.captured}, returned before {returned_before}, owner refunds "
+        f"{[(r['amount'], r.get('status')) for r in m.owner_refunds]})"
+    )
+    if m.owner_refunds or not exact:
+        # The owner's refunds may come before, between or after the policy's: the policy refunds no more than it
+        # owed (less what was returned before), and in the end at least what it owed is back with the client.
+        found.figures["b.bounds_only" + (".owner_refunds" if m.owner_refunds else "")] += 1
+        if got > expected:
+            found.add("b", track.name, f"{context}: the policy refunded {got}, more than the {expected} owed")
+        if exact and m.returned < target:
+            found.add("b", track.name, f"{context}: only {m.returned} returned in all, {target} owed")
+        return
+    found.figures["b.checked"] += 1
     if got != expected:
-        hours = (cancel.start - cancel.at).total_seconds() / 3600
-        who = "host" if by_host else "client"
         found.add(
             "b",
             track.name,
-            f"cancelled by the {who} {hours:.1f} h before its start {cancel.start:%m-%d %H:%M} (fee {fee}): our "
-            f"refunds should be {expected} (captured {m.captured}, returned before {returned_before}), "
-            f"Stripe has {got} from us {[r['amount'] for r in ours]}",
+            f"{context}: our refunds should be {expected}, Stripe has {got} from us {[r['amount'] for r in policy]}",
         )
 
 
-def check_payout(found: Findings, track: Track, m: Money, row: dict[str, Any], now: datetime) -> None:
+def check_payout(found: Findings, track: Track, m: Money, row: dict[str, Any], now: datetime, ledger: Ledger) -> None:
     share = track.service.provider_share_percent
     if share is None:
         if m.transfers:
@@ -370,6 +482,12 @@ def check_payout(found: Findings, track: Track, m: Money, row: dict[str, Any], n
             if moment is not None and created is not None and created < moment + PAYOUT_HOLD - timedelta(seconds=1):
                 early = (moment + PAYOUT_HOLD - created).total_seconds() / 3600
                 found.add("c", track.name, f"transfer {transfer['id']} made {early:.1f} h before {label} + 72 h")
+        # A later payment (a balance, a fee) waits its own hold: no transfer drawn on a charge before it is 72 h old.
+        source = ledger.objects.get(str(transfer.get("source_transaction") or ""))
+        charged = parse_time(source.get("created")) if source else None
+        if charged is not None and created is not None and created < charged + PAYOUT_HOLD - timedelta(seconds=1):
+            early = (charged + PAYOUT_HOLD - created).total_seconds() / 3600
+            found.add("c", track.name, f"transfer {transfer['id']} drawn on {source['id']} {early:.1f} h before +72 h")
     status = row.get("status")
     full = share * max(0, m.captured - m.returned) // 100
     net = m.net_transferred
@@ -555,3 +673,81 @@ def check_availability(scn: Scenario) -> list[tuple[str, str, str]]:
                     )
                 )
     return out
+
+
+def check_owner_answers(found: Findings, scn: Scenario, track: Track) -> None:
+    """(j) What the owner was answered: a clear refusal or a done action, never a 5xx but a provider's outage."""
+    cancelled = {str((c.body or {}).get("refund")) for c in owner_cancellations(track)}
+    if len(cancelled) > 1:
+        found.add("j", track.name, f"the owner was told the booking was cancelled with refunds {sorted(cancelled)}")
+    for call in track.owner_calls:
+        found.figures["j.answers_checked"] += 1
+        if call.status == 502 and scn.figures["faults"]:
+            found.figures["j.502_while_a_fault_was_injected"] += 1
+        elif call.status not in (200, 409, 422, 503):
+            found.add("j", track.name, f"{call.line()} (not 200/409/422/503)")
+        answer = call.answer if isinstance(call.answer, dict) else {}
+        body = call.body or {}
+        if call.action == "refund" and call.status == 422 and body.get("amount"):
+            fields = json.dumps(answer.get("error") or {})
+            if call.code == "validation_error" and "amount" not in fields:
+                found.add("j", track.name, f"{call.line()}: an over-refund's 422 does not name `amount`")
+        asked = body.get("amount") if call.action == "refund" and call.status == 200 else None
+        if asked and call.repeat_of is None and answer.get("refunded") != asked:
+            found.add("j", track.name, f"{call.line()}: asked {asked}, refunded {answer.get('refunded')}")
+        first = call.repeat_of
+        if first is None or first.status != 200:
+            continue
+        found.figures["j.repeats_of_a_200_checked"] += 1
+        before = first.answer if isinstance(first.answer, dict) else {}
+        if call.action == "refund":
+            if call.status not in (200, 503):
+                found.add("j", track.name, f"{call.line()}: a retry of a refund that was made answered {call.status}")
+            elif call.status == 200 and answer.get("refunded") != before.get("refunded"):
+                found.add(
+                    "j",
+                    track.name,
+                    f"{call.line()}: the retry refunded {answer.get('refunded')}, the first {before.get('refunded')}",
+                )
+        if call.action == "collect-balance" and call.status == 200:
+            ids = [((a or {}).get("collection") or {}).get("payment_id") for a in (before, answer)]
+            if ids[0] != ids[1]:
+                found.add("j", track.name, f"{call.line()}: the retry answered payment {ids[1]}, the first {ids[0]}")
+
+
+def check_later_payments(found: Findings, track: Track, m: Money, row: dict[str, Any]) -> None:
+    """(k) The balance and the fees: each paid once, for the right amount, and the booking says so."""
+    service = track.service
+    balances = [i for i in m.of_purpose("balance") if i.get("status") == "succeeded"]
+    offline = [
+        p
+        for p in row.get("payments") or []
+        if p.get("method") == "offline" and p.get("purpose") == "balance" and p.get("status") == "succeeded"
+    ]
+    paid = [f"{i['id']} {i['amount']}" for i in balances] + [f"offline {p.get('amount')}" for p in offline]
+    if len(paid) > 1:
+        found.add("k", track.name, f"the balance was paid {len(paid)} times: {paid}")
+    if m.of_purpose("balance") and track.payment_type == "full":
+        found.add("k", track.name, f"a balance charged to a booking paid in full: {[i['id'] for i in balances]}")
+    for fee in FEE_PURPOSES:
+        intents = m.of_purpose(fee)
+        if len(intents) > 1:
+            found.add(
+                "k", track.name, f"{len(intents)} {fee} PaymentIntents: {[(i['id'], i['status']) for i in intents]}"
+            )
+    if m.of_purpose("no_show_fee") and row.get("status") != "NO_SHOW":
+        found.add("k", track.name, f"a no-show fee charged to a {row.get('status')} booking")
+    first = next((i for i in m.intents if i["id"] == track.pi), None)
+    if paid:
+        found.figures["k.balances_checked"] += 1
+        due = row.get("balance_due")
+        if due is None or int(due) != 0:
+            found.add("k", track.name, f"the balance was paid ({paid}) but balance_due is {due}")
+        amounts = [int(i["amount"]) for i in balances] + [int(p.get("amount") or 0) for p in offline]
+        if first is not None and amounts and amounts[0] != service.price - int(first["amount"]):
+            found.add(
+                "k",
+                track.name,
+                f"a balance of {amounts[0]} paid, but the price {service.price} less the first {first['amount']} "
+                f"is {service.price - int(first['amount'])}",
+            )

@@ -42,7 +42,7 @@ class ChaosConfig:
 @dataclass(frozen=True)
 class Violation:
     seed: int
-    check: str  # "a" .. "g", see tests/chaos/invariants.py
+    check: str  # "a" .. "k", see tests/chaos/invariants.py
     booking: str  # "b1".. (the scenario's booking) or "-"
     text: str
 
@@ -60,6 +60,8 @@ CHECK_NAMES = {
     "g": "no handler error once faults are healed",
     "h": "requests to Cal.com follow its contract",
     "i": "no lost payment (kept, returned or flagged)",
+    "j": "owner actions answer 200/409/422/503, retries find the same effect",
+    "k": "balance and each fee paid at most once, balance_due 0 once paid",
 }
 
 # The order figures are printed in; anything else counted is printed after, sorted.
@@ -109,18 +111,27 @@ class ChaosReport:
             f"{len(self.violations)} violations in {len({v.seed for v in self.violations})} scenarios"
             + (f", {len(self.harness_errors)} HARNESS ERRORS" if self.harness_errors else "")
         ]
-        groups: dict[str, list[str]] = {"": [], "action.": [], "fault.": [], "checks": [], "ms.": []}
+        groups: dict[str, list[str]] = {"": [], "action.": [], "owner.": [], "fault.": [], "checks": [], "ms.": []}
         main = [name for name in FIGURE_ORDER if name in self.figures]
         groups[""] = main + sorted(
             n
             for n in self.figures
-            if n not in FIGURE_ORDER and not n.startswith(("action.", "fault.", "ms.", "b.", "c.", "e.", "f."))
+            if n not in FIGURE_ORDER
+            and not n.startswith(("action.", "owner.", "fault.", "ms.", "b.", "c.", "e.", "f.", "j.", "k."))
         )
+        groups["owner."] = sorted(n for n in self.figures if n.startswith("owner."))
         groups["action."] = sorted(n for n in self.figures if n.startswith("action."))
         groups["fault."] = sorted(n for n in self.figures if n.startswith("fault."))
-        groups["checks"] = sorted(n for n in self.figures if n.startswith(("b.", "c.", "e.", "f.")))
+        groups["checks"] = sorted(n for n in self.figures if n.startswith(("b.", "c.", "e.", "f.", "j.", "k.")))
         groups["ms."] = sorted(n for n in self.figures if n.startswith("ms.")) if with_traces else []
-        titles = {"": "figures", "action.": "actions", "fault.": "faults", "checks": "checked", "ms.": "milliseconds"}
+        titles = {
+            "": "figures",
+            "action.": "actions",
+            "owner.": "owner",
+            "fault.": "faults",
+            "checks": "checked",
+            "ms.": "milliseconds",
+        }
         for prefix, names in groups.items():
             cells = [
                 f"{name.removeprefix(prefix) if prefix.endswith('.') else name}={self.figures[name]}" for name in names

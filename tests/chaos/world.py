@@ -18,7 +18,13 @@ A scenario (seed `s`, its own `random.Random(s)` and its own point in time) star
   closed won or lost;
 - jobs (cleanup, payouts) and clock jumps of minutes, hours and 3+ days;
 - provider faults: Stripe `fail_next` (also after processing: the object exists, the answer is lost), latency,
-  refusals; Cal.com down, connection resets, `fail_next`.
+  refusals; Cal.com down, connection resets, `fail_next`;
+- the owner (issue 10) through the admin API with a signed owner token: refunds (all, part, or more than Stripe can
+  still refund), cancellations with a refund by policy, in full or none, balance collection on the saved card or
+  offline, no-shows, closing a flag; some retried with the same Idempotency-Key, some two at once on threads (the
+  same balance collected twice, a refund and a cancellation racing); a deposit paid with a card that asks for
+  authentication every time (so the balance needs the client), and the client opening the pay link and paying now,
+  later or never.
 
 Then the drain: every fault healed, every Stripe event still undelivered delivered, and at most 10 rounds of clock
 jumps (5 min, 40 min, 2 h; doubling from 4 h while events wait in the inbox; then beyond every 72 h payout window), each
@@ -35,6 +41,7 @@ import inspect
 import json
 import os
 import random
+import re
 import time
 import traceback
 from collections import Counter
@@ -51,7 +58,7 @@ from local.cal_double import CalDouble
 from local.lambda_runtime import LocalLambda
 from local.stripe_double import StripeDouble
 from tests.conftest import reset_world
-from tests.support import ApiClient, ApiResponse, deliver_stripe, pay, run_job
+from tests.support import ApiClient, ApiResponse, deliver_stripe, owner_headers, pay, run_job
 
 
 def product_now() -> datetime:
@@ -63,7 +70,6 @@ def product_now() -> datetime:
 CLOCK_ENV = "LOCAL_CLOCK_OFFSET_SECONDS"
 CLEANUP, PAYOUTS = "ExpireHoldsFunction", "PayoutsCronFunction"
 CAL_WEBHOOK_URL = "http://127.0.0.1:9/chaos-never-called"  # webhooks are kept (manual mode) and posted by us
-ADMIN = {"Authorization": "Bearer admin_suite_token"}
 BASE_TIME = datetime(2030, 4, 1, 13, 0, tzinfo=UTC)  # a Monday, 06:00 in Los Angeles; no DST change in 5 weeks
 ACTION_STEP = timedelta(seconds=3)  # virtual time per action (more if the action took longer for real)
 DRAIN_JUMPS = [timedelta(minutes=5), timedelta(minutes=40), timedelta(hours=2)]
@@ -75,6 +81,9 @@ AVAILABILITY_CHECK_ROUND = 1  # after ~45 min of drain: events settled, most slo
 PAYOUT_HOLD = timedelta(hours=72)
 MAX_STRIPE_ATTEMPTS = 4  # deliveries of one event during the actions; the drain retries the rest
 LIVE_CAL = ("accepted", "pending")
+OWNER_ANSWERS = (200, 409, 422, 503)  # what an owner action may answer (502: only while a provider fault is on)
+PAY_TOKEN = re.compile(r"/book/pay\?token=([A-Za-z0-9_-]+)")
+PI_OPEN = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
 # ------------------------------------------------------------------------------------------------------ the clock
@@ -168,6 +177,32 @@ class CalCancel:
 
 
 @dataclass
+class OwnerCall:
+    """One owner action as sent and answered (a repeat of an earlier one reuses its key and body)."""
+
+    track: str
+    action: str
+    body: dict[str, Any] | None
+    key: str
+    at: datetime
+    status: int = 0
+    answer: Any = None
+    repeat_of: OwnerCall | None = None
+    concurrent: bool = False
+    cal_start: datetime | None = None  # cancel: the start of the live Cal.com booking when the owner sent it
+
+    @property
+    def code(self) -> str | None:
+        error = self.answer.get("error") if isinstance(self.answer, dict) else None
+        return error.get("code") if isinstance(error, dict) else None
+
+    def line(self) -> str:
+        again = " (same key)" if self.repeat_of else ""
+        together = " [two at once]" if self.concurrent else ""
+        return f"owner {self.action} {json.dumps(self.body)}{again}{together} -> {self.status} {_short(self.answer)}"
+
+
+@dataclass
 class Track:
     """One client's booking attempt, as the harness knows it (the product's ids once create-intent answered)."""
 
@@ -194,6 +229,10 @@ class Track:
     moved_at: int | None = None  # the action that last rescheduled it in Cal.com
     dispute_id: str | None = None
     dispute_closed: str | None = None
+    auth_card: bool = False  # the deposit's card asks for authentication every time (an off-session charge fails)
+    owner_calls: list[OwnerCall] = field(default_factory=list)
+    pay_tokens: list[str] = field(default_factory=list)  # pay links the owner's answers carried
+    pay_later: list[str] = field(default_factory=list)  # PaymentIntents the client saw on a pay page, not yet paid
 
     @property
     def intent(self) -> dict[str, str]:
@@ -272,6 +311,8 @@ class Scenario:
         self.crashes: list[tuple[str, str]] = []
         self.availability: list[tuple[str, str, str]] = []
         self.harness_error: str | None = None
+        self.owner_serial = 0
+        self.pay_pages: list[tuple[str, int, str]] = []  # (booking, status, answer) of each pay page opened
         anchor = BASE_TIME + timedelta(days=self.rng.randrange(35), minutes=self.rng.randrange(24 * 60))
         self.clock = VirtualClock(env.setenv, anchor)
         self.planned = self.rng.choice([1, 2, 2, 2, 3, 3])
@@ -351,6 +392,7 @@ class Scenario:
                     add(1.2, "dispute_close", lambda t=t: self.dispute_close(t))
             if t.state == "held" and not t.paid and live is None:
                 add(0.2, "someone_else_takes_slot", lambda t=t: self.someone_else_takes_slot(t))
+            self.owner_options(t, add)
         if self.ready():
             add(4, "deliver", lambda: self.deliver_ready(limit=self.rng.randint(1, 4)))
         if len(self.ready()) >= 2:
@@ -396,6 +438,7 @@ class Scenario:
             closed_tab=self.rng.random() < 0.25,
             verify_twice=self.rng.random() < 0.2,
             decline_first=self.rng.random() < 0.1,
+            auth_card=self.rng.random() < 0.3,
         )
         self.tracks.append(track)
         self.figures["bookings"] += 1
@@ -458,7 +501,8 @@ class Scenario:
 
     def pay(self, t: Track) -> None:
         assert t.pi is not None
-        card = "pm_card_chargeDeclined" if t.decline_first and t.pay_attempts == 0 else "pm_card_visa"
+        card = "pm_card_authenticationRequired" if t.auth_card else "pm_card_visa"
+        card = "pm_card_chargeDeclined" if t.decline_first and t.pay_attempts == 0 else card
         t.pay_attempts += 1
         try:
             pay(t.pi, card)
@@ -466,6 +510,12 @@ class Scenario:
         except stripe.StripeError as exc:
             result = f"{type(exc).__name__} {getattr(exc, 'code', '') or ''}".strip()
         status = (self.env.stripe.get_object(t.pi) or {}).get("status")
+        if status == "requires_action" and card == "pm_card_authenticationRequired":
+            # The client passes 3-D Secure on-session: the card is saved, but every off-session charge needs them.
+            self.env.stripe.succeed_payment_intent(t.pi)
+            status = (self.env.stripe.get_object(t.pi) or {}).get("status")
+            result += ", authenticated"
+            self.figures["deposits_with_authentication"] += 1
         t.paid = status == "succeeded"
         if status == "canceled":
             t.state = "dead"
@@ -642,7 +692,12 @@ class Scenario:
             self.figures["unsupported.stripe.dashboard_refund"] += 1
             self.log(f"{t.name}: (no dashboard_refund in the Stripe double yet)")
             return
-        charge = self.charge_of(t)
+        # Mostly the first payment; a balance or a fee paid later sometimes (several payments per booking).
+        paid = [i for i in self.booking_intents(t) if i.get("status") == "succeeded"]
+        later = [i for i in paid if i["id"] != t.pi]
+        pi = self.rng.choice(later)["id"] if later and self.rng.random() < 0.4 else t.pi
+        intent = self.env.stripe.get_object(pi) if pi else None
+        charge = self.env.stripe.get_object(intent["latest_charge"]) if intent and intent.get("latest_charge") else None
         if charge is None:
             return
         remaining = charge["amount_captured"] - charge["amount_refunded"]
@@ -653,12 +708,13 @@ class Scenario:
             [remaining, max(1, remaining // 2), min(1000, remaining), self.rng.randint(1, remaining)]
         )
         try:
-            refund = self.env.stripe.dashboard_refund(payment_intent=t.pi, amount=amount)
+            refund = self.env.stripe.dashboard_refund(payment_intent=pi, amount=amount)
             result = f"{refund['id']} {refund.get('status')}"
         except Exception as exc:
             result = f"refused: {exc}"
         self.figures["dashboard_refunds"] += 1
-        self.log(f"{t.name}: the owner refunds {amount} in the Stripe Dashboard -> {result}")
+        which = "" if pi == t.pi else f" of {(intent.get('metadata') or {}).get('purpose')} {pi}"
+        self.log(f"{t.name}: the owner refunds {amount}{which} in the Stripe Dashboard -> {result}")
 
     def our_refunds(self, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         refunds = []
@@ -702,6 +758,199 @@ class Scenario:
         t.dispute_closed = status
         self.figures[f"disputes.{status}"] += 1
         self.log(f"{t.name}: dispute {t.dispute_id} closed: {status}")
+
+    # ------------------------------------------------------------------------------------------------- the owner
+
+    def owner_options(self, t: Track, add: Callable[[float, str, Callable[[], None]], None]) -> None:
+        """The owner's actions on a booking (issue 10), at modest weights: mostly on paid bookings, sometimes where
+        the state refuses them (the answer must then be a clear 409/422, never a 5xx)."""
+        if not t.booking_id:
+            return
+        if not t.paid:
+            add(0.1, "owner_refund", lambda t=t: self.owner_refund(t))
+            return
+        started = self.clock.now >= t.start
+        add(0.5, "owner_refund", lambda t=t: self.owner_refund(t))
+        add(0.35, "owner_cancel", lambda t=t: self.owner_cancel(t))
+        collect = (1.0 if t.auth_card else 0.6) if t.payment_type == "deposit" else 0.1  # a card needing the client
+        add(collect, "owner_collect_balance", lambda t=t: self.owner_collect(t))
+        add(0.4 if started else 0.05, "owner_no_show", lambda t=t: self.owner_no_show(t))
+        add(0.2, "owner_resolve_flag", lambda t=t: self.owner_resolve_flag(t))
+        add(0.35, "owner_two_at_once", lambda t=t: self.owner_two_at_once(t))
+        if any(c.status for c in t.owner_calls):
+            add(0.4, "owner_repeat", lambda t=t: self.owner_repeat(t))
+        if t.pay_tokens:
+            add(2.0, "client_opens_pay_link", lambda t=t: self.client_opens_pay_link(t))
+        if t.pay_later:
+            add(0.8, "client_pays_later", lambda t=t: self.client_pays_later(t))
+
+    def booking_intents(self, t: Track) -> list[dict[str, Any]]:
+        """Every PaymentIntent of the booking in the Stripe double (the first, and the balance and fees on its
+        Customer, which carry our booking id), oldest first."""
+        ids: dict[str, None] = {t.pi: None} if t.pi else {}
+        for event in self.env.stripe.events:
+            obj = event["data"]["object"]
+            if obj.get("object") == "payment_intent" and (obj.get("metadata") or {}).get("booking_id") == t.booking_id:
+                ids.setdefault(obj["id"], None)
+        found = [self.env.stripe.get_object(pi) for pi in ids]
+        return [intent for intent in found if intent]
+
+    def refundable(self, t: Track) -> int:
+        """What Stripe could still refund over the booking's payments (a lost dispute aside)."""
+        total = 0
+        for intent in self.booking_intents(t):
+            charge = self.env.stripe.get_object(intent["latest_charge"]) if intent.get("latest_charge") else None
+            if intent.get("status") == "succeeded" and charge:
+                total += charge["amount_captured"] - charge["amount_refunded"]
+        return total
+
+    def owner_call(self, t: Track, action: str, body: dict[str, Any] | None, **kwargs: Any) -> OwnerCall:
+        self.owner_serial += 1
+        call = OwnerCall(t.name, action, body, f"chaos-{self.seed}-owner-{self.owner_serial}", product_now(), **kwargs)
+        if action == "cancel":
+            live = self.live_cal(t)
+            call.cal_start = _instant(live["start"]) if live else None
+        return call
+
+    def send(self, t: Track, call: OwnerCall) -> OwnerCall:
+        assert t.booking_id is not None
+        headers = owner_headers() | {"Idempotency-Key": call.key}
+        r = self.env.api.post(f"/admin/bookings/{t.booking_id}/{call.action}", call.body, headers=headers)
+        call.status, call.answer = r.status, r.body
+        return call
+
+    def note_owner(self, t: Track, call: OwnerCall) -> None:
+        """Keep the answer (the invariants read every one) and any pay link it carries."""
+        t.owner_calls.append(call)
+        self.figures["owner_actions"] += 1
+        self.figures[f"owner.{call.action.split('/')[0]}.{call.status}"] += 1
+        for token in PAY_TOKEN.findall(json.dumps(call.answer, default=str)):
+            if token not in t.pay_tokens:
+                t.pay_tokens.append(token)
+        self.log(f"{t.name}: {call.line()}")
+
+    def owner_do(self, t: Track, action: str, body: dict[str, Any] | None) -> OwnerCall:
+        call = self.send(t, self.owner_call(t, action, body))
+        self.note_owner(t, call)
+        return call
+
+    def refund_body(self, t: Track) -> dict[str, Any]:
+        refundable = self.refundable(t)
+        kind = self.rng.choices(["all", "part", "over"], [3, 4, 2])[0]
+        if refundable <= 0 or kind == "over":
+            # More than Stripe can still refund: a 422 naming `amount` (or a 409 when nothing is left).
+            self.figures["owner.over_refund_attempts"] += 1
+            return {"amount": refundable + self.rng.choice([1, 100, refundable or 500]), "reason": "chaos: too much"}
+        if kind == "all":
+            return {"reason": "chaos: refund everything"}
+        return {"amount": self.rng.randint(1, refundable), "reason": "chaos: goodwill"}
+
+    def cancel_body(self) -> dict[str, Any]:
+        return {"reason": "chaos: the owner cancels", "refund": self.rng.choice(["policy", "full", "none"])}
+
+    def collect_body(self) -> dict[str, Any]:
+        return {"method": "offline" if self.rng.random() < 0.25 else "card_on_file"}
+
+    def owner_refund(self, t: Track) -> None:
+        self.owner_do(t, "refund", self.refund_body(t))
+
+    def owner_cancel(self, t: Track) -> None:
+        self.owner_do(t, "cancel", self.cancel_body())
+
+    def owner_collect(self, t: Track) -> None:
+        self.owner_do(t, "collect-balance", self.collect_body())
+
+    def owner_no_show(self, t: Track) -> None:
+        self.owner_do(t, "no-show", self.rng.choice([None, {"note": "chaos: did not come"}]))
+
+    def owner_resolve_flag(self, t: Track) -> None:
+        assert t.booking_id is not None
+        flags = [f["code"] for f in (self.admin_booking(t.booking_id) or {}).get("flags") or [] if f.get("open")]
+        if not flags:
+            self.log(f"{t.name}: the owner finds no open flag to close")
+            return
+        self.owner_do(t, f"flags/{self.rng.choice(flags)}/resolve", {"note": "chaos: handled with the client"})
+
+    def owner_repeat(self, t: Track) -> None:
+        """The same request again, with its Idempotency-Key (a retry after a timeout, a double click)."""
+        first = self.rng.choice([c for c in t.owner_calls if c.status and c.repeat_of is None])
+        call = OwnerCall(t.name, first.action, first.body, first.key, product_now(), repeat_of=first)
+        call.cal_start = first.cal_start
+        self.note_owner(t, self.send(t, call))
+        self.figures["owner.repeated_with_same_key"] += 1
+
+    def owner_two_at_once(self, t: Track) -> None:
+        """Two owner requests handled at the same time: the balance collected twice (two keys, or one key twice),
+        the same refund twice, or a refund, a collection or a no-show racing a cancellation."""
+        kind = self.rng.choice(
+            [
+                "collect_twice",
+                "collect_same_key",
+                "refund_same_key",
+                "refund_and_cancel",
+                "collect_and_cancel",
+                "collect_card_and_offline",
+                "refund_twice",
+            ]
+        )
+        if kind in ("collect_twice", "collect_same_key"):
+            pair = [self.owner_call(t, "collect-balance", {"method": "card_on_file"}, concurrent=True) for _ in "ab"]
+        elif kind == "collect_card_and_offline":
+            pair = [
+                self.owner_call(t, "collect-balance", {"method": m}, concurrent=True)
+                for m in ("card_on_file", "offline")
+            ]
+        elif kind in ("refund_same_key", "refund_twice"):
+            body = self.refund_body(t)
+            pair = [self.owner_call(t, "refund", body, concurrent=True) for _ in "ab"]
+        else:
+            first = (
+                ("refund", self.refund_body(t))
+                if kind == "refund_and_cancel"
+                else ("collect-balance", self.collect_body())
+            )
+            pair = [
+                self.owner_call(t, *first, concurrent=True),
+                self.owner_call(t, "cancel", self.cancel_body(), concurrent=True),
+            ]
+        if kind.endswith("same_key"):
+            pair[1].key, pair[1].repeat_of = pair[0].key, pair[0]
+        self.log(f"{t.name}: two owner requests at once ({kind.replace('_', ' ')})")
+        self.figures[f"owner.two_at_once.{kind}"] += 1
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = list(pool.map(lambda call: self.send(t, call), pair))
+        for call in done:
+            self.note_owner(t, call)
+
+    def client_opens_pay_link(self, t: Track) -> None:
+        """The client opens a pay link the owner sent: pays at once with Stripe.js, later, or never."""
+        token = self.rng.choice(t.pay_tokens)
+        r = self.env.api.post("/bookings/pay", {"token": token})
+        self.figures[f"pay_page.{r.status}"] += 1
+        self.pay_pages.append((t.name, r.status, _short(r.body)))
+        self.log(f"{t.name}: the client opens the pay link -> {r.status} {_short(r.body)}")
+        if r.status != 200 or not isinstance(r.body, dict) or r.body.get("status") != "requires_payment":
+            return
+        pi = str(r.body.get("client_secret") or "").split("_secret_")[0]
+        if not pi:
+            return
+        if self.rng.random() < 0.6:
+            self.client_pays(t, pi)
+        elif pi not in t.pay_later:
+            t.pay_later.append(pi)
+
+    def client_pays_later(self, t: Track) -> None:
+        self.client_pays(t, t.pay_later.pop(self.rng.randrange(len(t.pay_later))))
+
+    def client_pays(self, t: Track, pi: str) -> None:
+        """The client confirms the PaymentIntent with Stripe.js on the pay page (outside our code)."""
+        try:
+            self.env.stripe.succeed_payment_intent(pi)
+            result = "paid"
+            self.figures["pay_link.paid"] += 1
+        except Exception as exc:  # Stripe refuses a PaymentIntent the business closed meanwhile
+            result = f"refused by Stripe: {_short(str(exc), 70)}"
+        self.log(f"{t.name}: the client pays {pi} on the pay page -> {result}")
 
     # ----------------------------------------------------------------------------------------------------- faults
 
@@ -1067,7 +1316,7 @@ class Scenario:
         return next((t for t in self.tracks if booking_id and t.booking_id == booking_id), None)
 
     def admin_booking(self, booking_id: str) -> dict[str, Any] | None:
-        r = self.env.api.request("GET", f"/admin/bookings/{booking_id}", headers=ADMIN)
+        r = self.env.api.request("GET", f"/admin/bookings/{booking_id}", headers=owner_headers())
         return r.body if r.status == 200 and isinstance(r.body, dict) else None
 
 

@@ -471,3 +471,44 @@ def test_a_balance_paid_through_the_pay_link_whose_webhook_was_lost_is_found_by_
     assert after["payment"]["balance_state"] == "paid" and after["payment"]["amount_paid"] == FACIAL_PRICE
     assert [p["method"] for p in after["payment"]["later_payments"]] == ["pay_link"]
     assert any(r.startswith("client: balance of 8250 paid (pay_link") for r in history_reasons(after))
+
+
+def test_an_owner_cancel_of_a_booking_the_client_already_cancelled_in_cal_com_is_priced_the_owners_way(
+    api: ApiClient, cal_double: CalDouble, tuesday: Any
+) -> None:
+    booking = confirmed(api, tuesday)
+    bid, pi = booking["booking_id"], booking["payment_intent_id"]
+    cal_double.cancel_booking(booking["cal_booking_uid"], "plans changed", "ada@example.com")  # webhook not here
+
+    response = act(api, bid, "cancel", {"reason": "client called", "refund": "full"})
+
+    assert response.status == 200, response.body
+    assert response.body["booking"]["status"] == "CANCELLED"
+    assert sum(refunded_amounts(pi)) == FACIAL_DEPOSIT
+
+
+def test_the_provider_is_paid_from_the_charge_left_after_a_refunded_balance(
+    api: ApiClient, lam: LocalLambda, clock: Clock, tuesday: Any
+) -> None:
+    bid = confirmed(api, tuesday + timedelta(days=1, hours=-1), service_id=BROW)["booking_id"]
+    assert act(api, bid, "collect-balance", {"method": "card_on_file"}).status == 200
+    assert act(api, bid, "refund", {"amount": BROW_PRICE - BROW_DEPOSIT, "reason": "balance waived"}).status == 200
+    clock.advance(hours=73)
+
+    run_job(lam, PAYOUTS)
+
+    assert net_transferred(bid) == BROW_DEPOSIT * 80 // 100
+    assert view(api, bid)["payout"]["state"] == "PAID"
+
+
+def test_a_no_show_of_a_booking_cancelled_in_cal_com_is_refused(
+    api: ApiClient, cal_double: CalDouble, clock: Clock, tuesday: Any
+) -> None:
+    booking = confirmed(api, tuesday)
+    cal_double.cancel_booking(booking["cal_booking_uid"], "host unwell", "host@example.com")  # webhook lost
+    travel_to(clock, tuesday + timedelta(hours=2))
+
+    response = act(api, booking["booking_id"], "no-show")
+
+    assert response.status == 409 and response.error_code == "booking_closed"
+    assert of_purpose(booking["booking_id"], "no_show_fee") == []

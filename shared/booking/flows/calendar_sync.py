@@ -14,7 +14,7 @@ from booking.dal import bookings as store
 from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
-from booking.errors import BookingClosed, CalendarUnavailable, DomainError
+from booking.errors import BookingClosed, CalendarError, CalendarUnavailable, DomainError
 from booking.flows.cancellation import cancel
 from booking.money import collections
 from booking.observability import logger, metrics
@@ -92,6 +92,28 @@ def reconcile(booking: Booking) -> str:
     store.update_fields(booking.booking_id, {"cal_checked_at": now})
     metrics.add_metric(name="CalendarChecked", unit="Count", value=1)
     return outcome
+
+
+def cancel_there(booking: Booking, reason: str) -> None:
+    """Cancel the booking in Cal.com (only our seat in a seated one), following a reschedule we may have missed.
+    Already cancelled there (the client was first, its webhook not here yet) is done, not an error."""
+    uid = booking.cal_booking_uid
+    if not uid:
+        return
+    try:
+        current = _current(uid)
+        if current.status in CLOSED_STATUSES or _our_seat_cancelled(booking, current):
+            return
+        try:
+            calendar().cancel_booking(current.uid, reason, seat_uid=booking.cal_seat_uid)
+        except CalendarRejected:
+            current = _current(current.uid)  # cancelled between our read and our request?
+            if current.status not in CLOSED_STATUSES and not _our_seat_cancelled(booking, current):
+                raise
+    except CalendarDown as exc:
+        raise CalendarUnavailable("Cal.com did not answer; nothing was cancelled. Try again in a moment.") from exc
+    except CalendarRejected as exc:
+        raise CalendarError(f"Cal.com refused to cancel booking {uid}: {exc.message}") from exc
 
 
 def _current(uid: str) -> CalBooking:

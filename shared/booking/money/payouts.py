@@ -108,15 +108,15 @@ def payout_step(
 
 def _draw(ledger: Ledger, amount: int) -> list[tuple[str, int]]:
     """Which charges a transfer of `amount` draws on (Stripe refuses to transfer more of a charge than it
-    brought in): the latest first (the money that arrived since the last payout), each less what was already
-    transferred from it."""
+    brought in, less its refunds): the latest first (the money that arrived since the last payout), each less what
+    was already transferred from it."""
     plan: list[tuple[str, int]] = []
     left = amount
     for intent in reversed(ledger.succeeded):
         if not intent.latest_charge or left <= 0:
             continue
         used = sum(t.amount for t in ledger.transfers if t.source_transaction == intent.latest_charge)
-        take = min(left, intent.amount_received - used)
+        take = min(left, ledger.refundable_of(intent.id) - used)  # what is left of the charge after refunds
         if take > 0:
             plan.append((intent.latest_charge, take))
             left -= take

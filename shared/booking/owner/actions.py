@@ -20,8 +20,8 @@ from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.dal import requests as request_store
 from booking.domain.lifecycle import BookingStatus
-from booking.errors import BookingClosed, BookingNotFound, Conflict, IdempotencyKeyReused, InvalidRequest
-from booking.flows import cancellation
+from booking.errors import BookingClosed, BookingNotFound, Conflict, DomainError, IdempotencyKeyReused, InvalidRequest
+from booking.flows import calendar_sync, cancellation
 from booking.money import collections, refunds
 from booking.money.collections import Collection
 from booking.money.ledger import Held, owed_now, owed_refund, under_money_lease
@@ -29,7 +29,6 @@ from booking.money.payouts import reverse_excess
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.owner.views import OwnerBooking
-from booking.providers.calcom import calendar
 
 S = BookingStatus
 OWNER_CANCELLABLE = frozenset({S.PAID, S.CONFIRMED, S.SLOT_UNAVAILABLE})
@@ -161,12 +160,11 @@ def cancel(booking_id: str, body: CancelRequest, *, actor: str) -> ActionResult:
         store.update_fields(booking_id, {"cancel_refund": body.refund}, condition=store.status_is(booking.status))
     except store.StaleBooking:
         raise Conflict("The booking changed meanwhile; read it again and retry.", booking_id=booking_id) from None
-    if booking.cal_booking_uid:
-        try:
-            calendar().cancel_booking(booking.cal_booking_uid, body.reason, seat_uid=booking.cal_seat_uid)
-        except Exception:
-            store.update_fields(booking_id, {"cancel_refund": None}, condition=store.status_is(booking.status))
-            raise
+    try:
+        calendar_sync.cancel_there(booking, body.reason)
+    except DomainError:
+        store.update_fields(booking_id, {"cancel_refund": None}, condition=store.status_is(booking.status))
+        raise
     cancelled = cancellation.cancel(
         booking_id,
         cancelled_at=clock_now(),
@@ -210,6 +208,8 @@ def no_show(booking_id: str, body: NoShowRequest, *, actor: str) -> ActionResult
             raise BookingClosed(booking_id, booking.status.value)
         if booking.slot_start > clock_now():
             raise MeetingNotOver(f"The meeting starts at {booking.slot_start.isoformat()}; a no-show comes after that.")
+        if booking.status == S.CONFIRMED and calendar_sync.reconcile(booking) != "in line":
+            continue  # Cal.com says otherwise (cancelled or moved there, its webhook lost): decide on that
         reason = f"no-show: {body.note}" if body.note else "no-show"
         try:
             marked = store.transition(
