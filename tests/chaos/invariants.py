@@ -31,7 +31,16 @@ current state), so no API call, fault or pagination is involved. Cal.com is read
     cancellations answered as done never carry two different refund choices; a pay page never answers 5xx.
 (k) Several payments per booking: at most one balance paid (card or offline) and at most one PaymentIntent per fee
     purpose; a paid balance is the price less the first payment and leaves balance_due 0; no balance is charged to a
-    booking paid in full, no no-show fee to a booking that is not NO_SHOW.
+    booking paid in full, no no-show fee to a booking that is not NO_SHOW; what the business keeps (captured and
+    offline, less what was returned) never exceeds the price.
+(l) The balance the schedule charges (the chaos catalog: the facial 24 h before the start, the brows at the
+    meeting's end): at most once, not before its time (on the start Cal.com had when it was charged; after a
+    reschedule, the earliest of the starts then known), never once our booking was cancelled or the owner had
+    collected it (card or offline); and charged once its time is past while the booking still owes it.
+(m) The late-cancellation fee the payment did not cover (the chaos catalog's brows: 75 % late fee, 50 % deposit):
+    only on a late cancellation priced by policy (the client's, the owner's with refund "policy"; not the host's,
+    not the owner's full or none), at most once ((k)), for the fee less what was captured before it; and charged
+    when such a cancellation left part of the fee uncovered.
 
 Issue 10 changes (a)-(c) so they hold over several payments and the owner's choices: every amount is summed over
 all the booking's PaymentIntents (and (a) holds per PaymentIntent too); in (b), a cancellation the owner made (a 200
@@ -311,6 +320,8 @@ def check_scenario(scn: Scenario) -> Findings:
         check_payment_kept(found, track, m, row)
         check_owner_answers(found, scn, track)
         check_later_payments(found, track, m, row)
+        check_scheduled_balance(found, track, m, row, chain, now)
+        check_late_fee(found, track, m, row, live, ledger)
     check_capacity(found, scn, cal, table, now)
     check_inbox(found, scn, table, now)
     for check, booking, text in scn.availability:
@@ -738,6 +749,15 @@ def check_later_payments(found: Findings, track: Track, m: Money, row: dict[str,
     if m.of_purpose("no_show_fee") and row.get("status") != "NO_SHOW":
         found.add("k", track.name, f"a no-show fee charged to a {row.get('status')} booking")
     first = next((i for i in m.intents if i["id"] == track.pi), None)
+    offline_paid = sum(int(p.get("amount") or 0) for p in offline)
+    if m.captured + offline_paid - m.returned > service.price:
+        kept = [f"{purpose(i) or 'first'} {i['amount']} {i.get('status')}" for i in m.intents]
+        found.add(
+            "k",
+            track.name,
+            f"{m.captured + offline_paid - m.returned} kept ({kept}, offline {offline_paid}, returned {m.returned}), "
+            f"more than the price {service.price}",
+        )
     if paid:
         found.figures["k.balances_checked"] += 1
         due = row.get("balance_due")
@@ -751,3 +771,155 @@ def check_later_payments(found: Findings, track: Track, m: Money, row: dict[str,
                 f"a balance of {amounts[0]} paid, but the price {service.price} less the first {first['amount']} "
                 f"is {service.price - int(first['amount'])}",
             )
+
+
+def history_moment(row: dict[str, Any], target: str) -> datetime | None:
+    """When our booking first moved to `target` (its history), i.e. from when the product knew it."""
+    moments = [parse_time(r.get("at")) for r in row.get("history") or [] if r.get("target") == target]
+    return min((m for m in moments if m is not None), default=None)
+
+
+def check_scheduled_balance(
+    found: Findings, track: Track, m: Money, row: dict[str, Any], chain: list[dict[str, Any]], now: datetime
+) -> None:
+    """(l) The balance the schedule charges (`metadata.request` "schedule"): only for a service that schedules it,
+    at most once, not before its time (the start less N h, or the meeting's end, on a start Cal.com had by then:
+    with a reschedule, the earliest of them), never once the booking was cancelled here or the owner had collected
+    it; and, once its time is past and the booking still owes it, charged."""
+    service = track.service
+    scheduled = [i for i in m.of_purpose("balance") if (i.get("metadata") or {}).get("request") == "schedule"]
+    if not service.scheduled_balance or track.payment_type != "deposit":
+        if scheduled:
+            found.add("l", track.name, f"the schedule charged a balance {[i['id'] for i in scheduled]} it never owed")
+        return
+    if len(scheduled) > 1:
+        found.add("l", track.name, f"the schedule charged the balance {len(scheduled)} times: {scheduled}")
+    cancelled_here = history_moment(row, "CANCELLED")
+    collected = [
+        c
+        for c in track.owner_calls
+        if c.action == "collect-balance" and c.status == 200 and (c.answer or {}).get("collection")
+    ]
+    for intent in scheduled:
+        created = parse_time(intent.get("created"))
+        assert created is not None
+        found.figures[f"l.scheduled_balances.{intent.get('status')}"] += 1
+        # Stripe's `created` is in whole seconds: a second's slack on every comparison.
+        existing = [b for b in chain if (parse_time(b.get("createdAt")) or created) <= created + timedelta(seconds=1)]
+        starts = [s for s in (parse_time(b["start"]) for b in existing or chain[:1]) if s is not None] or [track.start]
+        if len(chain) > 1:
+            found.figures["l.bounds_only.rescheduled"] += 1
+        else:
+            found.figures["l.time_checked"] += 1
+        due = min(d for d in (service.collection_due(s) for s in starts) if d is not None)
+        lag = created - due
+        bucket = (
+            "early" if lag < -timedelta(seconds=1) else "within_10_min" if lag <= timedelta(minutes=10) else "later"
+        )
+        found.figures[f"l.charged_{bucket}_of_its_time"] += 1
+        if created < due - timedelta(seconds=1):
+            early = (due - created).total_seconds() / 3600
+            found.add(
+                "l", track.name, f"the schedule charged {intent['id']} {early:.2f} h before its time {due:%m-%d %H:%M}"
+            )
+        if cancelled_here is not None and created > cancelled_here + timedelta(seconds=1):
+            found.add(
+                "l",
+                track.name,
+                f"the schedule charged {intent['id']} at {created:%m-%d %H:%M:%S}, after the booking was cancelled "
+                f"here at {cancelled_here:%m-%d %H:%M:%S}",
+            )
+        elif track.cancel is not None and created > track.cancel.at:
+            found.figures["l.charged_before_the_cancellation_was_known"] += 1
+        owner = [c for c in collected if c.at + timedelta(seconds=1) < created]
+        if owner:
+            found.add("l", track.name, f"the schedule charged {intent['id']} after the owner's {owner[0].line()}")
+    start = parse_time(row.get("slot_start"))
+    due = service.collection_due(start) if start else None
+    offline = [p for p in row.get("payments") or [] if p.get("purpose") == "balance" and p.get("method") == "offline"]
+    if due is None or due + timedelta(minutes=10) > now:
+        found.figures["l.not_due_by_the_end"] += 1
+        return
+    if row.get("status") not in ("PAID", "CONFIRMED", "COMPLETED", "NO_SHOW"):
+        found.figures[f"l.not_collectable.{row.get('status')}"] += 1
+        return
+    if m.of_purpose("balance") or offline or int(row.get("balance_due") or 0) <= 0:
+        found.figures["l.collected_otherwise" if not scheduled else "l.collected_on_schedule"] += 1
+        return
+    found.add("l", track.name, f"its balance of {row.get('balance_due')} was due at {due:%m-%d %H:%M}, never charged")
+
+
+def check_late_fee(
+    found: Findings, track: Track, m: Money, row: dict[str, Any], live: dict[str, Any] | None, ledger: Ledger
+) -> None:
+    """(m) The late-cancellation fee the payment did not cover: only on a late cancellation priced by the policy
+    (the client's, or the owner's with refund "policy"; never the host's, never the owner's full or none), at most
+    once, for the fee less what was captured before it; and charged whenever such a cancellation leaves some of the
+    fee uncovered."""
+    service = track.service
+    fees = m.of_purpose("late_cancel_fee")
+    if not service.charge_uncovered_fee:
+        if fees:
+            found.add("m", track.name, f"a late-cancellation fee {[i['id'] for i in fees]} on a service without one")
+        return
+    fee_due = deposit_rounding(service.price, service.late_fee_percent)
+    for fee in fees:
+        found.figures[f"m.fees.{fee.get('status')}"] += 1
+        at = ledger.order.get(fee["id"], ledger.end)
+        before = sum(
+            int(ledger.objects[c].get("amount_captured") or 0)
+            for c in m.charges
+            if ledger.objects[c].get("payment_intent") != fee["id"] and ledger.order.get(c, ledger.end) < at
+        )
+        if int(fee["amount"]) != fee_due - before:
+            found.add(
+                "m",
+                track.name,
+                f"late-cancellation fee {fee['id']} of {fee['amount']}, but the fee {fee_due} less the {before} "
+                f"captured before it is {fee_due - before}",
+            )
+    window = timedelta(hours=service.free_until_hours)
+    by_owner = owner_cancellations(track)
+    unanswered = [c for c in track.owner_calls if c.action == "cancel" and c.status not in (200, 409, 422)]
+    late: bool | None  # None: either may be right (the product cannot know, or its start was unsettled)
+    if live is not None:
+        late, why = False, f"its Cal.com booking {live['uid']} is live"
+    elif row.get("status") == "NO_SHOW":
+        found.figures["m.skipped.owner_marked_no_show"] += 1
+        return
+    elif not by_owner and unanswered:
+        # The owner's cancel got no answer (it may have cancelled, and charged, before a provider failed).
+        choices = {str((c.body or {}).get("refund")) for c in unanswered}
+        maybe = "policy" in choices or track.cancel is not None
+        late, why = (None if maybe else False), f"the owner's unanswered cancel chose {sorted(choices)}"
+    elif by_owner:
+        first = by_owner[0]
+        choice = str((first.body or {}).get("refund"))
+        answered = parse_time(((first.answer or {}).get("booking") or {}).get("start"))
+        if choice != "policy":
+            late, why = False, f"the owner cancelled with refund {choice}"
+        elif first.cal_start is None or first.cal_start != answered:
+            late, why = None, "the owner cancelled while its start was unsettled"
+        else:
+            late, why = first.at > first.cal_start - window, "the owner cancelled by policy"
+    elif track.cancel is not None:
+        cancel = track.cancel
+        if cancel.by_host and not (cancel.seated and cancel.webhook_lost):
+            late, why = False, "the host cancelled"
+        else:
+            late = cancel.at > cancel.start - window
+            late = None if late and cancel.by_host else late  # an unknown canceller is priced as the client
+            why = "the client cancelled" if not cancel.by_host else "a seated booking's canceller is unknown"
+    else:
+        late, why = False, "it was never cancelled"
+    if late is None:
+        found.figures["m.skipped.canceller_or_start_unknown"] += 1
+        return
+    if not late:
+        if fees:
+            found.add("m", track.name, f"a late-cancellation fee {[i['id'] for i in fees]} though {why}")
+        return
+    found.figures["m.late_cancellations_checked"] += 1
+    uncovered = fee_due - m.captured
+    if not fees and row.get("status") == "CANCELLED" and m.charges and uncovered > 0:
+        found.add("m", track.name, f"{why} late, {uncovered} of the fee {fee_due} uncovered, and no fee was charged")

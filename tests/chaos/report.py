@@ -42,7 +42,7 @@ class ChaosConfig:
 @dataclass(frozen=True)
 class Violation:
     seed: int
-    check: str  # "a" .. "k", see tests/chaos/invariants.py
+    check: str  # "a" .. "m", see tests/chaos/invariants.py
     booking: str  # "b1".. (the scenario's booking) or "-"
     text: str
 
@@ -61,7 +61,9 @@ CHECK_NAMES = {
     "h": "requests to Cal.com follow its contract",
     "i": "no lost payment (kept, returned or flagged)",
     "j": "owner actions answer 200/409/422/503, retries find the same effect",
-    "k": "balance and each fee paid at most once, balance_due 0 once paid",
+    "k": "balance and each fee paid at most once, balance_due 0 once paid, no more kept than the price",
+    "l": "scheduled balance charged once, on time, never after a cancellation or the owner's collection",
+    "m": "late-cancellation fee only when priced by policy, once, = fee - captured before it",
 }
 
 # The order figures are printed in; anything else counted is printed after, sorted.
@@ -117,12 +119,14 @@ class ChaosReport:
             n
             for n in self.figures
             if n not in FIGURE_ORDER
-            and not n.startswith(("action.", "owner.", "fault.", "ms.", "b.", "c.", "e.", "f.", "j.", "k."))
+            and not n.startswith(("action.", "owner.", "fault.", "ms.", "b.", "c.", "e.", "f.", "j.", "k.", "l.", "m."))
         )
         groups["owner."] = sorted(n for n in self.figures if n.startswith("owner."))
         groups["action."] = sorted(n for n in self.figures if n.startswith("action."))
         groups["fault."] = sorted(n for n in self.figures if n.startswith("fault."))
-        groups["checks"] = sorted(n for n in self.figures if n.startswith(("b.", "c.", "e.", "f.", "j.", "k.")))
+        groups["checks"] = sorted(
+            n for n in self.figures if n.startswith(("b.", "c.", "e.", "f.", "j.", "k.", "l.", "m."))
+        )
         groups["ms."] = sorted(n for n in self.figures if n.startswith("ms.")) if with_traces else []
         titles = {
             "": "figures",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,7 @@ def test_money_and_calendar_invariants_hold_under_chaos(
     cal_double: CalDouble,
     monkeypatch: pytest.MonkeyPatch,
     cal_webhooks_kept: None,
+    chaos_catalog_path: Path,  # the product reads the chaos catalog (scheduled balances, an uncovered late fee)
     chaos_report: ChaosReport,
 ) -> None:
     config = ChaosConfig.from_env()

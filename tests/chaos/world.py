@@ -49,6 +49,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import stripe
@@ -84,6 +85,21 @@ LIVE_CAL = ("accepted", "pending")
 OWNER_ANSWERS = (200, 409, 422, 503)  # what an owner action may answer (502: only while a provider fault is on)
 PAY_TOKEN = re.compile(r"/book/pay\?token=([A-Za-z0-9_-]+)")
 PI_OPEN = ("requires_payment_method", "requires_confirmation", "requires_action")
+SHIPPED_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "booking" / "domain" / "catalog.json"
+
+
+def chaos_catalog() -> dict[str, Any]:
+    """The catalog the scenarios play: the shipped one (which has no scheduled money) with the schedule's money
+    moments on, so they are played too: the facial collects its balance 24 h before the start (its free window's
+    edge too); the brows (the most booked, paid out to a provider) at the meeting's end, and charge the part of a
+    75 % late fee their 50 % deposit does not cover. Nothing else changes, so every other check reads the same."""
+    catalog = json.loads(SHIPPED_CATALOG.read_text(encoding="utf-8"))
+    by_id = {service["id"]: service for service in catalog["services"]}
+    by_id["signature-facial"]["balance_collection"] = {"hours_before_start": 24}
+    brow = by_id["brow-lamination"]
+    brow["balance_collection"] = "at_meeting_end"
+    brow["cancellation"] = brow["cancellation"] | {"late_fee_percent": 75, "charge_uncovered_fee": True}
+    return catalog
 
 
 # ------------------------------------------------------------------------------------------------------ the clock
@@ -142,6 +158,19 @@ class ServiceInfo:
     free_until_hours: int
     late_fee_percent: int
     provider_share_percent: int | None  # None: no provider account (nobody is paid out)
+    charge_uncovered_fee: bool = False  # a late cancellation charges the part of the fee the payment did not cover
+    collect_hours: int | None = None  # the balance is charged this many hours before the start
+    collect_at_end: bool = False  # the balance is charged at the meeting's end
+
+    @property
+    def scheduled_balance(self) -> bool:
+        return self.collect_hours is not None or self.collect_at_end
+
+    def collection_due(self, start: datetime) -> datetime | None:
+        """When the schedule may charge the balance of a booking starting at `start`."""
+        if self.collect_hours is not None:
+            return start - timedelta(hours=self.collect_hours)
+        return start + self.duration if self.collect_at_end else None
 
 
 def services() -> dict[str, ServiceInfo]:
@@ -159,6 +188,9 @@ def services() -> dict[str, ServiceInfo]:
             free_until_hours=s.cancellation.free_until_hours,
             late_fee_percent=s.cancellation.late_fee_percent,
             provider_share_percent=s.provider_share_percent if s.provider_account else None,
+            charge_uncovered_fee=s.cancellation.charge_uncovered_fee,
+            collect_hours=getattr(s.balance_collection, "hours_before_start", None),
+            collect_at_end=s.balance_collection == "at_meeting_end",
         )
         for s in get_catalog().services
     }
@@ -384,6 +416,8 @@ class Scenario:
                 add(6 if just_moved else 1.5, "cal_cancel", lambda t=t: self.cal_cancel(t))
                 add(1.2, "cal_reschedule", lambda t=t: self.cal_reschedule(t))
                 add(1.0, "jump_to_free_window_edge", lambda t=t: self.jump_to_window_edge(t))
+            if t.paid and t.payment_type == "deposit" and t.service.scheduled_balance and live is not None:
+                add(1.0, "jump_to_balance_collection", lambda t=t: self.jump_to_collection(t))
             if t.paid:
                 add(0.6, "dashboard_refund", lambda t=t: self.dashboard_refund(t))
                 if t.dispute_id is None:
@@ -679,6 +713,22 @@ class Scenario:
             self.log(f"{t.name}: the free window's edge ({_iso(edge)}) is behind us; no jump")
             return
         self.advance(target - self.clock.now, f"to {'before' if side < 0 else 'after'} {t.name}'s free window edge")
+
+    def jump_to_collection(self, t: Track) -> None:
+        """Just before or just after the balance's collection time (on Cal.com's start), then the cleanup job: the
+        schedule must not charge a minute early, and charges at its first run after."""
+        booking = self.live_cal(t)
+        assert booking is not None
+        due = t.service.collection_due(_instant(booking["start"]))
+        assert due is not None
+        side = self.rng.choice([-1, 1])
+        target = due + side * timedelta(minutes=self.rng.randint(1, 30))
+        if target <= self.clock.now + timedelta(minutes=1):
+            self.log(f"{t.name}: its balance's collection time ({_iso(due)}) is behind us; no jump")
+            return
+        self.figures[f"balance_collection_jumps.{'before' if side < 0 else 'after'}"] += 1
+        self.advance(target - self.clock.now, f"to {'before' if side < 0 else 'after'} {t.name}'s balance collection")
+        self.run_job(CLEANUP)
 
     # ------------------------------------------------------------------------------------------------ Stripe side
 
@@ -1258,8 +1308,14 @@ class Scenario:
             if not self.work_left():
                 break
             self.drain_round(jump)
-        end = max(self.payout_horizon(), self.clock.now + timedelta(hours=50))
+        end = max(self.payout_horizon(), self.collection_horizon(), self.clock.now + timedelta(hours=50))
         self.drain_round(end - self.clock.now)
+        # A balance the schedule charged in that round (at a meeting's end) has its own 72 h hold: past it too.
+        for _ in range(3):
+            end = max(self.payout_horizon(), self.collection_horizon())
+            if end <= self.clock.now:
+                break
+            self.drain_round(end - self.clock.now)
         self.drain_round(timedelta(hours=2))
         leftover = [d.label for d in self.queue]
         if leftover:
@@ -1309,6 +1365,17 @@ class Scenario:
             if event["type"] == "charge.succeeded":
                 latest = max(latest, datetime.fromtimestamp(event["data"]["object"]["created"], UTC))
         return latest + PAYOUT_HOLD + timedelta(hours=2)
+
+    def collection_horizon(self) -> datetime:
+        """A moment after every balance collection the schedule still has to make (money_state COLLECT)."""
+        from tests.chaos.invariants import Table, parse_time
+
+        latest = BASE_TIME - PAYOUT_HOLD * 2
+        for row in Table.read().bookings.values():
+            due = parse_time(row.get("money_due_at")) if row.get("money_state") == "COLLECT" else None
+            if due is not None:
+                latest = max(latest, due + timedelta(minutes=10))
+        return latest
 
     # ---------------------------------------------------------------------------------------------------- lookups
 

@@ -512,3 +512,27 @@ def test_a_no_show_of_a_booking_cancelled_in_cal_com_is_refused(
 
     assert response.status == 409 and response.error_code == "booking_closed"
     assert of_purpose(booking["booking_id"], "no_show_fee") == []
+
+
+def test_a_dispute_lost_on_the_deposit_still_pays_the_provider_their_share_of_the_balance(
+    api: ApiClient, lam: LocalLambda, stripe_double: StripeDouble, clock: Clock, tuesday: Any
+) -> None:
+    bid = confirmed(api, tuesday + timedelta(days=1, hours=-1), service_id=BROW)["booking_id"]
+    charge = view(api, bid)["payment"]["charge_id"]
+    dispute = stripe_double.create_dispute(charge)  # the deposit's charge
+    deliver_stripe(api, stripe_double, stripe_event(stripe_double, "charge.dispute.created", dispute["id"])["id"])
+    assert act(api, bid, "collect-balance", {"method": "card_on_file"}).status == 200
+    clock.advance(hours=73)
+    run_job(lam, PAYOUTS)
+    assert view(api, bid)["payout"]["state"] == "BLOCKED"
+
+    stripe_double.close_dispute(dispute["id"], "lost")
+    closed = deliver_stripe(
+        api, stripe_double, stripe_event(stripe_double, "charge.dispute.closed", dispute["id"])["id"]
+    )
+    clock.advance(hours=1)
+    run_job(lam, PAYOUTS)
+
+    assert closed.status == 200, closed.body
+    assert net_transferred(bid) == (BROW_PRICE - BROW_DEPOSIT) * 80 // 100  # the balance's share; the deposit was lost
+    assert view(api, bid)["payout"]["state"] == "PAID"

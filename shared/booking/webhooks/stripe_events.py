@@ -290,14 +290,17 @@ def dispute_created(obj: dict[str, Any]) -> str:
 
 def dispute_closed(obj: dict[str, Any]) -> str:
     """Won: the payout is unblocked and a refund the dispute held up is made. Lost: the disputed amount went back
-    to the cardholder; the provider's share of it is reversed if they were paid already."""
+    to the cardholder; the provider's share of it is reversed if they were paid already, and a blocked payout
+    pays the share of what is left (a balance or a fee on another charge)."""
     booking, ignored = _booking_for(obj)
     if booking is None:
         return ignored
     booking_id = booking.booking_id
     status = str(obj.get("status"))
     fields: dict[str, Any] = {"dispute_id": obj.get("id"), "dispute_status": status}
-    if status != "lost" and booking.payout_state == payouts.BLOCKED:
+    if booking.payout_state == payouts.BLOCKED:
+        # Won or lost, the payout is decided again: the provider's share of what the business still keeps (a lost
+        # dispute's amount counts as returned; another payment of the booking may still be theirs to share).
         fields |= {"payout_state": payouts.DUE, "payout_due_at": clock_now(), "payout_error": None}
     store.update_fields(booking_id, fields)
     if status == "lost":
