@@ -188,6 +188,9 @@ FIRST_EVENTS: dict[str, Callable[[World, FunctionSpec], FirstEvent]] = {
     "StripeWebhookFunction": _stripe_webhook,
     "CalWebhookFunction": _cal_webhook,
     "AdminApiFunction": lambda world, spec: _fixture(spec, "list_flagged.json"),
+    "OwnerActionsFunction": lambda world, spec: _fixture(spec, "refund.json"),
+    "RebookFunction": lambda world, spec: _fixture(spec, "rebook.json"),
+    "PayBalanceFunction": lambda world, spec: _fixture(spec, "pay.json"),
     "ExpireHoldsFunction": _scheduled,
     "PayoutsCronFunction": _payouts,
 }

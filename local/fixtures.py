@@ -65,7 +65,25 @@ def _api_events() -> None:
             headers={"content-type": "application/json"},
             body=json.dumps({"token": "example-token-from-verify-url-0123456789"}),
         ),
+        "pay_balance/events/pay.json": http_event(
+            "POST",
+            "/bookings/pay",
+            headers={"content-type": "application/json"},
+            body=json.dumps({"token": "example-token-from-a-pay-link-0123456789"}),
+        ),
         # API Gateway checked the token and passes its claims (every value a string): the function reads those.
+        "owner_actions/events/refund.json": http_event(
+            "POST",
+            "/admin/bookings/bk_0123456789abcdef01234567/refund",
+            route_key="POST /admin/bookings/{booking_id}/refund",
+            headers={
+                "authorization": "Bearer <the owner's Cognito access token>",
+                "content-type": "application/json",
+                "idempotency-key": "refund-late-start-0001",
+            },
+            body=json.dumps({"amount": 2000, "reason": "the session started 20 minutes late"}),
+            jwt_claims={name: gateway_claim(value) for name, value in DevSigner.in_memory().claims("owner").items()},
+        ),
         "admin_api/events/list_flagged.json": http_event(
             "GET",
             "/admin/bookings",
