@@ -434,10 +434,11 @@ def check_cancellation(
     else:
         assert cancel is not None
         by_host = cancel.by_host
-        if by_host and cancel.seated and cancel.webhook_lost:
-            # Only reconciliation can find it, and Cal.com's read of a seated booking never says who cancelled:
-            # the product prices it as the client's cancellation (the reversible choice) and must say so on its
-            # flag.
+        reconciled_first = "calendar_reconciled" in flag_codes(row)  # its webhook late: a check found it first
+        if by_host and cancel.seated and (cancel.webhook_lost or reconciled_first):
+            # Only reconciliation can find it (or found it before its late webhook), and Cal.com's read of a seated
+            # booking never says who cancelled: the product prices it as the client's cancellation (the reversible
+            # choice) and must say so on its flag.
             found.figures["b.canceller_unknown"] += 1
             by_host = False
             if "calendar_reconciled" not in flag_codes(row):
@@ -854,8 +855,8 @@ def check_late_fee(
 ) -> None:
     """(m) The late-cancellation fee the payment did not cover: only on a late cancellation priced by the policy
     (the client's, or the owner's with refund "policy"; never the host's, never the owner's full or none), at most
-    once, for the fee less what was captured before it; and charged whenever such a cancellation leaves some of the
-    fee uncovered."""
+    once, for the fee less what was captured before it and paid offline; and charged whenever such a cancellation
+    leaves some of the fee uncovered."""
     service = track.service
     fees = m.of_purpose("late_cancel_fee")
     if not service.charge_uncovered_fee:
@@ -863,6 +864,8 @@ def check_late_fee(
             found.add("m", track.name, f"a late-cancellation fee {[i['id'] for i in fees]} on a service without one")
         return
     fee_due = deposit_rounding(service.price, service.late_fee_percent)
+    # Cash or a terminal payment recorded offline counts toward the fee as well (never in Stripe).
+    offline = sum(int(p.get("amount") or 0) for p in row.get("payments") or [] if p.get("method") == "offline")
     for fee in fees:
         found.figures[f"m.fees.{fee.get('status')}"] += 1
         at = ledger.order.get(fee["id"], ledger.end)
@@ -871,12 +874,12 @@ def check_late_fee(
             for c in m.charges
             if ledger.objects[c].get("payment_intent") != fee["id"] and ledger.order.get(c, ledger.end) < at
         )
-        if int(fee["amount"]) != fee_due - before:
+        if int(fee["amount"]) != fee_due - before - offline:
             found.add(
                 "m",
                 track.name,
                 f"late-cancellation fee {fee['id']} of {fee['amount']}, but the fee {fee_due} less the {before} "
-                f"captured before it is {fee_due - before}",
+                f"captured before it and {offline} paid offline is {fee_due - before - offline}",
             )
     window = timedelta(hours=service.free_until_hours)
     by_owner = owner_cancellations(track)
@@ -920,6 +923,6 @@ def check_late_fee(
             found.add("m", track.name, f"a late-cancellation fee {[i['id'] for i in fees]} though {why}")
         return
     found.figures["m.late_cancellations_checked"] += 1
-    uncovered = fee_due - m.captured
+    uncovered = fee_due - m.captured - offline
     if not fees and row.get("status") == "CANCELLED" and m.charges and uncovered > 0:
         found.add("m", track.name, f"{why} late, {uncovered} of the fee {fee_due} uncovered, and no fee was charged")

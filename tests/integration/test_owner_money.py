@@ -536,3 +536,18 @@ def test_a_dispute_lost_on_the_deposit_still_pays_the_provider_their_share_of_th
     assert closed.status == 200, closed.body
     assert net_transferred(bid) == (BROW_PRICE - BROW_DEPOSIT) * 80 // 100  # the balance's share; the deposit was lost
     assert view(api, bid)["payout"]["state"] == "PAID"
+
+
+def test_a_balance_paid_offline_counts_toward_the_late_cancellation_fee(
+    api: ApiClient, clock: Clock, catalog: Any, tuesday: Any
+) -> None:
+    booking = confirmed(api, tuesday)
+    bid = booking["booking_id"]
+    assert act(api, bid, "collect-balance", {"method": "offline"}).status == 200  # the rest paid in cash
+    travel_to(clock, tuesday - timedelta(hours=2))
+
+    response = act(api, bid, "cancel", {"reason": "client called", "refund": "policy"})
+
+    assert response.status == 200, response.body
+    assert of_purpose(bid, "late_cancel_fee") == []  # the 100% fee is covered: deposit by card, balance in cash
+    assert refunded_amounts(booking["payment_intent_id"]) == []

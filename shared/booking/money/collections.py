@@ -298,14 +298,15 @@ def owed_fee(booking: Booking, ledger: Ledger) -> OwedFee | None:
     if not booking.customer_id or clock_now() > booking.slot_start + FEE_WINDOW:
         return None
     service = get_catalog().service(booking.service_id)
+    offline = sum(p.amount for p in booking.payments if p.method == "offline")  # cash counts toward a fee too
     terms = cancellation_of(booking, ledger) if service.cancellation.charge_uncovered_fee else None
     if terms is not None:
-        fee = OwedFee(purpose="late_cancel_fee", amount=terms.uncovered, reason=terms.reason)
+        fee = OwedFee(purpose="late_cancel_fee", amount=terms.uncovered - offline, reason=terms.reason)
     elif booking.status == S.NO_SHOW and service.no_show_fee_percent:
         due = deposit_amount(booking.total, service.no_show_fee_percent)
         fee = OwedFee(
             purpose="no_show_fee",
-            amount=due - ledger.captured,
+            amount=due - ledger.captured - offline,
             reason=f"no-show: fee {service.no_show_fee_percent}% of the price, less what was paid",
         )
     else:
