@@ -551,3 +551,22 @@ def test_a_balance_paid_offline_counts_toward_the_late_cancellation_fee(
     assert response.status == 200, response.body
     assert of_purpose(bid, "late_cancel_fee") == []  # the 100% fee is covered: deposit by card, balance in cash
     assert refunded_amounts(booking["payment_intent_id"]) == []
+
+
+def test_a_scheduled_balance_the_card_cannot_pay_alerts_the_owner_with_a_pay_link_and_is_not_retried(
+    api: ApiClient, lam: LocalLambda, stripe_double: StripeDouble, clock: Clock, catalog: Any, tuesday: Any
+) -> None:
+    booking = saved_card_needing_authentication(api, stripe_double, tuesday + timedelta(days=2))
+    bid = booking["booking_id"]
+    travel_to(clock, tuesday + timedelta(days=1, hours=1))  # inside the 24 h before the start
+
+    run_job(lam, CLEANUP)
+    clock.advance(hours=6)
+    run_job(lam, CLEANUP)
+
+    [balance] = of_purpose(bid, "balance")  # one attempt, no retry off-session
+    assert balance.status == "requires_payment_method"
+    after = view(api, bid)
+    assert after["payment"]["balance_state"] == "awaiting_client"
+    assert "balance_awaiting_client" in {flag["code"] for flag in after["flags"]}
+    assert any("book/pay?token=" in alert["message"] for alert in alerts())
