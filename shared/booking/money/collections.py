@@ -108,7 +108,8 @@ def sync_payments(held: Held, ledger: Ledger, added: tuple[Payment, ...] = (), b
 
 
 def _record(intent: PaymentIntentView, known: Payment | None, now: datetime, by: str) -> Payment:
-    completed_by_client = known is not None and known.status in OPEN and intent.status == "succeeded"
+    # Waiting for the client (not merely processing) and now paid: the client paid it through the pay link.
+    completed_by_client = known is not None and known.status.startswith("requires_") and intent.status == "succeeded"
     return Payment(
         payment_id=intent.id,
         purpose=intent.purpose,  # type: ignore[arg-type]  # one of LATER_PURPOSES, filtered by the caller
