@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from datetime import datetime, timedelta
 
@@ -12,6 +10,7 @@ from pydantic import BaseModel
 from booking.clock import now as clock_now
 from booking.clock import to_utc
 from booking.dal import bookings as store
+from booking.digests import digest, fingerprint
 from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Attendee, Booking
@@ -41,7 +40,7 @@ class BookingRequest(BaseModel):
     payment_type: PaymentType
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return fingerprint(self)
 
 
 class PaymentStart(BaseModel):
@@ -61,7 +60,7 @@ def new_booking_id() -> str:
 
 
 def hash_key(idempotency_key: str) -> str:
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()
+    return digest(idempotency_key)
 
 
 def start_booking(request: BookingRequest, idempotency_key: str | None = None) -> PaymentStart:

@@ -10,7 +10,6 @@ Stripe's `payment_intent.succeeded` webhook records the payment on the booking, 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 from typing import Literal
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 from booking.clock import now as clock_now
 from booking.dal import requests as store
 from booking.dal.requests import PayLink
+from booking.digests import digest
 from booking.domain.models import Booking
 from booking.errors import DomainError, TokenExpired, TokenNotFound
 from booking.observability import logger
@@ -49,10 +49,6 @@ class PayPage(BaseModel):
     last_error: str | None = None
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def link_for(booking: Booking, intent: PaymentIntentView) -> str | None:
     """A new pay link for an open PaymentIntent of the booking (None once it succeeded or is processing)."""
     if intent.status in ("succeeded", "processing", "canceled"):
@@ -61,7 +57,7 @@ def link_for(booking: Booking, intent: PaymentIntentView) -> str | None:
     now = clock_now()
     store.save_pay_link(
         PayLink(
-            token_hash=token_hash(token),
+            token_hash=digest(token),
             booking_id=booking.booking_id,
             payment_intent_id=intent.id,
             purpose=intent.purpose,
@@ -76,7 +72,7 @@ def link_for(booking: Booking, intent: PaymentIntentView) -> str | None:
 
 def open_link(token: str) -> PayPage:
     """The pay page's data for a token: 404 unknown, 410 expired, 410 payment_closed if it was cancelled."""
-    link = store.get_pay_link(token_hash(token))
+    link = store.get_pay_link(digest(token))
     if link is None:
         raise TokenNotFound
     logger.append_keys(booking_id=link.booking_id)

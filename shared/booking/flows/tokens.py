@@ -11,7 +11,6 @@ or a new one create-token hands out in its 409 answer (the client of a late paym
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -20,6 +19,7 @@ from pydantic import BaseModel
 
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.digests import digest
 from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking, BookingToken
@@ -48,7 +48,7 @@ class IssuedToken(BaseModel):
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return digest(token)
 
 
 def issue_token(booking_id: str, payment_intent_id: str) -> IssuedToken:

@@ -31,8 +31,7 @@ from booking.providers.payments import DisputeView, PaymentIntentView, RefundVie
 class Ledger(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    intents: list[PaymentIntentView] = []  # every PaymentIntent of the booking, oldest first
-    captured: int
+    intents: list[PaymentIntentView]  # every PaymentIntent of the booking, the first payment first
     refunds: list[RefundView]
     disputes: list[DisputeView]
     transfers: list[TransferView]
@@ -40,6 +39,10 @@ class Ledger(BaseModel):
     @property
     def succeeded(self) -> list[PaymentIntentView]:
         return [intent for intent in self.intents if intent.status == "succeeded"]
+
+    @property
+    def captured(self) -> int:
+        return sum(intent.amount_received for intent in self.succeeded)
 
     def of_purpose(self, purpose: str) -> list[PaymentIntentView]:
         return [intent for intent in self.intents if intent.purpose == purpose]
@@ -82,8 +85,7 @@ class Ledger(BaseModel):
 
     def with_intent(self, intent: PaymentIntentView) -> Ledger:
         """The ledger after a PaymentIntent Stripe just answered for (a balance or a fee charged now)."""
-        received = intent.amount_received if intent.status == "succeeded" else 0
-        return self.model_copy(update={"intents": [*self.intents, intent], "captured": self.captured + received})
+        return self.model_copy(update={"intents": [*self.intents, intent]})
 
     def with_refunds(self, refunds: list[RefundView]) -> Ledger:
         """The ledger after refunds Stripe just answered for (no second read needed)."""
@@ -105,20 +107,15 @@ def read_ledger(booking: Booking, *, with_transfers: bool = True) -> Ledger:
     behind and never used to decide)."""
     # The first payment first, then the later ones in the order they were made.
     ordered = sorted(_intents_of(booking), key=lambda i: (i.id != booking.payment_intent_id, i.created, i.id))
-    intents = {intent.id: intent for intent in ordered}
-    captured = 0
+    intents = list({intent.id: intent for intent in ordered}.values())
     refunds: list[RefundView] = []
     disputes: list[DisputeView] = []
-    for intent in intents.values():
-        if intent.status != "succeeded":
-            continue
-        captured += intent.amount_received
-        refunds += payments.refunds_of(intent.id)
-        disputes += payments.disputes_of(intent.id)
+    for intent in intents:
+        if intent.status == "succeeded":
+            refunds += payments.refunds_of(intent.id)
+            disputes += payments.disputes_of(intent.id)
     transfers = payments.transfers_of(booking) if with_transfers and booking.provider_account else []
-    return Ledger(
-        intents=list(intents.values()), captured=captured, refunds=refunds, disputes=disputes, transfers=transfers
-    )
+    return Ledger(intents=intents, refunds=refunds, disputes=disputes, transfers=transfers)
 
 
 def _intents_of(booking: Booking) -> list[PaymentIntentView]:

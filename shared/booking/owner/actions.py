@@ -10,8 +10,6 @@ history naming the owner.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.dal import requests as request_store
+from booking.digests import digest, fingerprint
 from booking.domain.lifecycle import BookingStatus
 from booking.errors import BookingClosed, BookingNotFound, Conflict, DomainError, IdempotencyKeyReused, InvalidRequest
 from booking.flows import calendar_sync, cancellation
@@ -94,9 +93,10 @@ def claim(idempotency_key: str | None, action: str, booking_id: str, body: BaseM
             "Owner actions need an Idempotency-Key header (any unique string; reuse it to retry safely).",
             fields={"Idempotency-Key": "required"},
         )
-    key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
-    fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    if request_store.claim_request(key_hash, f"owner:{action}:{booking_id}", booking_id, fingerprint, clock_now()):
+    key_hash = digest(idempotency_key)
+    if request_store.claim_request(
+        key_hash, f"owner:{action}:{booking_id}", booking_id, fingerprint(body), clock_now()
+    ):
         raise IdempotencyKeyReused
     return key_hash
 
