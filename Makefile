@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt shared/requirements
 SAM_VENV := .venv-sam
 LAMBDA_PYTHON ?= python3.13
 export SAM_CLI_TELEMETRY := 0
+# Where `make run` serves the API and the site kit; demo, token and invoke talk to that API.
+PORT ?= 3000
+SITE_PORT ?= 8080
+API := http://127.0.0.1:$(PORT)
 
-.PHONY: venv run token demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod clean
+.PHONY: venv browser-tools run token demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod clean
 .PHONY: bench-coldstart bench-cost
 .PHONY: bench bench-races fuzz chaos
 
@@ -19,16 +23,23 @@ $(STAMP): requirements-dev.txt shared/requirements.txt
 
 venv: $(STAMP)  ## create/refresh the project virtualenv
 
-run: venv  ## serve the API on 127.0.0.1:3000 with DynamoDB in moto and the Stripe/Cal.com doubles
-	$(BIN)/python -m local serve
+# The browser tests drive Debian's chromium through its chromium-driver and inject axe-core from npm.
+browser-tools:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver' >/dev/null; }
+	@test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
+
+run: venv  ## the API on 127.0.0.1:$(PORT) and the site kit on localhost:$(SITE_PORT), moto + Stripe/Cal.com doubles
+	$(BIN)/python -m local serve --port $(PORT) --site-port $(SITE_PORT)
 
 token: venv  ## print a dev access token the local runner accepts: make token [ROLE=owner|staff|none] [EMAIL=ana@example.com]
 	@$(BIN)/python -m local.dev_auth --role $(or $(ROLE),owner) $(if $(EMAIL),--email $(EMAIL))
 
 demo: venv  ## walk the whole booking flow against the running local API (or an embedded one)
-	$(BIN)/python -m local demo $(ARGS)
+	$(BIN)/python -m local demo --api $(API) $(ARGS)
 
-test: venv lint openapi-check  ## everything CI runs: template lint, ruff, OpenAPI freshness, the test suite
+test: venv browser-tools lint openapi-check  ## everything CI runs: template lint, ruff, OpenAPI freshness, the tests (browser ones included)
 	$(BIN)/python -m pytest
 
 lint: venv
@@ -47,7 +58,7 @@ openapi-check: venv  ## fail when openapi.json is not what the code generates
 	$(BIN)/python -m local openapi --check openapi.json
 
 invoke: venv  ## run one function inside the running local runner: make invoke FN=StripeWebhookFunction EVENT=file.json
-	$(BIN)/python -m local invoke $(FN) $(EVENT)
+	$(BIN)/python -m local invoke --api $(API) $(FN) $(EVENT)
 
 fixtures: venv  ## regenerate the example events in functions/*/events/ from real runs on the doubles
 	$(BIN)/python -m local fixtures

@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API locally (moto + Stripe/Cal.com doubles)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--site-port", type=int, default=8080, help="where the site kit is served (0 = any free port)")
     serve.add_argument("--no-schedules", action="store_true", help="do not run the scheduled functions on their own")
     demo = commands.add_parser("demo", help="walk the booking flow against the local API")
     demo.add_argument("--api", default="http://127.0.0.1:3000")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from local.runner import serve_forever
 
-        return serve_forever(args.host, args.port, schedules=not args.no_schedules)
+        return serve_forever(args.host, args.port, schedules=not args.no_schedules, site_port=args.site_port)
     if args.command == "demo":
         from local.demo import run_demo
 

@@ -33,13 +33,15 @@ from local.template import load_template
 # Keys of the doubles. They only open the doubles on loopback; real keys come from the environment.
 DOUBLE_STRIPE_KEY = "sk_test_local_double"
 DOUBLE_STRIPE_WEBHOOK_SECRET = "whsec_local_double"  # noqa: S105
+DOUBLE_STRIPE_PUBLISHABLE_KEY = "pk_test_local_double"
 DOUBLE_CAL_KEY = "cal_local_double"
 DOUBLE_CAL_WEBHOOK_SECRET = "cal_whsec_local_double"  # noqa: S105
 
 LOCAL_DEFAULTS = {
     "TABLE_NAME": "booking-deposits-local",
     "STAGE": "local",
-    "SITE_BASE_URL": "http://localhost:8080",
+    # The dashboard signs in with a dev token from the runner's site (`/_local/dev-token`), not Cognito.
+    "OWNER_SIGN_IN_MODE": "local",
     "POWERTOOLS_SERVICE_NAME": "booking-deposits",
     "POWERTOOLS_METRICS_NAMESPACE": "BookingDeposits",
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -69,11 +71,38 @@ def _template_parameter(name: str) -> str:
     return str(load_template()["Parameters"][name].get("Default", ""))
 
 
+def _cors_configuration() -> dict[str, Any]:
+    return dict(load_template()["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"])
+
+
+def allowed_origins() -> set[str]:
+    """The origins the API answers with CORS: SITE_ORIGINS (comma-separated) or the template's AllowOrigins (its
+    parameter defaults), plus the origin of SITE_BASE_URL, where the runner serves the site kit."""
+    configured = os.environ.get("SITE_ORIGINS", "").strip()
+    if configured:
+        origins = {origin.strip() for origin in configured.split(",") if origin.strip()}
+    else:
+        origins = set()
+        listed = _cors_configuration()["AllowOrigins"]
+        for item in listed if isinstance(listed, list) else [listed]:
+            value = _template_parameter(item["Ref"]) if isinstance(item, dict) and "Ref" in item else str(item)
+            origins.update(origin.strip() for origin in value.split(",") if origin.strip())
+    site = urlsplit(os.environ.get("SITE_BASE_URL", ""))
+    if site.scheme and site.netloc:
+        origins.add(f"{site.scheme}://{site.netloc}")
+    return origins
+
+
 class LocalEnvironment:
     """moto + doubles + the API server, started and stopped together (also used by tests and the demo)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 3000, *, schedules: bool = False) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 3000, *, schedules: bool = False, site_port: int | None = None
+    ) -> None:
+        """`site_port`: also serve the site kit (site/) there, at SITE_BASE_URL (0 = any free port)."""
         self.host, self.port = host, port
+        self.site_port = site_port
+        self.site: Any = None
         self.schedules = schedules
         self._stopping = threading.Event()
         self.stripe_double: Any = None
@@ -91,6 +120,8 @@ class LocalEnvironment:
         if real_key:
             if real_key.startswith(("sk_live_", "rk_live_")):
                 raise SystemExit("Refusing to run locally with a live Stripe key: use a test-mode key (sk_test_...).")
+            if not os.environ.get("STRIPE_PUBLISHABLE_KEY", "").startswith("pk_test_"):
+                raise SystemExit("With STRIPE_SECRET_KEY, also set STRIPE_PUBLISHABLE_KEY (pk_test_...) for the pages.")
             os.environ.setdefault("STRIPE_API_BASE", "https://api.stripe.com")
             return
         from booking.clock import now
@@ -98,6 +129,9 @@ class LocalEnvironment:
 
         self.stripe_double = StripeDouble(clock=now)
         os.environ["STRIPE_API_BASE"] = self.stripe_double.start(self.host)
+        # The pages load the double's stand-in of Stripe.js, which talks to the double with this publishable key.
+        os.environ["STRIPE_JS_URL"] = f"{os.environ['STRIPE_API_BASE']}/v3/"
+        os.environ["STRIPE_PUBLISHABLE_KEY"] = DOUBLE_STRIPE_PUBLISHABLE_KEY
         os.environ["STRIPE_SECRET_KEY"] = DOUBLE_STRIPE_KEY
         os.environ["STRIPE_WEBHOOK_SECRET"] = DOUBLE_STRIPE_WEBHOOK_SECRET
 
@@ -135,6 +169,9 @@ class LocalEnvironment:
         warnings.filterwarnings("ignore", "No application metrics to publish")
         for name, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(name, value)
+        if self.site_port is not None:
+            self._bind_site()
+        os.environ.setdefault("SITE_BASE_URL", "http://localhost:8080")  # the template's default
         fake_credentials()
         self._moto, _ = start_moto_server(self.host)
         create_app_tables(os.environ["TABLE_NAME"])
@@ -151,6 +188,8 @@ class LocalEnvironment:
         self.port = self._server.server_address[1]
         self.api_url = f"http://{self.host}:{self.port}"
         threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()
+        if self.site is not None:
+            self.site.start()
         if self.stripe_double is not None:
             self.stripe_double.add_webhook_endpoint(f"{self.api_url}/webhooks/stripe", DOUBLE_STRIPE_WEBHOOK_SECRET)
         if self.cal_double is not None:
@@ -158,6 +197,13 @@ class LocalEnvironment:
         if self.schedules:
             self._start_schedules()
         return self
+
+    def _bind_site(self) -> None:
+        """Bind the site's port first, so SITE_BASE_URL (verify and pay links) names the port really served."""
+        from local.site import SiteServer
+
+        self.site = SiteServer(self.host, self.site_port or 0, api_url=lambda: self.api_url, signer=DevSigner.local())
+        os.environ.setdefault("SITE_BASE_URL", f"http://localhost:{self.site.port}")
 
     def _start_schedules(self) -> None:
         """Run each ScheduleV2 function at its rate, as EventBridge Scheduler would (real time, not the clock)."""
@@ -183,6 +229,8 @@ class LocalEnvironment:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self.site is not None:
+            self.site.stop()
         for double in (self.stripe_double, self.cal_double):
             if double is not None:
                 double.stop()
@@ -192,6 +240,7 @@ class LocalEnvironment:
     def describe(self) -> dict[str, Any]:
         return {
             "api": self.api_url,
+            "site": os.environ.get("SITE_BASE_URL", "") if self.site is not None else None,
             "stripe_api": os.environ.get("STRIPE_API_BASE", ""),
             "cal_api": os.environ.get("CAL_API_BASE", ""),
             "dynamodb": os.environ.get("AWS_ENDPOINT_URL", ""),
@@ -243,17 +292,20 @@ class _ApiServer(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-def _cors_headers(origin: str | None) -> dict[str, str]:
-    """HTTP API's CORS answer, from the template's CorsConfiguration (SiteOrigin)."""
-    allowed = os.environ.get("SITE_ORIGIN") or _template_parameter("SiteOrigin")
-    if not origin or origin != allowed:
+def _cors_headers(origin: str | None, *, preflight: bool = False) -> dict[str, str]:
+    """HTTP API's CORS answer, from the template's CorsConfiguration: an allowed origin gets Allow-Origin and the
+    exposed headers on every answer, and the allowed methods and headers on a preflight; any other origin nothing."""
+    if not origin or origin not in allowed_origins():
         return {}
-    return {
-        "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Methods": "GET,POST,OPTIONS",
-        "Access-Control-Allow-Headers": "content-type,idempotency-key,authorization",
-        "Access-Control-Max-Age": "600",
-    }
+    cors = _cors_configuration()
+    headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    if cors.get("ExposeHeaders"):
+        headers["Access-Control-Expose-Headers"] = ",".join(cors["ExposeHeaders"])
+    if preflight:
+        headers["Access-Control-Allow-Methods"] = ",".join(cors.get("AllowMethods", []))
+        headers["Access-Control-Allow-Headers"] = ",".join(cors.get("AllowHeaders", []))
+        headers["Access-Control-Max-Age"] = str(cors.get("MaxAge", 0))
+    return headers
 
 
 def _make_handler(env: LocalEnvironment) -> type[BaseHTTPRequestHandler]:
@@ -281,8 +333,9 @@ def _make_handler(env: LocalEnvironment) -> type[BaseHTTPRequestHandler]:
                 status, payload = env.control(self.command, url.path, body)
                 self._send(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json"})
                 return
-            if self.command == "OPTIONS" and cors:
-                self._send(204, b"", cors)
+            if self.command == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):
+                # API Gateway answers every preflight itself when CORS is configured; the function never runs.
+                self._send(204, b"", _cors_headers(self.headers.get("Origin"), preflight=True))
                 return
             assert env.lam is not None
             query: dict[str, str] = {}
@@ -327,17 +380,23 @@ def rate_seconds(expression: str) -> float:
     return int(match.group(1)) * unit
 
 
-def serve_forever(host: str, port: int, *, schedules: bool = True) -> int:
-    env = LocalEnvironment(host, port, schedules=schedules)
+def serve_forever(host: str, port: int, *, schedules: bool = True, site_port: int = 8080) -> int:
+    env = LocalEnvironment(host, port, schedules=schedules, site_port=site_port)
     try:
         env.start()
     except OSError as exc:
         print(
-            f"Cannot listen on {host}:{port}: {exc}. Is another runner already up? (PORT=... to change)",
+            f"Cannot listen on {host}:{port} or {site_port}: {exc}. Is another runner already up? "
+            "(make run PORT=... SITE_PORT=... to change)",
             file=sys.stderr,
         )
         return 1
     info = env.describe()
+    print(
+        f"Site (demo page)       {info['site']}/   <- open it, pick a service and a slot, pay with 4242 4242 4242 4242"
+    )
+    print(f"  verify / pay pages   {info['site']}/book/verify/  {info['site']}/book/pay/")
+    print(f"  owner dashboard      {info['site']}/admin/   (Sign in with the local dev token)")
     print(f"Booking deposits API   {info['api']}")
     for route in info["routes"]:
         print(f"  {route}")

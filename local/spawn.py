@@ -77,7 +77,8 @@ def spawned_runner(
         prefix="local-runner-", suffix=".log", delete=False
     )
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "local", "serve", "--port", str(port), "--no-schedules"],
+        # The site kit on any free port: SITE_BASE_URL follows it (GET /_local says where, as "site").
+        [sys.executable, "-m", "local", "serve", "--port", str(port), "--site-port", "0", "--no-schedules"],
         cwd=ROOT,
         env=clean_env(extra_env),
         stdout=log_file,
