@@ -7,6 +7,13 @@ Tests use it in-process (`start()` on port 0, or `wsgi_app` directly); the local
 Resources and business rules live in `local/stripe_objects.py`; this module is the HTTP side: auth, form decoding,
 routing, idempotency, the request log, outage simulation, webhook delivery and the `/_double/...` control routes.
 
+Browsers reach it as they reach Stripe (docs/stripe-js.md): `GET /v3/` serves the Stripe.js stand-in
+(`local/stripe_js/stripe.js`); every other non-control route answers any origin (CORS `*`, preflights included).
+A publishable key (`pk_test_...`, as `Authorization: Bearer` or a `key` form/query field) works only on
+`PUBLISHABLE_ROUTES`, with the PaymentIntent's `client_secret`: retrieve and confirm a PaymentIntent (card details
+in `payment_method_data`), create a card PaymentMethod, and `POST /hooks.stripe.com/3d_secure_2_test/{source}/
+complete|fail`, the double's stand-in of Stripe's 3-D Secure test page. Its answers never carry metadata.
+
 Test controls (Python method, then its HTTP route; JSON in and out). `reset()` forgets every object and clears
 every mode below; webhook endpoints stay.
 
@@ -72,6 +79,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from urllib.parse import parse_qsl
 
@@ -90,6 +98,7 @@ from local.stripe_objects import (
     invalid,
     new_id,
     public,
+    publishable_view,
 )
 
 if TYPE_CHECKING:
@@ -235,6 +244,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", "/v1/customers/{id}", "retrieve_customer"),
         ("POST", "/v1/customers/{id}", "update_customer"),
         ("GET", "/v1/customers/{id}/payment_methods", "list_customer_payment_methods"),
+        ("POST", "/v1/payment_methods", "create_payment_method"),
         ("GET", "/v1/payment_methods/{id}", "retrieve_payment_method"),
         ("POST", "/v1/payment_methods/{id}/attach", "attach_payment_method"),
         ("POST", "/v1/payment_methods/{id}/detach", "detach_payment_method"),
@@ -261,8 +271,31 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", "/v1/disputes/{id}/close", "close_dispute"),
         ("GET", "/v1/events", "list_events"),
         ("GET", "/v1/events/{id}", "retrieve_event"),
+        ("POST", "/hooks.stripe.com/3d_secure_2_test/{id}/{id}", "authenticate_three_d_secure"),
     ]
 ]
+
+# Where Stripe accepts a publishable key (with the PaymentIntent's client_secret where one is involved): what
+# Stripe.js needs to show, confirm and authenticate a payment in the browser. Everything else wants a secret key.
+PUBLISHABLE_ROUTES = frozenset(
+    ["retrieve_payment_intent", "confirm_payment_intent", "create_payment_method", "authenticate_three_d_secure"]
+)
+PUBLISHABLE_KEY_REFUSED = (
+    "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of "
+    "your API keys at https://dashboard.stripe.com/account/apikeys."
+)
+# Stripe's API answers browsers from any origin; a preflight allows the headers Stripe.js and the SDKs send.
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Request-Id, Stripe-Version, Idempotency-Key, Idempotent-Replayed, "
+    "Original-Request",
+}
+_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Stripe-Version, Idempotency-Key",
+    "Access-Control-Max-Age": "600",
+}
+STRIPE_JS = Path(__file__).with_name("stripe_js") / "stripe.js"
 
 
 def _api_error(status: int, type_: str, message: str, code: str | None = None) -> StripeError:
@@ -738,9 +771,25 @@ class StripeDouble:
 
     def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        control = request.path.startswith("/_double/")
-        response = self._control(request) if control else self._api(request, environ)
+        if request.path.startswith("/_double/"):
+            return self._control(request)(environ, start_response)
+        if request.path in ("/v3", "/v3/"):
+            response = self._stripe_js()
+        elif request.method == "OPTIONS":
+            response = Response(status=204, headers=_PREFLIGHT)
+        else:
+            response = self._api(request, environ)
+        response.headers.update(_CORS)
         return response(environ, start_response)
+
+    @staticmethod
+    def _stripe_js() -> Response:
+        """`GET /v3/`: the stand-in of Stripe.js (read on each request, so an edit shows on the next page load)."""
+        return Response(
+            STRIPE_JS.read_bytes(),
+            content_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     def _api(self, request: Request, environ: WSGIEnvironment) -> Response:
         request_id = new_id("req", 14)
@@ -748,6 +797,7 @@ class StripeDouble:
         params = decode_form(parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True))
         if method == "POST":
             params.update(decode_form(parse_qsl(request.get_data(as_text=True), keep_blank_values=True)))
+        form_key = params.pop("key", None)  # Stripe.js sends its publishable key as a form or query field
         idem = request.headers.get("Idempotency-Key") if method == "POST" else None
         headers = {"Request-Id": request_id, "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)}
         if idem:
@@ -756,7 +806,7 @@ class StripeDouble:
         fault = self._take_fault(path)
         replayed = False
         if fault is None or fault.after_processing:
-            status, body, extra, replayed = self._serve(request, method, path, params, idem, request_id)
+            status, body, extra, replayed = self._serve(request, form_key, params, idem, request_id)
             headers.update(extra)
         delay = self._latency(path)
         if delay:
@@ -774,12 +824,16 @@ class StripeDouble:
         return Response(body, status=status, headers=headers, content_type="application/json")
 
     def _serve(
-        self, request: Request, method: str, path: str, params: dict[str, Any], idem: str | None, request_id: str
+        self, request: Request, form_key: Any, params: dict[str, Any], idem: str | None, request_id: str
     ) -> tuple[int, bytes, dict[str, str], bool]:
         """Authenticate, route, replay or execute one call: (status, body, extra headers, replayed)."""
+        method, path = request.method, request.path
         try:
-            api_key = self._authenticate(request)
+            api_key = self._authenticate(request, form_key)
             handler, args = self._route(method, path)
+            publishable = api_key.startswith("pk_")
+            if publishable and handler not in PUBLISHABLE_ROUTES:
+                raise _api_error(401, "invalid_request_error", PUBLISHABLE_KEY_REFUSED)
             if request.headers.get("Stripe-Account"):
                 raise invalid(
                     "The local Stripe double does not model Connect requests made on behalf of a "
@@ -807,7 +861,9 @@ class StripeDouble:
             if refusal is not None:
                 status, body, keep = refusal.status, self._encode(refusal.body()), refusal.saved
             else:
-                status, body, keep = self._execute(handler, args, params, RequestInfo(request_id, idem))
+                status, body, keep = self._execute(
+                    handler, args, params, RequestInfo(request_id, idem, publishable=publishable)
+                )
             if idem and keep:
                 self._idempotency[(api_key, idem)] = _Saved(
                     method, path, params, status, body, request_id, self._clock()
@@ -818,11 +874,12 @@ class StripeDouble:
         self, handler: str, args: tuple[str, ...], params: dict[str, Any], info: RequestInfo
     ) -> tuple[int, bytes, bool]:
         self._store.request = info
+        shown: Callable[[Obj], Obj] = publishable_view if info.publishable else lambda body: body
         try:
             result = getattr(self._store, handler)(Params(params), *args)
-            return 200, self._encode(result), True
+            return 200, self._encode(shown(result)), True
         except StripeError as err:
-            return err.status, self._encode(err.body()), err.saved
+            return err.status, self._encode(shown(err.body())), err.saved
         except Exception:
             # A bug in the double: answer like Stripe's 500 instead of killing the connection, and don't save it.
             log.exception("stripe double failed on %s", handler)
@@ -905,7 +962,9 @@ class StripeDouble:
         raise ConnectionAbortedError("simulated Stripe outage: connection closed without a response")
 
     @staticmethod
-    def _authenticate(request: Request) -> str:
+    def _authenticate(request: Request, form_key: Any) -> str:
+        """The test-mode key of the call: secret (sk_test_, rk_test_) or publishable (pk_test_), from the
+        Authorization header or, as Stripe.js sends it, a `key` form or query field."""
         auth = request.headers.get("Authorization", "")
         key = ""
         if auth.startswith("Bearer "):
@@ -913,6 +972,8 @@ class StripeDouble:
         elif auth.startswith("Basic "):
             with contextlib.suppress(ValueError):
                 key = base64.b64decode(auth[len("Basic ") :]).decode().split(":", 1)[0]
+        elif isinstance(form_key, str):
+            key = form_key.strip()
         if not key:
             raise _api_error(
                 401,
@@ -921,13 +982,13 @@ class StripeDouble:
                 "your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: "
                 "Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details.",
             )
-        if not key.startswith(("sk_test_", "rk_test_")):
+        if not key.startswith(("sk_test_", "rk_test_", "pk_test_")):
             masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
             raise _api_error(
                 401,
                 "invalid_request_error",
                 f"Invalid API Key provided: {masked} (the local Stripe "
-                "double accepts only test-mode keys: sk_test_... or rk_test_...)",
+                "double accepts only test-mode keys: sk_test_..., rk_test_... or pk_test_...)",
             )
         return key
 

@@ -141,6 +141,23 @@ def public(obj: Obj) -> Obj:
     return {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
 
 
+def publishable_view(body: Any) -> Any:
+    """What a publishable-key caller sees of an answer (errors included): PaymentIntents cut to the fields Stripe
+    lets a publishable key read, metadata redacted everywhere."""
+    if isinstance(body, list):
+        return [publishable_view(item) for item in body]
+    if not isinstance(body, dict):
+        return body
+    keep = PUBLISHABLE_PI_FIELDS if body.get("object") == "payment_intent" else None
+    return {k: publishable_view(v) for k, v in body.items() if k != "metadata" and (keep is None or k in keep)}
+
+
+def luhn_valid(number: str) -> bool:
+    digits = [int(d) for d in reversed(number)]
+    total = sum(digits[0::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[1::2])
+    return total % 10 == 0
+
+
 # ----------------------------------------------------------------------------------------------------------- errors
 
 
@@ -206,7 +223,7 @@ class Params:
         self.raw = dict(raw)
         self.prefix = prefix
 
-    def _name(self, name: str) -> str:
+    def qualified(self, name: str) -> str:
         return f"{self.prefix}[{name}]" if self.prefix else name
 
     def allow(self, *groups: Iterable[str]) -> None:
@@ -214,7 +231,9 @@ class Params:
         for key in self.raw:
             if key not in allowed:
                 raise invalid(
-                    f"Received unknown parameter: {self._name(key)}", param=self._name(key), code="parameter_unknown"
+                    f"Received unknown parameter: {self.qualified(key)}",
+                    param=self.qualified(key),
+                    code="parameter_unknown",
                 )
 
     def has(self, name: str) -> bool:
@@ -225,15 +244,17 @@ class Params:
         if value is None or value == "":
             if required:
                 raise invalid(
-                    f"Missing required param: {self._name(name)}.", param=self._name(name), code="parameter_missing"
+                    f"Missing required param: {self.qualified(name)}.",
+                    param=self.qualified(name),
+                    code="parameter_missing",
                 )
             return None
         if not isinstance(value, str):
-            raise invalid(f"Invalid string: {value!r}", param=self._name(name), code="parameter_invalid_string")
+            raise invalid(f"Invalid string: {value!r}", param=self.qualified(name), code="parameter_invalid_string")
         if len(value) > max_length:
             raise invalid(
                 f"Invalid string: {value[:20]}...; must be at most {max_length} characters",
-                param=self._name(name),
+                param=self.qualified(name),
                 code="parameter_invalid_string",
             )
         return value
@@ -243,12 +264,12 @@ class Params:
         if text is None:
             return None
         if not re.fullmatch(r"-?\d+", text):
-            raise invalid(f"Invalid integer: {text}", param=self._name(name), code="parameter_invalid_integer")
+            raise invalid(f"Invalid integer: {text}", param=self.qualified(name), code="parameter_invalid_integer")
         value = int(text)
         if minimum is not None and value < minimum:
             raise invalid(
                 f"This value must be greater than or equal to {minimum}.",
-                param=self._name(name),
+                param=self.qualified(name),
                 code="parameter_invalid_integer",
             )
         return value
@@ -258,7 +279,7 @@ class Params:
         if text is None:
             return None
         if text not in ("true", "false"):
-            raise invalid(f"Invalid boolean: {text}", param=self._name(name))
+            raise invalid(f"Invalid boolean: {text}", param=self.qualified(name))
         return text == "true"
 
     def enum(self, name: str, choices: Iterable[str], *, required: bool = False) -> str | None:
@@ -266,7 +287,7 @@ class Params:
         options = list(choices)
         if value is not None and value not in options:
             listed = ", ".join(options[:-1]) + f", or {options[-1]}" if len(options) > 1 else options[0]
-            raise invalid(f"Invalid {self._name(name)}: must be one of {listed}", param=self._name(name))
+            raise invalid(f"Invalid {self.qualified(name)}: must be one of {listed}", param=self.qualified(name))
         return value
 
     def strings(self, name: str) -> list[str] | None:
@@ -276,7 +297,7 @@ class Params:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise invalid(f"Invalid array: {self._name(name)}", param=self._name(name))
+            raise invalid(f"Invalid array: {self.qualified(name)}", param=self.qualified(name))
         return value
 
     def nested(self, name: str, allowed: Iterable[str]) -> Params | None:
@@ -284,8 +305,8 @@ class Params:
         if value is None or value == "":
             return None
         if not isinstance(value, dict):
-            raise invalid(f"Invalid object: {self._name(name)}", param=self._name(name))
-        sub = Params(value, self._name(name))
+            raise invalid(f"Invalid object: {self.qualified(name)}", param=self.qualified(name))
+        sub = Params(value, self.qualified(name))
         sub.allow(allowed)
         return sub
 
@@ -295,7 +316,7 @@ class Params:
         if value is None or value == "":
             return None
         if not isinstance(value, dict):
-            raise invalid(f"Invalid object: {self._name(name)}", param=self._name(name))
+            raise invalid(f"Invalid object: {self.qualified(name)}", param=self.qualified(name))
         return value
 
     def metadata(self) -> Any:
@@ -443,6 +464,77 @@ TEST_CARDS: dict[str, TestCard] = {
     "pm_card_authenticationRequiredOnSetup": TestCard("visa", "3155", outcome="auth_on_setup"),
     "pm_card_createDispute": TestCard("visa", "0259", outcome="dispute"),
 }
+# Stripe's test card numbers (docs.stripe.com/testing), as typed into the Payment Element, and the test token each
+# stands for: a PaymentMethod made from a number behaves exactly like one made from its token.
+CARD_NUMBERS: dict[str, str] = {
+    "4242424242424242": "pm_card_visa",
+    "4000056655665556": "pm_card_visa_debit",
+    "5555555555554444": "pm_card_mastercard",
+    "378282246310005": "pm_card_amex",
+    "4000000000000002": "pm_card_chargeDeclined",
+    "4000000000009995": "pm_card_chargeDeclinedInsufficientFunds",
+    "4000000000009987": "pm_card_chargeDeclinedLostCard",
+    "4000000000009979": "pm_card_chargeDeclinedStolenCard",
+    "4000000000000069": "pm_card_chargeDeclinedExpiredCard",
+    "4000000000000119": "pm_card_chargeDeclinedProcessingError",
+    "4000000000000341": "pm_card_chargeCustomerFail",
+    "4000002760003184": "pm_card_authenticationRequired",
+    "4000002500003155": "pm_card_authenticationRequiredOnSetup",
+    "4000000000000259": "pm_card_createDispute",
+}
+RAW_CARD_REFUSED = (
+    "Sending credit card numbers directly to the Stripe API is generally unsafe. We suggest you use test tokens "
+    "that map to the test card you are using, see https://stripe.com/docs/testing. To enable testing raw card data "
+    "APIs, see https://support.stripe.com/questions/enabling-access-to-raw-card-data-apis."
+)
+AUTHENTICATION_FAILED = (
+    "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new "
+    "PaymentMethod to attempt to fulfill this PaymentIntent again."
+)
+# The PaymentIntent fields the API reference marks "retrievable with publishable key"; a publishable-key answer
+# carries only these (and never metadata, which Stripe redacts for publishable keys).
+PUBLISHABLE_PI_FIELDS = frozenset(
+    [
+        "id",
+        "object",
+        "amount",
+        "amount_details",
+        "automatic_payment_methods",
+        "canceled_at",
+        "cancellation_reason",
+        "capture_method",
+        "client_secret",
+        "confirmation_method",
+        "created",
+        "currency",
+        "description",
+        "excluded_payment_method_types",
+        "last_payment_error",
+        "livemode",
+        "next_action",
+        "payment_method",
+        "payment_method_configuration_details",
+        "payment_method_types",
+        "processing",
+        "receipt_email",
+        "setup_future_usage",
+        "shipping",
+        "source",
+        "status",
+    ]
+)
+# What a browser may send when it confirms with a publishable key and the client_secret.
+CLIENT_CONFIRM_PARAMS = (
+    "client_secret",
+    "expand",
+    "payment_method",
+    "payment_method_data",
+    "receipt_email",
+    "return_url",
+    "setup_future_usage",
+    "shipping",
+    "use_stripe_sdk",
+)
 _AUTH_REQUIRED = TestCard(
     "visa",
     "3184",
@@ -470,6 +562,7 @@ class RequestInfo:
 
     id: str | None = None
     idempotency_key: str | None = None
+    publishable: bool = False  # made with a publishable key (pk_test_...): a browser holding a client_secret
 
 
 # ------------------------------------------------------------------------------------------------------------ store
@@ -695,29 +788,40 @@ class StripeStore:
 
     def _resolve_payment_method(self, token: str, *, param: str = "payment_method") -> Obj:
         """A stored `pm_...`, or a test token such as `pm_card_visa`, which (as on Stripe) mints a new one."""
-        card = TEST_CARDS.get(token)
-        if card is None:
+        if token not in TEST_CARDS:
             return self.get("payment_method", token, param=param, status=400)
-        year = self._clock().year + 1
+        return self._mint_card(token, 12, self._clock().year + 1, token)
+
+    def _mint_card(
+        self, token: str, exp_month: int, exp_year: int, fingerprint_of: str, billing_details: Obj | None = None
+    ) -> Obj:
+        """A new card PaymentMethod that behaves like the test token `token`."""
+        card = TEST_CARDS[token]
+        details: Obj = {
+            "address": {k: None for k in ("city", "country", "line1", "line2", "postal_code", "state")},
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        }
+        for key, value in (billing_details or {}).items():
+            if key == "address" and isinstance(value, dict):
+                details["address"].update({k: v or None for k, v in value.items() if k in details["address"]})
+            elif key in details and isinstance(value, str):
+                details[key] = value or None
         pm = {
             "id": new_id("pm"),
             "object": "payment_method",
             "allow_redisplay": "unspecified",
-            "billing_details": {
-                "address": {k: None for k in ("city", "country", "line1", "line2", "postal_code", "state")},
-                "email": None,
-                "name": None,
-                "phone": None,
-                "tax_id": None,
-            },
+            "billing_details": details,
             "card": {
                 "brand": card.brand,
                 "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
                 "country": "US",
                 "display_brand": card.brand,
-                "exp_month": 12,
-                "exp_year": year,
-                "fingerprint": hashlib.sha256(token.encode()).hexdigest()[:16],
+                "exp_month": exp_month,
+                "exp_year": exp_year,
+                "fingerprint": hashlib.sha256(fingerprint_of.encode()).hexdigest()[:16],
                 "funding": card.funding,
                 "generated_from": None,
                 "last4": card.last4,
@@ -735,6 +839,60 @@ class StripeStore:
             "_consumed": False,
         }
         return self._add(pm)
+
+    def _card_from_details(self, p: Params) -> Obj:
+        """`type=card` + `card[number|exp_month|exp_year|cvc]` (+ `billing_details`), as Stripe.js sends them from the
+        Payment Element: checked like Stripe checks them (402 card_error naming the param) and mapped to the test
+        card the number stands for. Raw numbers are a publishable-key privilege, as on a default Stripe account."""
+        if not self.request.publishable:
+            raise invalid(RAW_CARD_REFUSED, param=p.qualified("card") + "[number]")
+        p.allow(("type", "card", "billing_details", "metadata", "allow_redisplay"))
+        p.enum("type", ("card",), required=True)
+        card = p.nested("card", ("number", "exp_month", "exp_year", "cvc"))
+        if card is None:
+            raise invalid(
+                f"Missing required param: {p.qualified('card')}.", param=p.qualified("card"), code="parameter_missing"
+            )
+        number = re.sub(r"[\s-]", "", card.string("number", required=True) or "")
+        exp_month = card.integer("exp_month", required=True)
+        exp_year = card.integer("exp_year", required=True)
+        cvc = card.string("cvc") or ""
+        assert exp_month is not None and exp_year is not None
+
+        def card_error(message: str, code: str, param: str) -> StripeError:
+            return StripeError(402, "card_error", message, code=code, param=card.qualified(param), saved=False)
+
+        if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
+            raise card_error("Your card number is incorrect.", "incorrect_number", "number")
+        if not 1 <= exp_month <= 12:
+            raise card_error("Your card's expiration month is invalid.", "invalid_expiry_month", "exp_month")
+        exp_year += 2000 if exp_year < 100 else 0
+        today = self._clock()
+        if (exp_year, exp_month) < (today.year, today.month) or exp_year > today.year + 50:
+            raise card_error("Your card's expiration year is invalid.", "invalid_expiry_year", "exp_year")
+        if cvc and not re.fullmatch(r"\d{3,4}", cvc):
+            raise card_error("Your card's security code is invalid.", "invalid_cvc", "cvc")
+        token = CARD_NUMBERS.get(number)
+        if token is None:
+            raise StripeError(
+                402,
+                "card_error",
+                "Your card was declined. Your request was in test mode, but used a non test (live) card. For a list "
+                "of valid test cards, visit: https://stripe.com/docs/testing.",
+                code="card_declined",
+                decline_code="test_mode_live_card",
+                saved=False,
+            )
+        pm = self._mint_card(token, exp_month, exp_year, number, p.dictionary("billing_details"))
+        apply_metadata(pm, p.metadata())
+        return pm
+
+    def create_payment_method(self, p: Params) -> Obj:
+        """`POST /v1/payment_methods` with card details (what Stripe.js does with the Payment Element's input)."""
+        p.allow(("type", "card", "billing_details", "metadata", "allow_redisplay", "expand"))
+        expand = p.expand()
+        pm = self._card_from_details(Params({k: v for k, v in p.raw.items() if k != "expand"}))
+        return self.render(pm, expand)
 
     def _card(self, pm: Obj) -> TestCard:
         return TEST_CARDS[pm["_card"]]
@@ -978,7 +1136,32 @@ class StripeStore:
 
     def retrieve_payment_intent(self, p: Params, pi_id: str) -> Obj:
         p.allow(("expand", "client_secret"))
-        return self.render(self.get("payment_intent", pi_id), p.expand())
+        pi = self._get_for_client(p, pi_id)
+        return self.render(pi, self._client_expand(p))
+
+    def _get_for_client(self, p: Params, pi_id: str) -> Obj:
+        """The PaymentIntent, checking `client_secret` when given, and requiring it from a publishable key (which
+        must not even learn whether another PaymentIntent exists)."""
+        secret = p.string("client_secret")
+        pi = self.objects["payment_intent"].get(pi_id)
+        if pi is None or (self.request.publishable and secret is None):
+            raise missing("payment_intent", pi_id)
+        if secret is not None and secret != pi["client_secret"]:
+            raise invalid(
+                "The client_secret provided does not match the client_secret associated with the PaymentIntent.",
+                param="client_secret",
+                code="payment_intent_invalid_parameter",
+            )
+        return pi
+
+    def _client_expand(self, p: Params) -> list[str]:
+        """A publishable key may expand only the PaymentIntent's payment_method (Stripe.js asks for it)."""
+        expand = p.expand()
+        if self.request.publishable:
+            for path in expand:
+                if path != "payment_method":
+                    raise invalid(f"This property cannot be expanded ({path}).", param="expand")
+        return expand
 
     def list_payment_intents(self, p: Params) -> Obj:
         p.allow(("created", "customer", "ending_before", "expand", "limit", "starting_after"))
@@ -1046,9 +1229,24 @@ class StripeStore:
         return self.render(pi, p.expand())
 
     def confirm_payment_intent(self, p: Params, pi_id: str) -> Obj:
-        pi = self.get("payment_intent", pi_id)
-        p.allow(self._PI_DESCRIPTIVE, self._CONFIRM_FLOW)
+        if self.request.publishable:
+            p.allow(CLIENT_CONFIRM_PARAMS)
+        else:
+            p.allow(self._PI_DESCRIPTIVE, self._CONFIRM_FLOW, ("client_secret", "payment_method_data"))
+        pi = self._get_for_client(p, pi_id)
+        if self.request.publishable and pi["confirmation_method"] != "automatic":
+            raise invalid(
+                "This PaymentIntent has confirmation_method `manual`, so it can only be confirmed with your secret "
+                "key from your server, not with a publishable key.",
+                code="payment_intent_unexpected_state",
+            )
+        expand = self._client_expand(p)
         flow = self._confirm_options(p)
+        if p.has("payment_method_data") and flow["payment_method"]:
+            raise invalid(
+                "You may only specify one of these parameters: payment_method, payment_method_data.",
+                param="payment_method_data",
+            )
         sfu = p.enum("setup_future_usage", ("off_session", "on_session")) if p.has("setup_future_usage") else None
         capture = p.enum("capture_method", ("automatic", "automatic_async", "manual"))
         if pi["status"] not in PI_CONFIRMABLE:
@@ -1057,8 +1255,9 @@ class StripeStore:
                 "PaymentIntent with one of the following statuses may be confirmed: " + ", ".join(PI_CONFIRMABLE) + ".",
                 payment_intent=public(pi),
             )
+        data = p.dictionary("payment_method_data")
         token = flow["payment_method"] or pi["payment_method"]
-        if token is None:
+        if token is None and data is None:
             raise unexpected_state(
                 "You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the "
                 "PaymentIntent, pass a `payment_method` or update the PaymentIntent with one first.",
@@ -1067,7 +1266,11 @@ class StripeStore:
             )
         if not p.has("setup_future_usage"):
             sfu = pi["setup_future_usage"]
-        pm = self._resolve_payment_method(token)
+        if data is not None:
+            pm = self._card_from_details(Params(data, "payment_method_data"))
+        else:
+            assert token is not None
+            pm = self._resolve_payment_method(token)
         self._check_confirmable(pi["customer"], sfu, pm, flow)
         pi["setup_future_usage"] = sfu
         if capture:
@@ -1076,7 +1279,7 @@ class StripeStore:
             if p.has(field):
                 pi[field] = p.raw[field] or None
         self._confirm(pi, pm, flow)
-        return self.render(pi, p.expand())
+        return self.render(pi, expand)
 
     def _check_confirmable(self, customer_id: str | None, sfu: str | None, pm: Obj | None, flow: Obj) -> None:
         """Refusals Stripe makes before it touches the PaymentIntent or the card network."""
@@ -1109,13 +1312,23 @@ class StripeStore:
         if outcome == "auth_required":
             if off_session or flow["error_on_requires_action"]:
                 self._decline(pi, pm, _AUTH_REQUIRED)
+            # The customer authenticates in the browser: Stripe.js follows `use_stripe_sdk`, here to the double's
+            # stand-in of the hooks.stripe.com test page (`authenticate_three_d_secure`) for this source.
+            source = new_id("src")
             pi.update(
                 status="requires_action",
                 last_payment_error=None,
                 next_action={
                     "type": "use_stripe_sdk",
-                    "use_stripe_sdk": {"type": "three_d_secure_redirect", "source": new_id("src")},
+                    "use_stripe_sdk": {
+                        "type": "stripe_3ds2_fingerprint",
+                        "directory_server_name": card.brand,
+                        "server_transaction_id": random_text(36),
+                        "three_d_secure_2_source": source,
+                        "source": source,
+                    },
                 },
+                _three_d_secure_source=source,
             )
             self.emit("payment_intent.requires_action", pi)
             return
@@ -1319,6 +1532,50 @@ class StripeStore:
         self.emit("charge.captured", charge)
         self.emit("payment_intent.succeeded", pi)
         return self.render(pi, p.expand())
+
+    def authenticate_three_d_secure(self, p: Params, source_id: str, outcome: str) -> Obj:
+        """The double's stand-in of Stripe's 3-D Secure test page (hooks.stripe.com/3d_secure_2_test/...): the
+        customer completes or fails the authentication of a PaymentIntent in requires_action. Completing confirms
+        it (succeeded, or requires_capture); failing sends it back to requires_payment_method with
+        `payment_intent_authentication_failure`, as Stripe does. Answers the PaymentIntent."""
+        p.allow(("client_secret", "expand"))
+        pi = next(
+            (pi for pi in self.objects["payment_intent"].values() if pi.get("_three_d_secure_source") == source_id),
+            None,
+        )
+        p.string("client_secret", required=True)
+        if pi is None:
+            raise missing("source", source_id)
+        self._get_for_client(p, pi["id"])
+        if outcome not in ("complete", "fail"):
+            raise StripeError(
+                404, "invalid_request_error", f"Unknown 3-D Secure outcome {outcome!r}: complete or fail."
+            )
+        if pi["status"] != "requires_action":
+            raise unexpected_state(
+                f"This PaymentIntent's authentication cannot be {'completed' if outcome == 'complete' else 'failed'} "
+                f"because it has a status of {pi['status']}.",
+                payment_intent=public(pi),
+            )
+        pm = self.objects["payment_method"][pi["payment_method"]]
+        if outcome == "complete":
+            self._succeed(pi, pm)
+        else:
+            pm["_consumed"] = pm["customer"] is None
+            pi.update(
+                status="requires_payment_method",
+                payment_method=None,
+                next_action=None,
+                last_payment_error={
+                    "code": "payment_intent_authentication_failure",
+                    "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
+                    "message": AUTHENTICATION_FAILED,
+                    "payment_method": public(pm),
+                    "type": "invalid_request_error",
+                },
+            )
+            self.emit("payment_intent.payment_failed", pi)
+        return self.render(pi, self._client_expand(p))
 
     def force_succeed(self, pi_id: str) -> Obj:
         """Test control: complete a PaymentIntent as if the customer finished checkout with a Visa card."""
