@@ -24,8 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     clock.add_argument("advance", help="how far: 90s, 16m, 72h, 3d")
     clock.add_argument("--api", default="http://127.0.0.1:3000")
     invoke = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke)")
-    invoke.add_argument("function", help="logical id in template.yaml, e.g. ExpireHoldsFunction")
-    invoke.add_argument("event", nargs="?", help="event JSON file (default: the function's events/ fixture)")
+    invoke.add_argument("function", nargs="?", help="logical id in template.yaml, e.g. CreateIntentFunction")
+    invoke.add_argument(
+        "event",
+        nargs="?",
+        help="event JSON file, or the name of one of the function's examples (default: its first example in "
+        "file-name order, prepared on the runner; a scheduled function without one: its schedule's event)",
+    )
+    invoke.add_argument("--list", action="store_true", help="list the function's examples (all functions without one)")
     invoke.add_argument("--api", default="http://127.0.0.1:3000", help="the running local runner to invoke in")
     commands.add_parser("fixtures", help="regenerate the example events in functions/*/events/")
     openapi = commands.add_parser("openapi", help="generate or check openapi.json")
@@ -53,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "invoke":
         from local.runner import invoke_remote
 
-        return invoke_remote(args.api, args.function, args.event)
+        if args.function is None and not args.list:
+            parser.error("invoke needs a FUNCTION (python -m local invoke --list shows them)")
+        return invoke_remote(args.api, args.function, args.event, list_examples=args.list)
     from local import openapi as generator
 
     rendered = generator.render()

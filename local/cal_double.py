@@ -538,7 +538,14 @@ class CalDouble:
 
     # ------------------------------------------------------------------------------------- request plumbing
     def _throttle(self, request: Request) -> dict[str, str]:
-        """Cal's throttler: per API key (or per IP without one), 60 s window, a breach blocks for 60 s."""
+        """Cal's throttler: per API key (or per IP without one), 60 s window, a breach blocks for 60 s.
+
+        Headers as CustomThrottlerGuard sets them on every answer (name suffix `Default`, the limit's name):
+        Limit, Remaining (0 while blocked) and Reset, the seconds until the block ends or else until the window
+        does (`timeToBlockExpire || timeToExpire` of @nestjs/throttler's storage, in seconds; Cal's docs call it
+        a Unix timestamp, the code does not). A throttled call is Nest's ThrottlerException (429) with
+        `Retry-After`, which Cal's rate-limit docs promise: the seconds until the block lets a request through.
+        """
         token = self._bearer(request)
         tracker = f"api_key_{token}" if token else f"ip_{request.remote_addr}"
         limit = self.rate_limit_per_minute
@@ -553,17 +560,17 @@ class CalDouble:
                 window.hits += 1
                 if window.hits > limit:
                     window.blocked_until = now + RATE_WINDOW
-            reset_seconds = max(0, math.ceil((window.ends_at - now).total_seconds()))
+            blocked = window.blocked_until is not None and now < window.blocked_until
+            resets_at = window.blocked_until if blocked and window.blocked_until is not None else window.ends_at
+            wait = max(1, math.ceil((resets_at - now).total_seconds()))
             headers = {
                 "X-RateLimit-Limit-Default": str(limit),
-                "X-RateLimit-Remaining-Default": str(max(0, limit - window.hits)),
-                "X-RateLimit-Reset-Default": str(reset_seconds),
+                "X-RateLimit-Remaining-Default": "0" if blocked else str(max(0, limit - window.hits)),
+                "X-RateLimit-Reset-Default": str(wait),
             }
-            if window.blocked_until is not None and now < window.blocked_until:
-                retry = max(1, math.ceil((window.blocked_until - now).total_seconds()))
-                # @nestjs/throttler names Retry-After after the throttler too (header name unverified for Cal).
+            if blocked:
                 error = CalError(429, THROTTLED_MESSAGE, THROTTLED_MESSAGE)
-                error.headers.update(headers | {"Retry-After-Default": str(retry)})
+                error.headers.update(headers | {"Retry-After": str(wait)})
                 raise error
         return headers
 

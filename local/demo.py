@@ -342,6 +342,18 @@ def _owner_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {DevSigner.local().token('owner')}"}
 
 
+def _clock_offset(api: str) -> float:
+    return float(requests.get(f"{api}/_local", timeout=5).json().get("clock_offset_seconds") or 0)
+
+
+def _restore_clock(api: str, offset: float) -> None:
+    """Put the runner's clock back where the demo found it: the jobs demo moves it days ahead, and a runner left
+    there would expire the next holds and list next week's slots as today's."""
+    if _clock_offset(api) != offset:
+        requests.post(f"{api}/_local/clock", json={"offset_seconds": offset}, timeout=10).raise_for_status()
+        print(f"\n(clock put back: offset {timedelta(seconds=offset)}, as before the demo)")
+
+
 def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False, owner: bool = False) -> int:
     embedded: LocalEnvironment | None = None
     try:
@@ -352,13 +364,17 @@ def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False, owner: bo
         )
         embedded = LocalEnvironment(port=0).start()
         api = embedded.api_url
+    offset = _clock_offset(api)
     try:
         final = walk_jobs(api) if jobs else walk_owner(api) if owner else walk(api, close_tab=close_tab)
     except DemoFailed as exc:
         print(f"\nDEMO FAILED: {exc}")
         return 1
     finally:
-        if embedded is not None:
-            embedded.stop()
+        try:
+            _restore_clock(api, offset)
+        finally:
+            if embedded is not None:
+                embedded.stop()
     print(f"\nDemo finished: booking {final['booking_id']} is {final['status'].upper()}.")
     return 0

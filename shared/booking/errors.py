@@ -164,6 +164,17 @@ class CalendarUnavailable(ServiceUnavailable):
     code = "calendar_unavailable"
 
 
+class CalendarRateLimited(CalendarUnavailable):
+    """Cal.com's rate limit holds our API key back: retry after the seconds Cal.com said (at least 1)."""
+
+    code = "calendar_rate_limited"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        seconds = max(1, retry_after_seconds)
+        super().__init__(f"The calendar is busy right now; please try again in {seconds} seconds.")
+        self.retry_after_seconds = seconds  # type: ignore[misc]  # Cal.com's wait, not the class default
+
+
 class MoneyInFlight(ServiceUnavailable):
     """Another worker holds the booking's money lease (a refund, transfer or reversal in flight): retry."""
 

@@ -635,12 +635,46 @@ def test_rate_limit_answers_429_with_throttler_headers(clock: FakeClock, http: r
     # Then the fourth is a ThrottlerException with the X-RateLimit headers, per key, until the window passes
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["X-RateLimit-Remaining-Default"] for a in answers] == ["2", "1", "0", "0"]
+    assert [a.headers["X-RateLimit-Reset-Default"] for a in answers[:3]] == ["60", "60", "60"]
     throttled = answers[3]
     assert throttled.headers["X-RateLimit-Limit-Default"] == "3"
-    assert throttled.json()["error"]["code"] == "ThrottlerException"
-    assert int(throttled.headers["Retry-After-Default"]) > 0
     assert other_key.status_code == 200
     assert later.status_code == 200
+
+
+def test_throttled_call_is_cals_429_envelope_with_an_honest_retry_after(
+    clock: FakeClock, http: requests.Session
+) -> None:
+    # Given a key that used its one call of the minute
+    with CalDouble(
+        {CONSULT.id: CONSULT}, BUSINESS_TZ, clock=clock, contract_path=CONTRACT, rate_limit_per_minute=1
+    ) as double:
+        url = f"{double.url}/v2/slots?eventTypeId={CONSULT.id}&start={MONDAY}&end={MONDAY}"
+        assert http.get(f"{double.url}/v2/bookings", headers=BOOKINGS).status_code == 200
+        # When it calls again at once, 20 s later, and once the block is over
+        clock.advance(seconds=1)
+        first = http.get(f"{double.url}/v2/bookings", headers=BOOKINGS)
+        clock.advance(seconds=20)
+        second = http.get(url, headers=SLOTS | {"Authorization": BOOKINGS["Authorization"]})
+        clock.advance(seconds=40)
+        let_through = http.get(f"{double.url}/v2/bookings", headers=BOOKINGS)
+        violations = double.contract_violations
+
+    # Then each refusal is Nest's ThrottlerException in Cal's error envelope
+    assert (first.status_code, second.status_code) == (429, 429)
+    body = first.json()
+    assert body["status"] == "error" and body["path"] == "/v2/bookings"
+    assert body["error"] == {
+        "code": "ThrottlerException",
+        "message": "CustomThrottlerGuard - Too many requests. Please try again later.",
+        "details": "CustomThrottlerGuard - Too many requests. Please try again later.",
+    }
+    # And Retry-After counts down to the end of the 60 s block that the breach started, as Reset does
+    assert (first.headers["Retry-After"], second.headers["Retry-After"]) == ("60", "40")
+    assert second.headers["X-RateLimit-Reset-Default"] == "40"
+    assert second.headers["X-RateLimit-Remaining-Default"] == "0"
+    assert "Retry-After" not in let_through.headers and let_through.status_code == 200
+    assert violations == []
 
 
 # ---------------------------------------------------------------------------------------------- contract

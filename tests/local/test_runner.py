@@ -112,7 +112,9 @@ def test_serve_answers_every_route_and_says_where_things_live(runner: str) -> No
 
 def test_serve_answers_cors_for_the_site_origin_only(runner: str) -> None:
     allowed = requests.options(
-        f"{runner}/payments/create-intent", headers={"Origin": "http://localhost:8080"}, timeout=5
+        f"{runner}/payments/create-intent",
+        headers={"Origin": "http://localhost:8080", "Access-Control-Request-Method": "POST"},
+        timeout=5,
     )
     assert allowed.status_code == 204 and allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
     other = requests.get(f"{runner}/services", headers={"Origin": "https://evil.example"}, timeout=5)
@@ -162,3 +164,52 @@ def test_make_token_prints_a_dev_token_the_running_runner_accepts(runner: str) -
     # Then the gateway lets the signed-in through to the function (which finds no such booking), not the others
     assert owner.status_code == 404 and staff.status_code == 404
     assert (nobody.status_code, nobody.json()) == (401, {"message": "Unauthorized"})
+
+
+def _clock_offset(api: str) -> float:
+    return float(requests.get(f"{api}/_local", timeout=5).json()["clock_offset_seconds"])
+
+
+def test_jobs_demo_on_a_running_runner_puts_its_clock_back(runner: str) -> None:
+    # Given a running runner whose clock a developer already moved an hour ahead
+    requests.post(f"{runner}/_local/clock", json={"advance_seconds": 3600}, timeout=5).raise_for_status()
+
+    # When the jobs demo, which moves the clock 3 days ahead, runs against it
+    result = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "local", "demo", "--jobs", "--api", runner],
+        cwd=ROOT,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    # Then it finished and the clock is where the demo found it
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "clock put back" in result.stdout
+    assert _clock_offset(runner) == 3600
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("lost the network"), None])
+def test_a_demo_that_fails_after_moving_the_clock_still_puts_it_back(
+    runner: str, monkeypatch: pytest.MonkeyPatch, failure: Exception | None
+) -> None:
+    from local import demo
+
+    # Given a jobs demo that fails once it has moved the runner's clock 72 h (as DemoFailed, or any error)
+    def walk_jobs(api: str) -> dict:
+        demo._advance(requests.Session(), api, hours=72)
+        raise failure or demo.DemoFailed("the cleanup job did not run")
+
+    monkeypatch.setattr(demo, "walk_jobs", walk_jobs)
+
+    # When it runs against the runner
+    if failure is None:
+        assert demo.run_demo(runner, jobs=True) == 1
+    else:
+        with pytest.raises(RuntimeError, match="lost the network"):
+            demo.run_demo(runner, jobs=True)
+
+    # Then the clock is back where it was
+    assert _clock_offset(runner) == 0

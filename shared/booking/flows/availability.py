@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from booking.dal import bookings as store
 from booking.domain.catalog import Service
-from booking.errors import CalendarError, CalendarUnavailable, InvalidRequest, InvalidSlot
-from booking.providers.calcom import CalendarDown, CalendarRejected, calendar
+from booking.errors import CalendarError, CalendarRateLimited, CalendarUnavailable, InvalidRequest, InvalidSlot
+from booking.providers.calcom import CalendarDown, CalendarRejected, CalendarThrottled, calendar
 
 BOOKING_WINDOW_DAYS = 365
 
@@ -37,6 +37,8 @@ def _calendar_slots(
 ) -> list[tuple[datetime, datetime]]:
     try:
         slots = calendar().slots(service.cal_event_type_id, start, end, time_zone)
+    except CalendarThrottled as exc:
+        raise CalendarRateLimited(exc.retry_after_seconds) from exc
     except CalendarDown as exc:
         raise CalendarUnavailable("The calendar is not answering; please try again in a moment.") from exc
     except CalendarRejected as exc:

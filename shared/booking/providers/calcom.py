@@ -4,7 +4,8 @@ Contract (DESIGN.md §5, tests/contracts/calcom-api-v2.subset.json): `cal-api-ve
 `2024-08-13` for bookings, `Authorization: Bearer cal_...`, envelope `{"status", "data"}`. A taken slot is a
 400 whose message says "already has booking" / "not available"; on a seated event type (capacity > 1) a full
 slot is a 409 "No more seats left at this seated booking." and an attendee whose email already has a seat there
-a 409 `already_signed_up_for_this_booking_error`. 120 requests a minute per key (429).
+a 409 `already_signed_up_for_this_booking_error`. 120 requests a minute per key: a breach is a 429 blocking the
+key for 60 s, with `Retry-After` (Cal's docs) and `X-RateLimit-Reset-<Name>` (its throttler) saying how long.
 
 Seated event types answer the seated outputs: all attendees at one start share one booking (one uid), each in a
 seat with its own `seatUid`; Cal keeps the create call's `metadata` per seat (`attendees[].metadata`, from
@@ -12,14 +13,18 @@ BookingSeat.metadata), not on the booking, so our booking_id is found on our att
 
 Retries are bounded and safe: reads retry on timeouts, 429 and 5xx; creating a booking retries only when the
 request provably never reached Cal.com (connect timeout) or was throttled (429). Anything ambiguous is
-raised as `CalendarDown` so the caller can look for the booking before trying again.
+raised as `CalendarDown` so the caller can look for the booking before trying again. A 429 is retried only when
+Cal.com lets the key through again within MAX_THROTTLE_WAIT_SECONDS; otherwise `CalendarThrottled` says how long
+to wait, so the site is told that instead of a request held open for a minute.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -35,12 +40,54 @@ SLOT_TAKEN_MARKERS = ("already has booking", "not available")
 # 409s of a seated event type: the seats are full, or this attendee already has a seat at that start (which is
 # how a retry of a create that did land shows up: the booking_id lookup then finds our seat).
 SEAT_TAKEN_MARKERS = ("no more seats left", "already_signed_up_for_this_booking_error")
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})  # and 429, see `_request`
 CLOSED_STATUSES = frozenset({"cancelled", "rejected"})  # a Cal.com booking that no longer takes place
+# A throttled call is tried again only if Cal.com lets it through within this: a Lambda answering a site visitor
+# should not sleep through Cal's 60 s block; the visitor is told when to retry instead.
+MAX_THROTTLE_WAIT_SECONDS = 1.0
+# Cal's throttle window and block (60 s): the wait when a 429 says nothing of its own.
+THROTTLE_WINDOW_SECONDS = 60
 
 
 class CalendarDown(Exception):
     """Cal.com did not answer usefully (timeout, 5xx, throttled after retries). The request may have landed."""
+
+
+class CalendarThrottled(CalendarDown):
+    """Cal.com's rate limit refused the call (429); it lets our key through again after `retry_after_seconds`."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+def throttle_wait(response: requests.Response) -> float | None:
+    """Seconds until Cal.com lets the key through again, from a 429's headers; None when it does not say.
+
+    `Retry-After` (seconds or an HTTP date) first, then the blocked limit's `X-RateLimit-Reset-<Name>`: seconds in
+    Cal's throttler code, a Unix timestamp in its docs, so a value past 10^9 is read as a moment.
+    """
+    retry_after = response.headers.get("Retry-After", "").strip()
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    waits: list[float] = []
+    for name, value in response.headers.items():
+        if not name.lower().startswith("x-ratelimit-reset"):
+            continue
+        remaining = response.headers.get(f"x-ratelimit-remaining{name[len('x-ratelimit-reset') :]}")
+        try:
+            reset = float(value)
+        except ValueError:
+            continue
+        if remaining is None or remaining.strip() == "0":
+            waits.append(reset - time.time() if reset > 1e9 else reset)
+    return max(0.0, max(waits)) if waits else None
 
 
 class CalendarSlotTaken(Exception):
@@ -171,6 +218,7 @@ class CalClient:
         url = f"{self.base_url}{path}"
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
+            pause = min(0.2 * 2 ** (attempt - 1), 1.0)
             try:
                 response = _session().request(method, url, headers=headers, timeout=self.timeout, **kwargs)
             except requests.exceptions.ConnectTimeout as exc:
@@ -180,16 +228,24 @@ class CalClient:
                 if last or not idempotent:
                     raise CalendarDown(f"Cal.com {method} {path}: {type(exc).__name__}") from exc
             else:
-                retryable = response.status_code == 429 or (idempotent and response.status_code in RETRYABLE_STATUS)
-                if response.status_code < 400 or not retryable or last:
-                    return self._unwrap(method, path, response)
-            time.sleep(min(0.2 * 2 ** (attempt - 1), 1.0))
+                if response.status_code == 429:
+                    # Throttled calls never ran, so even a create may be sent again, once the key is let through.
+                    wait = throttle_wait(response)
+                    if last or (wait is not None and wait > MAX_THROTTLE_WAIT_SECONDS):
+                        seconds = THROTTLE_WINDOW_SECONDS if wait is None else max(1, math.ceil(wait))
+                        raise CalendarThrottled(f"Cal.com {method} {path}: HTTP 429, retry in {seconds} s", seconds)
+                    pause = max(pause, wait or 0.0)
+                else:
+                    retryable = idempotent and response.status_code in RETRYABLE_STATUS
+                    if response.status_code < 400 or not retryable or last:
+                        return self._unwrap(method, path, response)
+            time.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _unwrap(method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code
-        if status >= 500 or status == 429:
+        if status >= 500:
             raise CalendarDown(f"Cal.com {method} {path}: HTTP {status}")
         try:
             payload = response.json()
