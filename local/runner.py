@@ -265,24 +265,66 @@ class LocalEnvironment:
             return 200, self.describe()
         if method == "GET" and path == "/_local/alerts":
             return 200, {"alerts": published_alerts(os.environ["OWNER_ALERTS_TOPIC_ARN"])}
-        payload = json.loads(body or b"{}")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"error": {"code": "invalid_json", "message": "The body is not JSON."}}
         if method == "POST" and path == "/_local/clock":
             current = float(os.environ.get("LOCAL_CLOCK_OFFSET_SECONDS") or 0)
             offset = float(payload.get("offset_seconds", current + float(payload.get("advance_seconds", 0))))
             os.environ["LOCAL_CLOCK_OFFSET_SECONDS"] = str(offset)
             return 200, {"clock_offset_seconds": offset}
         if method == "POST" and path.startswith("/_local/invoke/"):
-            assert self.lam is not None
-            logical_id = path.removeprefix("/_local/invoke/")
-            if logical_id not in self.lam.pools:
-                return 404, {
-                    "error": {"code": "unknown_function", "message": f"No function {logical_id} in template.yaml"}
-                }
-            from local.fixtures import refresh
-
-            event = refresh(payload) if payload else scheduler_event(logical_id)
-            return 200, {"function": logical_id, "result": self.lam.invoke(logical_id, event)}
+            return self._invoke(path.removeprefix("/_local/invoke/"), payload)
         return 404, {"error": {"code": "not_found", "message": "Unknown /_local route"}}
+
+    def _invoke(self, target: str, payload: Any) -> tuple[int, dict[str, Any]]:
+        """POST /_local/invoke/{Function}[/{example}]: run one function here, as `make invoke` asks.
+
+        `/{example}` (a file of its events/ folder) or no body: that shipped example, first prepared on this runner
+        through the real flow (`local.fixtures.refresh`); no body and no example: the first example, or a scheduled
+        function's schedule event. Any other body is the event itself (webhooks re-signed as if sent now). A
+        handler that raises is a 500 naming the error: the runner stays up.
+        """
+        from local.fixtures import Workbench, examples, refresh
+
+        assert self.lam is not None and self.signer is not None
+        logical_id, _, example = target.partition("/")
+        if logical_id not in self.lam.pools:
+            known = ", ".join(self.lam.pools)
+            return 404, {"error": {"code": "unknown_function", "message": f"No function {logical_id}: {known}"}}
+        shipped = examples(logical_id)
+        schedules = self.lam.pools[logical_id].spec.schedules
+        chosen = next((path for path in shipped if example in (path.name, path.stem)), None) if example else None
+        if example and chosen is None:
+            names = ", ".join(path.name for path in shipped) or "none"
+            return 404, {
+                "error": {"code": "unknown_example", "message": f"{logical_id} has no example {example}: {names}"}
+            }
+        if not example and not payload:
+            if shipped:
+                chosen = shipped[0]
+            elif not schedules:
+                return 400, {"error": {"code": "no_event", "message": f"{logical_id} has no example: send an event"}}
+        answer: dict[str, Any] = {"function": logical_id, "event": chosen.name if chosen else None, "prepared": []}
+        bench = Workbench(self.lam, self.signer, say=lambda line: print(line, flush=True), said=answer["prepared"])
+        try:
+            if chosen is not None:
+                event = refresh(json.loads(chosen.read_text(encoding="utf-8")), bench)
+            elif payload:
+                event = refresh(payload)
+            else:
+                event = scheduler_event(schedules[0].name, schedules[0].input)
+        except Exception as exc:  # the example's own flow refused: say which step, keep serving
+            return 500, answer | {
+                "error": {"code": "example_not_prepared", "type": type(exc).__name__, "message": str(exc)}
+            }
+        try:
+            answer["result"] = self.lam.invoke(logical_id, event)
+        except Exception as exc:  # as Lambda reports a function error; the runner stays up
+            logging.getLogger("local").exception("%s raised", logical_id)
+            return 500, answer | {"error": {"code": "handler_error", "type": type(exc).__name__, "message": str(exc)}}
+        return 200, answer
 
 
 class _ApiServer(ThreadingHTTPServer):
@@ -419,16 +461,95 @@ def serve_forever(host: str, port: int, *, schedules: bool = True, site_port: in
     return 0
 
 
-def invoke_remote(api: str, function: str, event_file: str | None) -> int:
-    """`python -m local invoke FUNCTION [EVENT]`: run a function inside the running local runner."""
-    event = json.loads(Path(event_file).read_text(encoding="utf-8")) if event_file else {}
+def invoke_remote(api: str, function: str | None, event_file: str | None, *, list_examples: bool = False) -> int:
+    """`python -m local invoke FUNCTION [EVENT] [--list]`: run a function inside the running local runner.
+
+    Without EVENT, the function's first example (file-name order in functions/<CodeUri>/events/), or a scheduled
+    function's schedule event; EVENT may name one of its examples (`list_services`) or any event file.
+    An example is prepared on the runner first (`local.fixtures.refresh`), which says what it made.
+    """
+    from local.fixtures import examples
+    from local.template import ROOT, functions
+
+    specs = functions()
+    if list_examples and function is None:
+        for logical_id in specs:
+            _print_examples(logical_id)
+        return 0
+    if function not in specs:
+        print(f"No function {function!r} in template.yaml; one of: {', '.join(specs)}", file=sys.stderr)
+        return 2
+    shipped = examples(function)
+    if list_examples:
+        _print_examples(function)
+        return 0
+    target, event = function, None
+    if event_file is None and shipped:
+        target = f"{function}/{shipped[0].name}"
+        others = ", ".join(path.stem for path in shipped[1:])
+        print(
+            f"No EVENT: its first example, {shipped[0].relative_to(ROOT)}"
+            + (f" (others: {others}; EVENT=<name or file>)" if others else ""),
+            file=sys.stderr,
+        )
+    elif event_file is None and not specs[function].schedules:
+        print(f"{function} has no example event: give one, EVENT=<file>", file=sys.stderr)
+        return 2
+    elif event_file is not None:
+        path = Path(event_file)
+        named = [p for p in shipped if p.resolve() == path.resolve() or event_file in (p.name, p.stem)]
+        if named:
+            target = f"{function}/{named[0].name}"
+        elif path.is_file():
+            event = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            names = ", ".join(p.stem for p in shipped) or "none"
+            print(f"No event file {event_file} (examples of {function}: {names})", file=sys.stderr)
+            return 2
     try:
-        response = requests.post(f"{api}/_local/invoke/{function}", json=event, timeout=120)
+        response = requests.post(f"{api}/_local/invoke/{target}", json=event, timeout=300)
     except requests.ConnectionError:
-        print(f"No local runner at {api}: start it with `make run`.", file=sys.stderr)
+        if _listening(api):
+            print(
+                f"The runner at {api} dropped the connection while running {function}: see its output.", file=sys.stderr
+            )
+        else:
+            print(f"No local runner at {api}: start it with `make run`.", file=sys.stderr)
         return 1
-    print(json.dumps(response.json(), indent=2, default=str))
+    try:
+        answer = response.json()
+    except ValueError:
+        print(f"The runner answered HTTP {response.status_code}: {response.text[:2000]}", file=sys.stderr)
+        return 1
+    for line in answer.pop("prepared", None) or []:
+        print(line)
+    print(json.dumps(answer, indent=2, default=str))
+    error = answer.get("error") or {}
+    if error:
+        print(f"{function}: {error.get('type') or error.get('code')}: {error.get('message')}", file=sys.stderr)
     return 0 if response.ok else 1
+
+
+def _print_examples(logical_id: str) -> None:
+    from local.fixtures import examples
+    from local.template import ROOT, functions
+
+    shipped = examples(logical_id)
+    lines = [
+        f"  {path.relative_to(ROOT)}" + ("  (default)" if index == 0 else "") for index, path in enumerate(shipped)
+    ]
+    lines += [f"  schedule {schedule.name} ({schedule.expression})" for schedule in functions()[logical_id].schedules]
+    if not shipped and lines:
+        lines[0] += "  (default)"
+    print("\n".join([logical_id, *lines]))
+
+
+def _listening(api: str) -> bool:
+    try:
+        requests.get(f"{api}/_local", timeout=5)
+    except requests.RequestException:
+        return False
+    return True
 
 
 def advance_clock(api: str, advance: str) -> int:

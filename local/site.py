@@ -59,12 +59,15 @@ class SiteServer:
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
+        self._serving: threading.Thread | None = None
 
     def start(self) -> None:
-        threading.Thread(target=self._server.serve_forever, name="local-site", daemon=True).start()
+        self._serving = threading.Thread(target=self._server.serve_forever, name="local-site", daemon=True)
+        self._serving.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._serving is not None:  # shutdown() waits for a serve_forever loop, forever if none ever ran
+            self._server.shutdown()
         self._server.server_close()
 
     def answer(self, method: str, raw_path: str) -> tuple[int, dict[str, str], bytes]:
