@@ -1,4 +1,5 @@
-"""GET /admin/bookings[/{booking_id}]: the owner's view of bookings, payments, flags and history.
+"""GET /admin/bookings[/{booking_id}], /admin/summary, /admin/alerts: the owner's view of bookings, payments, flags
+and history, the totals of a filtered range, and the alerts sent to the owner (orphan payments included).
 
 Behind the HttpApi's JWT authorizer (a Cognito access token); owners and staff may read.
 """
@@ -52,6 +53,45 @@ def list_bookings(
     return owner.bookings(
         status, flagged, limit, balance_due=balance_due, start_from=start_from, start_to=start_to, cursor=cursor
     )
+
+
+@app.get(
+    "/admin/summary",
+    summary="Totals of the bookings GET /admin/bookings would list with the same filters: count, money, by status",
+    tags=["admin"],
+    responses=responses(200, "Counts and money totals of the filtered bookings", 401, 403, 422),
+)
+def summary(
+    status: Annotated[BookingStatus | None, Query()] = None,
+    flagged: Annotated[bool, Query(description="Only bookings with open flags")] = False,
+    balance_due: Annotated[bool, Query(description="Only bookings whose balance is still to collect")] = False,
+    start_from: Annotated[
+        str | None,
+        Query(alias="from", max_length=40, description="Bookings starting at or after: ISO date or date-time"),
+    ] = None,
+    start_to: Annotated[
+        str | None,
+        Query(alias="to", max_length=40, description="...and before: a date includes its whole day"),
+    ] = None,
+) -> owner.OwnerSummary:
+    auth.require(app.current_event, "staff")
+    return owner.summary(status, flagged, balance_due=balance_due, start_from=start_from, start_to=start_to)
+
+
+@app.get(
+    "/admin/alerts",
+    summary="What the owner was alerted about (orphan payments, flags, webhooks set aside), newest first",
+    tags=["admin"],
+    responses=responses(200, "A page of alerts, and the cursor of the next page", 401, 403, 422),
+)
+def list_alerts(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page, unchanged")
+    ] = None,
+) -> owner.OwnerAlerts:
+    auth.require(app.current_event, "staff")
+    return owner.alerts(limit, cursor)
 
 
 @app.get(

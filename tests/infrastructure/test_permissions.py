@@ -47,8 +47,9 @@ EXPECTED = {
     "CreateIntentFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY)),
     # reads the PaymentIntent, records PAID, writes the token; alerts an unexpected payment
     "CreateTokenFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,), alerts=True),
-    # redeems the token, books in Cal.com, refunds and frees the seat when the slot was lost
-    "VerifyBookingFunction": grants((GET, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # redeems the token, books in Cal.com, refunds and frees the seat when the slot was lost; PutItem: the owner's
+    # alert items only (ALERT# keys, see ALERT_ONLY_PUT)
+    "VerifyBookingFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
     # the inbox, the booking by PaymentIntent, refunds/reversals, Cal.com cancellation of a refunded booking
     "StripeWebhookFunction": grants(
         (GET, PUT, UPDATE, DELETE), ("PaymentIntentIndex",), (STRIPE_KEY, STRIPE_WEBHOOK, CAL_KEY), alerts=True
@@ -57,7 +58,8 @@ EXPECTED = {
     "CalWebhookFunction": grants(
         (GET, PUT, UPDATE, DELETE), ("CalUidIndex",), (STRIPE_KEY, CAL_KEY, CAL_WEBHOOK), alerts=True
     ),
-    # the owner's list (StartIndex, then the bookings by key) and flagged bookings; reads only, no secret
+    # the owner's list and summary (StartIndex, then the bookings by key), flagged bookings and the owner's alerts
+    # (AttentionIndex's "OPEN" and "ALERT" partitions); reads only, no secret
     "AdminApiFunction": grants((GET, BATCH_GET), ("StartIndex", "AttentionIndex")),
     # refunds, cancellations (Cal.com too), balances and fees: money and the calendar, and the owner's alerts
     "OwnerActionsFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
@@ -72,9 +74,12 @@ EXPECTED = {
         (STRIPE_KEY, CAL_KEY),
         alerts=True,
     ),
-    # transfers after the hold; a booking cancelled in Cal.com is repaired before its provider is paid
-    "PayoutsCronFunction": grants((GET, UPDATE, DELETE), ("PayoutIndex",), (STRIPE_KEY, CAL_KEY), alerts=True),
+    # transfers after the hold; a booking cancelled in Cal.com is repaired before its provider is paid; PutItem:
+    # the owner's alert items only (ALERT_ONLY_PUT)
+    "PayoutsCronFunction": grants((GET, PUT, UPDATE, DELETE), ("PayoutIndex",), (STRIPE_KEY, CAL_KEY), alerts=True),
 }
+# Functions that write nothing but alert items with PutItem: their grant is limited to the ALERT# partition keys.
+ALERT_ONLY_PUT = ("VerifyBookingFunction", "PayoutsCronFunction")
 SECRET_VARIABLES = {
     STRIPE_KEY: "STRIPE_SECRET_KEY_ARN",
     STRIPE_WEBHOOK: "STRIPE_WEBHOOK_SECRET_ARN",
@@ -87,6 +92,18 @@ SECRET_VARIABLES = {
 def test_each_function_has_exactly_the_permissions_its_code_needs(logical_id: str) -> None:
     granted = function_permissions()[logical_id]
     assert sorted(granted) == sorted(EXPECTED[logical_id])
+
+
+@pytest.mark.parametrize("logical_id", ALERT_ONLY_PUT)
+def test_functions_that_only_record_alerts_may_put_only_alert_items(logical_id: str) -> None:
+    statements = [
+        statement
+        for policy in load_template()["Resources"][logical_id]["Properties"]["Policies"]
+        for statement in policy.get("Statement", [])
+        if "dynamodb:PutItem" in str(statement["Action"])
+    ]
+    assert [s["Action"] for s in statements] == ["dynamodb:PutItem"]
+    assert statements[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ALERT#*"]}}
 
 
 def test_every_function_is_pinned() -> None:

@@ -9,6 +9,7 @@
 | pay link    | PAYLINK#{sha256(token)}          | PAYLINK     | -                                                |
 | idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | -                                                |
 | inbox event | EVENT#{source}#{event identity}  | EVENT       | Inbox (failed, awaiting a retry)                 |
+| owner alert | ALERT#{sha256(cause)}            | ALERT       | Attention ("ALERT" partition; dal/alerts.py)     |
 """
 
 from __future__ import annotations

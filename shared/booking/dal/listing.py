@@ -159,3 +159,30 @@ def _flagged(filters: ListingFilter, limit: int, resume: ResumeKey | None) -> Li
         found = [b for b in found if (b.slot_start, b.booking_id) > (resume.slot_start, resume.booking_id)]
     page = found[:limit]
     return ListingPage(bookings=page, resume=ResumeKey.after(page[-1]) if len(found) > limit else None)
+
+
+MAX_SUMMARY_BOOKINGS = 5000  # a summary reads every booking of its range; beyond this, ask for a shorter range
+
+
+class RangeTooLarge(Exception):
+    """The filtered range holds more bookings than one summary reads."""
+
+
+def all_matching(filters: ListingFilter) -> list[Booking]:
+    """Every booking the filters select, in start order, for totals: the listing's own index queries (StartIndex
+    over the date range, or the sparse AttentionIndex when flagged), each booking then read by key. The cost is
+    the range's bookings, never the table's; past MAX_SUMMARY_BOOKINGS it stops with RangeTooLarge."""
+    if filters.flagged:
+        found = _flagged(filters, MAX_SUMMARY_BOOKINGS, None)
+        if found.resume is not None:
+            raise RangeTooLarge
+        return found.bookings
+    keys: list[str] = []
+    pages = BookingItem.start_index.query(
+        BOOKINGS_PARTITION, _start_range(filters), filter_condition=_matching(filters), page_size=1000
+    ).page_iter
+    for page in pages:
+        keys.extend(raw["pk"]["S"] for raw in page.get("Items") or [])
+        if len(keys) > MAX_SUMMARY_BOOKINGS:
+            raise RangeTooLarge
+    return _read(keys)  # PynamoDB's batch_get asks for 100 keys per request

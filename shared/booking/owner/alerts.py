@@ -1,12 +1,18 @@
-"""Things a person must look at: flagged on the booking (findable in the admin API) and sent to the owner
-once per booking and case through the SNS topic (email subscription in the template).
+"""Things a person must look at: flagged on the booking (findable in the admin API), recorded as an alert item
+(`GET /admin/alerts`, the dashboard's "Needs attention") and sent to the owner once per cause through the SNS
+topic (email subscription in the template). Money with no booking of ours (an orphan payment) has no booking to
+flag: its alert item is where the owner finds it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from booking.aws import client
 from booking.clock import now as clock_now
+from booking.dal import alerts as alert_store
 from booking.dal import bookings as store
+from booking.digests import digest
 from booking.domain.models import Booking, Flag
 from booking.observability import logger, metrics
 from booking.settings import get_settings
@@ -33,21 +39,24 @@ SUBJECTS = {
     "dispute_lost": "Dispute lost; provider share reversed",
     "webhook_failed": "A webhook event keeps failing; set aside",
     "calendar_reconciled": "Cal.com change repaired without its webhook",
+    "orphan_payment": "Payment received with no booking of ours",
 }
 
 
 def flag(booking: Booking, code: str, reason: str) -> Booking:
     """Flag the booking for the owner; the first time for this code, also alert them."""
-    updated, new = store.add_flag(booking.booking_id, Flag(code=code, reason=reason, at=clock_now()))
+    raised = Flag(code=code, reason=reason, at=clock_now())
+    updated, new = store.add_flag(booking.booking_id, raised)
     current = updated or booking
     if new:
         logger.warning("booking flagged for the owner", extra={"flag": code, "reason": reason})
         metrics.add_metric(name=f"Flagged_{code}", unit="Count", value=1)
-        alert_owner(current, code, reason)
+        alert_owner(current, code, reason, raised_at=raised.at)
     return current
 
 
-def alert_owner(booking: Booking, code: str, reason: str) -> None:
+def alert_owner(booking: Booking, code: str, reason: str, *, raised_at: datetime | None = None) -> None:
+    """One alert per flag raised: a code resolved and raised again (`raised_at`) is a new cause."""
     subject = f"[booking {booking.booking_id}] {SUBJECTS.get(code, 'Needs your attention')}"
     message = "\n".join(
         [
@@ -62,11 +71,68 @@ def alert_owner(booking: Booking, code: str, reason: str) -> None:
             f"Details: GET /admin/bookings/{booking.booking_id}",
         ]
     )
-    alert_about(subject, message, code)
+    cause = f"flag:{booking.booking_id}:{code}:{(raised_at or clock_now()).isoformat()}"
+    alert_about(subject, message, code, cause=cause, booking_id=booking.booking_id)
 
 
-def alert_about(subject: str, message: str, code: str = "event") -> None:
-    """Publish one alert to the owner's topic (email subscription); never fails the business step."""
+def orphan_payment(payment_intent_id: str, amount: int, currency: str, why: str) -> bool:
+    """A PaymentIntent succeeded and no booking of ours accounts for it: the money must not go unseen (DESIGN §3
+    "no lost payment"). Recorded once per PaymentIntent; False when it was already."""
+    return alert_about(
+        f"[payment {payment_intent_id}] {SUBJECTS['orphan_payment']}",
+        "\n".join(
+            [
+                SUBJECTS["orphan_payment"] + ".",
+                "",
+                f"Why: {why}",
+                "What to do: find whose payment it is, or refund it in the Stripe Dashboard.",
+                f"PaymentIntent: {payment_intent_id}, {amount} {currency}",
+            ]
+        ),
+        "orphan_payment",
+        cause=f"orphan_payment:{payment_intent_id}",
+        payment_intent_id=payment_intent_id,
+        amount=amount,
+        currency=currency,
+    )
+
+
+def alert_about(
+    subject: str,
+    message: str,
+    code: str = "event",
+    *,
+    cause: str | None = None,
+    booking_id: str | None = None,
+    payment_intent_id: str | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
+) -> bool:
+    """Record the alert (once per `cause`; without one, per subject and message) and publish it to the owner's
+    topic (email subscription) the first time. Never fails the business step; False when already recorded."""
+    alert = alert_store.Alert(
+        alert_id="",
+        cause=cause or f"{code}:{digest(subject + chr(10) + message)}",
+        code=code,
+        subject=subject,
+        message=message,
+        booking_id=booking_id,
+        payment_intent_id=payment_intent_id,
+        amount=amount,
+        currency=currency,
+        at=clock_now(),
+    )
+    try:
+        if not alert_store.record(alert):
+            return False
+    except Exception:  # the flag or metric is there already; a lost alert item must not undo the business step
+        logger.exception("owner alert could not be recorded", extra={"flag": code})
+        metrics.add_metric(name="OwnerAlertFailed", unit="Count", value=1)
+    _publish(subject, message, code)
+    return True
+
+
+def _publish(subject: str, message: str, code: str) -> None:
     topic = get_settings().owner_alerts_topic_arn
     if not topic:
         logger.warning("no OWNER_ALERTS_TOPIC_ARN: alert only logged", extra={"flag": code, "subject": subject})

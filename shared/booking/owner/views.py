@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime, time, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from booking.dal import alerts as alert_store
 from booking.dal import bookings as store
 from booking.dal import listing
+from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import BalanceState, Booking, Flag, Payment, TransitionRecord
 from booking.errors import BookingNotFound, InvalidRequest
@@ -169,6 +171,17 @@ def bookings(
     includes its whole day) or date-times (a date-time `to` is exclusive), UTC without an offset. `cursor`:
     the previous page's `next_cursor`. A page may hold fewer than `limit` bookings and still have a
     `next_cursor` (each page reads a bounded part of the index): the list ends when `next_cursor` is null."""
+    filters = _filters(status, flagged, balance_due, start_from, start_to)
+    page = listing.list_bookings(filters, limit, _resume_key(cursor, filters) if cursor else None)
+    return OwnerBookings(
+        bookings=[OwnerBooking.of(b) for b in page.bookings],
+        next_cursor=_cursor(page.resume) if page.resume else None,
+    )
+
+
+def _filters(
+    status: BookingStatus | None, flagged: bool, balance_due: bool, start_from: str | None, start_to: str | None
+) -> listing.ListingFilter:
     filters = listing.ListingFilter(
         status=status,
         flagged=flagged,
@@ -184,11 +197,89 @@ def bookings(
                 f"The date range is longer than {MAX_RANGE.days} days.",
                 fields={"to": f"at most {MAX_RANGE.days} days after from"},
             )
-    page = listing.list_bookings(filters, limit, _resume_key(cursor, filters) if cursor else None)
-    return OwnerBookings(
-        bookings=[OwnerBooking.of(b) for b in page.bookings],
-        next_cursor=_cursor(page.resume) if page.resume else None,
+    return filters
+
+
+class MoneyTotals(BaseModel):
+    deposits_taken: int = Field(
+        default=0, description="What clients paid when booking: the deposit, or the full price paid up front"
     )
+    paid_total: int = Field(default=0, description="Everything received: up front, balances, fees, offline")
+    refunded_total: int = Field(default=0, description="Everything refunded (ours and the Stripe Dashboard's)")
+    balance_due: int = Field(default=0, description="Balances still to collect (paid, confirmed, completed bookings)")
+
+    def add(self, booking: Booking) -> None:
+        later = sum(p.amount for p in booking.payments if p.status == "succeeded")
+        self.deposits_taken += max(booking.amount_paid - later, 0)
+        self.paid_total += booking.amount_paid
+        self.refunded_total += booking.amount_refunded
+        if booking.status in listing.BALANCE_COLLECTABLE:
+            self.balance_due += max(booking.balance_due, 0)
+
+
+class OwnerSummary(MoneyTotals):
+    count: int = Field(description="Bookings the filters select")
+    currency: str = Field(description="The currency of the money figures (the one most bookings use)")
+    by_status: dict[str, int] = Field(description="How many bookings in each status (only those present)")
+    by_currency: dict[str, MoneyTotals] = Field(
+        description="The same figures per currency, when the range holds bookings in several"
+    )
+
+
+def summary(
+    status: BookingStatus | None,
+    flagged: bool,
+    *,
+    balance_due: bool = False,
+    start_from: str | None = None,
+    start_to: str | None = None,
+) -> OwnerSummary:
+    """Totals of every booking the listing with the same filters would page through, computed here (from the
+    same index queries; the cost is the range's bookings)."""
+    filters = _filters(status, flagged, balance_due, start_from, start_to)
+    try:
+        found = listing.all_matching(filters)
+    except listing.RangeTooLarge as exc:
+        raise InvalidRequest(
+            f"The range holds more than {listing.MAX_SUMMARY_BOOKINGS} bookings; ask for a shorter one.",
+            fields={"from": "narrow the date range"},
+        ) from exc
+    by_currency: dict[str, MoneyTotals] = {}
+    by_status: dict[str, int] = {}
+    for found_booking in found:
+        by_currency.setdefault(found_booking.currency, MoneyTotals()).add(found_booking)
+        by_status[found_booking.status.value] = by_status.get(found_booking.status.value, 0) + 1
+    counts = {currency: sum(1 for b in found if b.currency == currency) for currency in by_currency}
+    currency = max(counts, key=lambda c: counts[c]) if counts else get_catalog().services[0].price.currency
+    return OwnerSummary(
+        count=len(found),
+        currency=currency,
+        by_status=by_status,
+        by_currency=by_currency,
+        **(by_currency.get(currency) or MoneyTotals()).model_dump(),
+    )
+
+
+class OwnerAlerts(BaseModel):
+    alerts: list[alert_store.Alert]  # newest first
+    next_cursor: str | None  # pass as `cursor` for the next page; null: this is the last page
+
+
+def alerts(limit: int, cursor: str | None = None) -> OwnerAlerts:
+    """The owner's alerts (orphan payments, flags, webhooks set aside), newest first, a page at a time."""
+    resume = None
+    if cursor:
+        try:
+            if len(cursor) > MAX_CURSOR_LENGTH:
+                raise ValueError("too long")
+            resume = alert_store.decode_resume(cursor)
+        except ValueError as exc:
+            raise InvalidRequest(
+                "The cursor is not one this list gave.",
+                fields={"cursor": "use next_cursor from the previous page, unchanged"},
+            ) from exc
+    page = alert_store.newest(limit, resume)
+    return OwnerAlerts(alerts=page.alerts, next_cursor=alert_store.encode_resume(page.resume) if page.resume else None)
 
 
 def _instant(value: str, field: str, *, day_end: bool) -> datetime:

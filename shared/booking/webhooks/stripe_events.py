@@ -35,7 +35,7 @@ from booking.money import payouts
 from booking.money.collections import LATER_PURPOSES
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
-from booking.owner.alerts import flag
+from booking.owner.alerts import flag, orphan_payment
 from booking.providers import payments
 from booking.providers.payments import PaymentIntentView
 from booking.secrets import provider_secret
@@ -157,17 +157,14 @@ def payment_succeeded(obj: dict[str, Any]) -> str:
     intent = PaymentIntentView.from_stripe(obj)
     booking_id = _booking_id(obj, intent.id)
     if booking_id is None:
-        return "ignored: not a booking payment"
+        return _orphan(intent, "no booking of ours names this PaymentIntent (no booking_id in its metadata)")
     logger.append_keys(booking_id=booking_id)
     if intent.purpose in LATER_PURPOSES:
         return later_payment(booking_id, intent)
     try:
         booking = record_payment(booking_id, intent, actor="stripe")
     except BookingNotFound:
-        # Money for a booking we do not know: never silent (DESIGN §3 "no lost payment").
-        logger.error("payment succeeded for an unknown booking", extra={"payment_intent_id": intent.id})
-        metrics.add_metric(name="OrphanPayment", unit="Count", value=1)
-        return "orphan payment: owner alerted by the OrphanPayment alarm"
+        return _orphan(intent, f"its metadata names booking {booking_id}, which we do not have")
     except PaymentAmountMismatch:
         return "flagged: amount differs from the price"
     except PaymentIntentMismatch:
@@ -185,11 +182,20 @@ def later_payment(booking_id: str, intent: PaymentIntentView) -> str:
     ledger under the money lease, like any money movement."""
     booking = store.get_booking(booking_id)
     if booking is None:
-        logger.error("later payment for an unknown booking", extra={"payment_intent_id": intent.id})
-        metrics.add_metric(name="OrphanPayment", unit="Count", value=1)
-        return "orphan payment: owner alerted by the OrphanPayment alarm"
+        if intent.status != "succeeded":
+            return "ignored: unknown booking"
+        return _orphan(intent, f"its {intent.purpose} payment names booking {booking_id}, which we do not have")
     settled = settle(booking, stripe_changed=True)
     return f"{intent.purpose} {intent.status}; balance due {settled.balance_due}"
+
+
+def _orphan(intent: PaymentIntentView, why: str) -> str:
+    """Money with no booking of ours: never silent (DESIGN §3 "no lost payment"): the OrphanPayment alarm's
+    metric, and an alert item the owner's view lists (`GET /admin/alerts`), sent once per PaymentIntent."""
+    logger.error("payment succeeded with no booking of ours", extra={"payment_intent_id": intent.id})
+    metrics.add_metric(name="OrphanPayment", unit="Count", value=1)
+    orphan_payment(intent.id, intent.amount_received or intent.amount, intent.currency, why)
+    return "orphan payment: the owner alerted"
 
 
 def finish_booking(booking_id: str, *, actor: str) -> str:
