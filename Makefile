@@ -11,7 +11,7 @@ PORT ?= 3000
 SITE_PORT ?= 8080
 API := http://127.0.0.1:$(PORT)
 
-.PHONY: venv browser-tools run token demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod clean
+.PHONY: venv browser-tools run token demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod publish-site clean
 .PHONY: bench-coldstart bench-cost
 .PHONY: bench bench-races fuzz chaos
 
@@ -81,6 +81,9 @@ deploy: build
 
 deploy-prod: build
 	$(SAM_VENV)/bin/sam deploy --config-env prod
+
+publish-site: venv  ## upload site/ (+ site-config.json) to a stack deployed with HostSiteKit=true: make publish-site STACK=name
+	$(BIN)/python -m local publish-site --stack $(STACK)
 
 bench-coldstart: venv  ## cold start of every function beside `import boto3`, with and without bytecode; sizes
 	LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(BIN)/python -m bench.cold_start $(ARGS)

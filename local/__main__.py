@@ -1,4 +1,4 @@
-"""python -m local serve | demo | invoke FUNCTION [EVENT] | clock 72h | fixtures | openapi --write/--check FILE"""
+"""python -m local serve | demo | invoke FUNCTION [EVENT] | clock 72h | fixtures | publish-site | openapi ..."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--list", action="store_true", help="list the function's examples (all functions without one)")
     invoke.add_argument("--api", default="http://127.0.0.1:3000", help="the running local runner to invoke in")
     commands.add_parser("fixtures", help="regenerate the example events in functions/*/events/")
+    publish = commands.add_parser("publish-site", help="upload site/ to the stack's bucket (HostSiteKit=true)")
+    publish.add_argument("--stack", required=True, help="the deployed stack's name (samconfig.toml stack_name)")
+    publish.add_argument("--region", default=None)
     openapi = commands.add_parser("openapi", help="generate or check openapi.json")
     group = openapi.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", type=Path)
@@ -52,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         from local.runner import advance_clock
 
         return advance_clock(args.api, args.advance)
+    if args.command == "publish-site":
+        from local.publish import main as publish_site
+
+        return publish_site(args.stack, args.region)
     if args.command == "fixtures":
         from local.fixtures import generate
 
