@@ -69,7 +69,7 @@ def test_jobs_demo_expires_confirms_and_pays_the_provider_once() -> None:
 
 def test_owner_demo_refunds_collects_and_completes_a_pay_link() -> None:
     out = _demo("--owner")
-    assert "Refunded 2000." in out and "Paid in full." in out
+    assert "Refunded 20.00 USD." in out and "Paid in full." in out
     assert "/book/pay?token=" in out and '"status": "requires_payment"' in out
     assert "pay link now: paid" in out
     assert out.count("balance due 0 (paid)") == 2

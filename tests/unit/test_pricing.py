@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from booking.domain.catalog import Money, Service
-from booking.domain.pricing import deposit_amount, quote
+from booking.domain.pricing import deposit_amount, format_amount, quote
 
 
 def service(amount: int, deposit_percent: int = 50, currency: str = "usd") -> Service:
@@ -102,3 +102,11 @@ def test_full_payment_of_the_seed_service_is_16500_now() -> None:
 def test_quote_keeps_the_catalog_currency() -> None:
     # Given a EUR price / When quoted / Then the currency is the catalog's, unchanged
     assert quote(service(2000, currency="eur"), "deposit").currency == "eur"
+
+
+def test_amounts_in_messages_read_as_money_in_their_currency() -> None:
+    assert format_amount(2000, "usd") == "20.00 USD"
+    assert format_amount(8999, "cad") == "89.99 CAD"
+    assert format_amount(5, "eur") == "0.05 EUR"
+    assert format_amount(-50, "usd") == "-0.50 USD"
+    assert format_amount(500, "jpy") == "500 JPY"  # zero-decimal: Stripe's amount is whole yen

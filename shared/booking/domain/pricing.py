@@ -26,6 +26,20 @@ class Quote(BaseModel):
     deposit_percent: int
 
 
+# ISO 4217 currencies Stripe charges in whole units (its "zero-decimal currencies").
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()  # noqa: SIM905 - reads as Stripe's list
+)
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """An amount in minor units as people read it in messages and history: 2000 usd -> "20.00 USD"."""
+    sign, units = ("-" if amount < 0 else ""), abs(amount)
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{sign}{units} {currency.upper()}"
+    return f"{sign}{units // 100}.{units % 100:02d} {currency.upper()}"
+
+
 def deposit_amount(total: int, percent: int) -> int:
     return (total * percent + 50) // 100
 

@@ -19,6 +19,7 @@ from booking.dal import bookings as store
 from booking.dal import requests as request_store
 from booking.digests import digest, fingerprint
 from booking.domain.lifecycle import BookingStatus
+from booking.domain.pricing import format_amount
 from booking.errors import BookingClosed, BookingNotFound, Conflict, DomainError, IdempotencyKeyReused, InvalidRequest
 from booking.flows import calendar_sync, cancellation
 from booking.money import collections, refunds
@@ -107,6 +108,9 @@ def refund(booking_id: str, body: RefundRequest, *, actor: str, request: str) ->
     made: list[int] = []
 
     def decide(held: Held) -> dict[str, Any]:
+        def money(amount: int) -> str:
+            return format_amount(amount, held.booking.currency)
+
         ledger = collections.read(held)
         mine = [r for r in ledger.refunds if r.request == request]
         if mine:
@@ -117,15 +121,16 @@ def refund(booking_id: str, body: RefundRequest, *, actor: str, request: str) ->
         refundable = ledger.refundable
         if refundable <= 0:
             raise NothingRefundable(
-                f"Nothing left to refund: captured {ledger.captured}, already returned {ledger.returned}.",
+                f"Nothing left to refund: captured {money(ledger.captured)}, already returned "
+                f"{money(ledger.returned)}.",
                 booking_id=booking_id,
             )
         amount = body.amount or refundable
         if amount > refundable:
             raise InvalidRequest(
-                f"At most {refundable} can still be refunded (Stripe: captured {ledger.captured}, "
-                f"returned {ledger.returned}).",
-                fields={"amount": f"more than the {refundable} still refundable"},
+                f"At most {money(refundable)} can still be refunded (Stripe: captured {money(ledger.captured)}, "
+                f"returned {money(ledger.returned)}).",
+                fields={"amount": f"more than the {money(refundable)} still refundable"},
                 refundable=refundable,
             )
         new = refunds.refund_across_payments(
@@ -133,7 +138,7 @@ def refund(booking_id: str, body: RefundRequest, *, actor: str, request: str) ->
         )
         ledger = ledger.with_refunds(new)
         held.sync(ledger)
-        collections.note(held, actor, f"refunded {amount}: {body.reason}")
+        collections.note(held, actor, f"refunded {money(amount)}: {body.reason}")
         owed = owed_refund(held.booking, ledger)
         reverse_excess(held, ledger, still_owed=owed.amount if owed else 0)
         made[:] = [amount]
@@ -141,7 +146,11 @@ def refund(booking_id: str, body: RefundRequest, *, actor: str, request: str) ->
 
     booking = under_money_lease(booking_id, decide)
     metrics.add_metric(name="OwnerRefund", unit="Count", value=1)
-    return ActionResult(message=f"Refunded {made[0]}.", refunded=made[0], booking=OwnerBooking.of(booking))
+    return ActionResult(
+        message=f"Refunded {format_amount(made[0], booking.currency)}.",
+        refunded=made[0],
+        booking=OwnerBooking.of(booking),
+    )
 
 
 def cancel(booking_id: str, body: CancelRequest, *, actor: str) -> ActionResult:

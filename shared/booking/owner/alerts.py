@@ -14,6 +14,7 @@ from booking.dal import alerts as alert_store
 from booking.dal import bookings as store
 from booking.digests import digest
 from booking.domain.models import Booking, Flag
+from booking.domain.pricing import format_amount
 from booking.observability import logger, metrics
 from booking.settings import get_settings
 
@@ -66,8 +67,9 @@ def alert_owner(booking: Booking, code: str, reason: str, *, raised_at: datetime
             f"Booking: {booking.booking_id} ({booking.status.value}), service {booking.service_id}",
             f"Slot: {booking.slot_start.isoformat()} - {booking.slot_end.isoformat()}",
             f"Client: {booking.attendee.name}",
-            f"Paid: {booking.amount_paid} {booking.currency}, refunded {booking.amount_refunded}, "
-            f"balance due {booking.balance_due}",
+            f"Paid: {format_amount(booking.amount_paid, booking.currency)}, refunded "
+            f"{format_amount(booking.amount_refunded, booking.currency)}, balance due "
+            f"{format_amount(booking.balance_due, booking.currency)}",
             f"Details: GET /admin/bookings/{booking.booking_id}",
         ]
     )
