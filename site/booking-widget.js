@@ -1,0 +1,805 @@
+/*
+ * <booking-widget api="https://api.example.com"></booking-widget>
+ * <script type="module" src="https://book.example.com/booking-widget.js"></script>
+ *
+ * The booking widget: service -> a week of free times in the client's time zone -> deposit or full payment and the
+ * client's details -> Stripe's Payment Element -> the verify page. No framework, no build step; it renders in the
+ * light DOM (Stripe Elements do not work inside a Shadow DOM) with `bw-` class names and injects its own <style> once.
+ *
+ * Attributes:
+ *   api          the API base URL; when absent, site-config.json next to this file says it ({"api": "..."})
+ *                (on another origin than the kit, set it: the kit's host then only needs to serve the modules
+ *                with Access-Control-Allow-Origin, as any cross-origin module script does)
+ *   verify-url   the verify page (default: book/verify/ next to this file); Stripe returns there after a redirect
+ *   rebook-token, service   rebook mode (the verify page uses it): a booking whose slot was lost picks another time
+ *                of the same service on the same payment (POST /bookings/rebook with the booking token)
+ *
+ * Theming: set these custom properties on booking-widget (or any ancestor):
+ *   --bw-accent      buttons, selected choices, focus ring         (default #4a32c9)
+ *   --bw-accent-fg   text on the accent colour                      (default #fff)
+ *   --bw-bg          the widget's background                        (default #fff)
+ *   --bw-fg          text                                           (default #1c1b22)
+ *   --bw-muted       secondary text (keep 4.5:1 against --bw-bg)    (default #55536a)
+ *   --bw-surface     panels and slot buttons                        (default #f5f4fa)
+ *   --bw-border      borders                                        (default #cfcddb)
+ *   --bw-error       errors                                         (default #b0201a)
+ *   --bw-radius      corner radius                                  (default 10px)
+ *   --bw-font        font family                                    (default system-ui stack)
+ *   --bw-max-width   the widget's maximum width                     (default 760px)
+ * Stripe's Payment Element takes the accent, font and radius through its `appearance` option.
+ *
+ * Events (bubbling, on the element): `bw-payment-confirmed` {detail: {booking_id, payment_intent_id}} once Stripe
+ * has the payment, before the redirect to the verify page; in rebook mode `bw-rebooked` {detail: the API's answer,
+ * or null when the booking was moved already}.
+ */
+
+// A relative import resolves against this module's own URL (import.meta.url), so the widget works from any origin.
+import {
+  ApiError,
+  addDays,
+  apiBase,
+  apiRequest,
+  clientTimeZone,
+  el,
+  formatDateTime,
+  formatDay,
+  formatMoney,
+  formatTime,
+  getConfig,
+  loadStripe,
+  sleep,
+  uuid,
+  zoneLabel,
+} from "./kit.js";
+
+const STYLE_ID = "bw-style";
+const STYLE = `
+booking-widget {
+  --bw-accent: #4a32c9; --bw-accent-fg: #fff; --bw-bg: #fff; --bw-fg: #1c1b22; --bw-muted: #55536a;
+  --bw-surface: #f5f4fa; --bw-border: #cfcddb; --bw-error: #b0201a; --bw-radius: 10px; --bw-max-width: 760px;
+  --bw-font: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  display: block; max-width: var(--bw-max-width); margin-inline: auto;
+}
+.bw { font-family: var(--bw-font); color: var(--bw-fg); background: var(--bw-bg); border: 1px solid var(--bw-border);
+  border-radius: var(--bw-radius); padding: clamp(14px, 4vw, 28px); line-height: 1.45; font-size: 1rem; box-sizing: border-box; }
+.bw *, .bw *::before, .bw *::after { box-sizing: inherit; }
+.bw-title { font-size: 1.35rem; margin: 0 0 2px; }
+.bw-sub { margin: 0 0 16px; color: var(--bw-muted); }
+.bw-step-title { font-size: 1.1rem; margin: 0 0 12px; }
+.bw-step-title:focus { outline: none; }
+.bw-step-title:focus-visible { outline: 3px solid var(--bw-accent); outline-offset: 3px; }
+.bw-sr { position: absolute !important; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+.bw-muted { color: var(--bw-muted); }
+:where(.bw) :where(button, input) { font-family: inherit; font-size: inherit; line-height: 1.25; }
+.bw-btn { display: inline-flex; align-items: center; justify-content: center; gap: 6px; min-height: 44px; padding: 8px 18px;
+  border-radius: var(--bw-radius); border: 2px solid var(--bw-accent); background: var(--bw-accent); color: var(--bw-accent-fg);
+  font-weight: 600; cursor: pointer; }
+.bw-btn-secondary { background: transparent; color: var(--bw-accent); }
+.bw-btn-link { border-color: transparent; background: transparent; color: var(--bw-accent); padding-inline: 6px; text-decoration: underline; }
+.bw-btn[disabled], .bw-btn[aria-disabled="true"] { opacity: .55; cursor: not-allowed; }
+.bw :focus-visible { outline: 3px solid var(--bw-accent); outline-offset: 2px; }
+.bw-actions { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin-top: 18px; }
+.bw-services { list-style: none; margin: 0; padding: 0; display: grid; gap: 10px; }
+.bw-service { width: 100%; text-align: left; display: grid; grid-template-columns: 1fr auto; gap: 4px 12px; padding: 14px 16px;
+  border: 1px solid var(--bw-border); border-radius: var(--bw-radius); background: var(--bw-surface); color: var(--bw-fg); cursor: pointer; }
+.bw-service:hover { border-color: var(--bw-accent); }
+.bw-service-name { font-weight: 650; }
+.bw-service-price { font-weight: 650; text-align: right; }
+.bw-service-meta { grid-column: 1 / -1; color: var(--bw-muted); font-size: .93rem; }
+.bw-summary { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; justify-content: space-between;
+  padding: 10px 14px; margin-bottom: 14px; background: var(--bw-surface); border-radius: var(--bw-radius); }
+.bw-summary p { margin: 0; }
+.bw-week-nav { display: grid; grid-template-columns: auto 1fr auto; grid-template-areas: "prev label next"; align-items: center; gap: 8px; margin-bottom: 6px; }
+.bw-week-label { grid-area: label; font-weight: 650; text-align: center; margin: 0; }
+.bw-prev { grid-area: prev; }
+.bw-week-nav .bw-btn { padding-inline: 12px; }
+.bw-next { grid-area: next; }
+.bw-zone { margin: 0 0 12px; color: var(--bw-muted); font-size: .93rem; }
+.bw-days { display: grid; grid-template-columns: repeat(auto-fill, minmax(82px, 1fr)); gap: 8px; align-items: start; }
+.bw-day { border: 1px solid var(--bw-border); border-radius: var(--bw-radius); padding: 8px 4px; min-width: 0; }
+.bw-day-name { font-size: .93rem; font-weight: 650; margin: 0 0 6px; text-align: center; line-height: 1.25; }
+.bw-day-name span { display: block; }
+.bw-day-name span + span { font-weight: 500; color: var(--bw-muted); }
+.bw-slots { list-style: none; margin: 0; padding: 0; display: grid; gap: 6px; }
+.bw-slot { width: 100%; min-height: 40px; padding: 6px 2px; font-size: .875rem; white-space: nowrap; border: 1px solid var(--bw-accent); border-radius: calc(var(--bw-radius) * .7);
+  background: var(--bw-bg); color: var(--bw-accent); font-weight: 600; cursor: pointer; }
+.bw-slot:hover { background: var(--bw-accent); color: var(--bw-accent-fg); }
+.bw-none { margin: 0; color: var(--bw-muted); font-size: .9rem; text-align: center; }
+.bw-notice { margin: 0 0 14px; padding: 10px 14px; border-radius: var(--bw-radius); border: 1px solid var(--bw-border); background: var(--bw-surface); }
+.bw-notice[data-kind="error"] { border-color: var(--bw-error); color: var(--bw-error); background: var(--bw-bg); }
+.bw-notice p { margin: 0; }
+.bw-notice .bw-actions { margin-top: 8px; }
+.bw-fieldset { border: 0; margin: 0 0 16px; padding: 0; min-width: 0; }
+.bw-legend { font-weight: 650; margin-bottom: 8px; padding: 0; }
+.bw-options { display: grid; gap: 8px; }
+.bw-option { display: flex; gap: 10px; align-items: flex-start; padding: 12px 14px; border: 1px solid var(--bw-border);
+  border-radius: var(--bw-radius); cursor: pointer; }
+.bw-option:has(input:checked) { border: 2px solid var(--bw-accent); padding: 11px 13px; }
+.bw-option input { margin-top: 4px; accent-color: var(--bw-accent); width: 18px; height: 18px; flex: none; }
+.bw-option strong { display: block; }
+.bw-field { display: grid; gap: 4px; margin-bottom: 14px; }
+.bw-field label { font-weight: 600; }
+.bw-field input { width: 100%; min-height: 44px; padding: 8px 12px; border: 1px solid #767485; border-radius: calc(var(--bw-radius) * .7);
+  background: var(--bw-bg); color: var(--bw-fg); }
+.bw-field input[aria-invalid="true"] { border: 2px solid var(--bw-error); }
+.bw-hint { color: var(--bw-muted); font-size: .9rem; margin: 0; }
+.bw-field-error { color: var(--bw-error); font-size: .93rem; margin: 0; font-weight: 600; }
+.bw-pay-element { min-height: 120px; margin: 8px 0 4px; }
+.bw-pay-error { color: var(--bw-error); font-weight: 600; margin: 8px 0 0; }
+.bw-amounts { display: grid; grid-template-columns: 1fr auto; gap: 2px 16px; margin: 0 0 14px; }
+.bw-amounts dt { color: var(--bw-muted); }
+.bw-amounts dd { margin: 0; text-align: right; font-weight: 650; }
+.bw-loading { color: var(--bw-muted); }
+.bw[aria-busy="true"] .bw-body { opacity: .75; }
+@media (max-width: 480px) {
+  .bw-days { grid-template-columns: 1fr 1fr; }
+  .bw-week-nav { grid-template-columns: 1fr 1fr; grid-template-areas: "label label" "prev next"; }
+  .bw-actions .bw-btn { flex: 1 1 auto; }
+}
+`;
+
+function injectStyle() {
+  if (document.getElementById(STYLE_ID)) return;
+  const style = document.createElement("style");
+  style.id = STYLE_ID;
+  style.textContent = STYLE;
+  document.head.prepend(style); // first, so the page's own rules win
+}
+
+let widgetCount = 0;
+
+class BookingWidget extends HTMLElement {
+  connectedCallback() {
+    if (this.started) return;
+    this.started = true;
+    this.uid = `bw${++widgetCount}`;
+    this.timeZone = clientTimeZone();
+    this.paymentType = "deposit";
+    this.attendee = { name: "", email: "", phone: "" };
+    this.attempt = null; // {body, key, start}: one create-intent attempt and its Idempotency-Key
+    injectStyle();
+    this.status = el("div", { class: "bw-sr", role: "status", "aria-live": "polite" });
+    this.notice = el("div", { class: "bw-notice-slot" });
+    this.body = el("div", { class: "bw-body" });
+    this.titleEl = el("h2", { class: "bw-title", id: `${this.uid}-title` }, "Book an appointment");
+    this.subEl = el("p", { class: "bw-sub" }, "Loading…");
+    this.root = el("section", { class: "bw", "aria-labelledby": `${this.uid}-title` }, this.titleEl, this.subEl, this.status, this.notice, this.body);
+    this.replaceChildren(this.root);
+    this.start();
+  }
+
+  disconnectedCallback() {
+    clearTimeout(this.holdTimer);
+    clearInterval(this.retryTimer);
+  }
+
+  // ---- plumbing ----------------------------------------------------------------------------------------------
+
+  async start() {
+    this.clearNotice();
+    try {
+      this.api = await apiBase(this.getAttribute("api"));
+      this.config = await getConfig(this.api);
+    } catch (error) {
+      this.subEl.textContent = "";
+      this.showError(error, () => this.start());
+      return;
+    }
+    const business = this.config.business || {};
+    this.subEl.textContent = business.name ? `with ${business.name}` : "";
+    this.rebookToken = this.getAttribute("rebook-token");
+    if (this.rebookToken) {
+      this.service = (this.config.services || []).find((s) => s.id === this.getAttribute("service"));
+      this.titleEl.textContent = "Pick another time";
+      this.subEl.hidden = true;
+      if (this.service) {
+        this.openSlots(null);
+        return;
+      }
+      this.showNotice("We could not tell which service this booking is for. Please contact us to pick another time.", { kind: "error" });
+      return;
+    }
+    this.renderServices(false);
+  }
+
+  get verifyPage() {
+    return new URL(this.getAttribute("verify-url") || "book/verify/", import.meta.url);
+  }
+
+  call(path, options) {
+    return apiRequest(this.api, path, options);
+  }
+
+  announce(text) {
+    // Cleared first so the same words are announced again.
+    this.status.textContent = "";
+    setTimeout(() => (this.status.textContent = text), 50);
+  }
+
+  /** Runs fn once at a time: the widget is busy, the clicked button disabled, a second click ignored. */
+  async busy(button, fn) {
+    if (this.running) return;
+    this.running = true;
+    this.root.setAttribute("aria-busy", "true");
+    const label = button && button.dataset.busyLabel;
+    const before = button && button.textContent;
+    if (button) {
+      button.disabled = true;
+      if (label) button.textContent = label;
+    }
+    try {
+      await fn();
+    } finally {
+      this.running = false;
+      this.root.removeAttribute("aria-busy");
+      if (button && button.isConnected) {
+        button.disabled = false;
+        if (label) button.textContent = before;
+      }
+    }
+  }
+
+  clearNotice() {
+    clearInterval(this.retryTimer);
+    this.notice.replaceChildren();
+  }
+
+  showNotice(message, { kind = "info", retry, retryAfter, actions = [] } = {}) {
+    this.clearNotice();
+    const box = el("div", { class: "bw-notice", "data-kind": kind, role: kind === "error" ? "alert" : "status" }, el("p", {}, message));
+    const buttons = [...actions];
+    if (retry) {
+      const retryButton = el("button", { type: "button", class: "bw-btn bw-btn-secondary bw-retry" }, "Retry");
+      retryButton.addEventListener("click", () => this.busy(retryButton, async () => {
+        this.clearNotice();
+        await retry();
+      }));
+      buttons.unshift(retryButton);
+      // Honour Retry-After: the button waits as long as the API asked.
+      let left = Math.ceil(retryAfter || 0);
+      if (left > 0) {
+        retryButton.disabled = true;
+        retryButton.textContent = `Retry in ${left} s`;
+        this.retryTimer = setInterval(() => {
+          left -= 1;
+          retryButton.textContent = left > 0 ? `Retry in ${left} s` : "Retry";
+          if (left <= 0) {
+            retryButton.disabled = false;
+            clearInterval(this.retryTimer);
+          }
+        }, 1000);
+      }
+    }
+    if (buttons.length) box.append(el("div", { class: "bw-actions" }, buttons));
+    this.notice.append(box);
+    if (kind === "error") box.scrollIntoView({ block: "nearest" }); // the client may be at the foot of a long form
+    return box;
+  }
+
+  showError(error, retry) {
+    const transient = !(error instanceof ApiError) || error.status === 0 || error.status >= 500;
+    const message = error instanceof ApiError ? error.message : error.message || "Something went wrong.";
+    return this.showNotice(message, { kind: "error", retry: transient ? retry : undefined, retryAfter: error.retryAfter });
+  }
+
+  /** Replaces the step shown and, once the client is using the widget, moves focus to its heading. */
+  showStep(title, ...content) {
+    const heading = el("h3", { class: "bw-step-title", tabindex: "-1" }, title);
+    this.body.replaceChildren(heading, ...content.filter(Boolean));
+    if (this.interacted) heading.focus({ preventScroll: false });
+    this.interacted = true;
+    return heading;
+  }
+
+  money(amount) {
+    return formatMoney(amount, (this.service && this.service.price.currency) || "usd");
+  }
+
+  // ---- 1. service ------------------------------------------------------------------------------------------------
+
+  renderServices(focus = true) {
+    this.interacted = focus;
+    const services = this.config.services || [];
+    const list = el("ul", { class: "bw-services" });
+    for (const service of services) {
+      const deposit = service.payment_types && service.payment_types.includes("deposit");
+      const meta = deposit
+        ? `${service.duration_minutes} min · ${this.moneyOf(service.deposit)} deposit to book`
+        : `${service.duration_minutes} min · paid in full to book`;
+      const button = el(
+        "button",
+        { type: "button", class: "bw-service", "data-service": service.id },
+        el("span", { class: "bw-service-name" }, service.name),
+        el("span", { class: "bw-service-price" }, this.moneyOf(service.price)),
+        el("span", { class: "bw-service-meta" }, meta),
+      );
+      button.addEventListener("click", () => this.chooseService(service));
+      list.append(el("li", {}, button));
+    }
+    this.showStep("Choose a service", services.length ? list : el("p", {}, "No services can be booked right now."));
+  }
+
+  moneyOf(price) {
+    return formatMoney(price.amount, price.currency);
+  }
+
+  chooseService(service) {
+    this.clearNotice();
+    this.service = service;
+    this.paymentType = (service.payment_types || ["deposit"]).includes("deposit") ? "deposit" : "full";
+    this.weekStart = null;
+    this.minDate = null;
+    this.endOfWindow = null;
+    this.openSlots(null);
+  }
+
+  // ---- 2. a week of slots ------------------------------------------------------------------------------------------
+
+  async openSlots(weekStart) {
+    const loading = el("p", { class: "bw-loading" }, "Loading free times…");
+    this.showStep(this.rebookToken ? this.service.name : `Pick a time for ${this.service.name}`, this.serviceSummary(), loading);
+    this.announce("Loading free times");
+    await this.loadWeek(weekStart);
+  }
+
+  serviceSummary() {
+    if (this.rebookToken) return null; // the step's heading names the service
+    const change = el("button", { type: "button", class: "bw-btn bw-btn-link", "data-action": "change-service" }, "Change service");
+    change.addEventListener("click", () => {
+      this.clearNotice();
+      this.renderServices();
+    });
+    return el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), ` · ${this.moneyOf(this.service.price)}`), change);
+  }
+
+  async loadWeek(weekStart) {
+    const params = new URLSearchParams({ service_id: this.service.id, days: "7", time_zone: this.timeZone });
+    if (weekStart) params.set("start", weekStart);
+    let week;
+    try {
+      week = await this.call(`/availability?${params}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 422 && error.details.reason === "beyond_booking_window") {
+        this.endOfWindow = weekStart;
+        this.showNotice("There are no bookable times that far ahead.");
+        return this.loadWeek(this.weekStart);
+      }
+      this.renderWeek(null);
+      this.showError(error, () => this.loadWeek(weekStart));
+      return;
+    }
+    // The API's first day when no start is given is "today" in the client's zone by the server's clock.
+    if (!this.minDate) this.minDate = week.days.length ? week.days[0].date : weekStart;
+    this.weekStart = week.days.length ? week.days[0].date : weekStart;
+    this.renderWeek(week);
+  }
+
+  renderWeek(week) {
+    const heading = this.body.querySelector(".bw-step-title");
+    const content = [this.serviceSummary()];
+    const prev = el("button", { type: "button", class: "bw-btn bw-btn-secondary bw-prev" }, el("span", { "aria-hidden": "true" }, "‹"), " Previous week");
+    const next = el("button", { type: "button", class: "bw-btn bw-btn-secondary bw-next" }, "Next week ", el("span", { "aria-hidden": "true" }, "›"));
+    prev.disabled = !this.weekStart || !this.minDate || this.weekStart <= this.minDate;
+    next.disabled = !this.weekStart || (this.endOfWindow && addDays(this.weekStart, 7) >= this.endOfWindow);
+    prev.addEventListener("click", () => this.busy(prev, () => this.moveWeek(-7)));
+    next.addEventListener("click", () => this.busy(next, () => this.moveWeek(7)));
+    const label = this.weekStart
+      ? `${formatDay(this.weekStart, { month: "short", day: "numeric" })} – ${formatDay(addDays(this.weekStart, 6), { month: "short", day: "numeric" })}`
+      : "";
+    content.push(
+      el("div", { class: "bw-week-nav" }, prev, el("p", { class: "bw-week-label" }, label), next),
+      el("p", { class: "bw-zone" }, `Times are shown in your time zone: ${zoneLabel(this.timeZone)}`),
+    );
+    if (week) {
+      const days = el("div", { class: "bw-days" });
+      let count = 0;
+      for (const day of week.days) {
+        const headingId = `${this.uid}-d${day.date}`;
+        const longDay = formatDay(day.date, { weekday: "long", month: "long", day: "numeric" });
+        const slots = el("ul", { class: "bw-slots" });
+        for (const slot of day.slots) {
+          count += 1;
+          const time = formatTime(slot.start, this.timeZone);
+          const button = el("button", { type: "button", class: "bw-slot", "data-start": slot.start, "aria-label": `${longDay}, ${time}` }, time);
+          button.addEventListener("click", () => this.chooseSlot(slot));
+          slots.append(el("li", {}, button));
+        }
+        days.append(
+          el(
+            "div",
+            { class: "bw-day", role: "group", "aria-labelledby": headingId, "data-date": day.date },
+            el("h4", { class: "bw-day-name", id: headingId }, el("span", {}, formatDay(day.date, { weekday: "short" })), " ", el("span", {}, formatDay(day.date, { month: "short", day: "numeric" }))),
+            day.slots.length ? slots : el("p", { class: "bw-none" }, "No times"),
+          ),
+        );
+      }
+      content.push(days);
+      if (!count) content.push(el("p", { class: "bw-muted" }, "No free times this week. Try the next week."));
+      this.announce(`${count} free times from ${label}`);
+    }
+    this.body.replaceChildren(heading, ...content.filter(Boolean));
+  }
+
+  async moveWeek(days) {
+    const target = addDays(this.weekStart, days);
+    await this.loadWeek(this.minDate && target < this.minDate ? this.minDate : target);
+    const button = this.body.querySelector(days < 0 ? ".bw-prev" : ".bw-next");
+    (button && !button.disabled ? button : this.body.querySelector(".bw-step-title")).focus();
+  }
+
+  chooseSlot(slot) {
+    this.clearNotice();
+    this.chosenSlot = slot;
+    if (this.rebookToken) this.renderRebook();
+    else this.renderDetails();
+  }
+
+  // ---- rebook mode: another time on the same payment -----------------------------------------------------------
+
+  renderRebook() {
+    const change = el("button", { type: "button", class: "bw-btn bw-btn-secondary", "data-action": "change-time" }, "Change time");
+    change.addEventListener("click", () => {
+      this.clearNotice();
+      this.openSlots(this.weekStart);
+    });
+    const move = el("button", { type: "button", class: "bw-btn bw-rebook", "data-busy-label": "Moving your booking…" }, "Move my booking here");
+    move.addEventListener("click", () => this.busy(move, () => this.rebook()));
+    this.showStep(
+      "Move your booking",
+      el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), el("br"), this.slotText())),
+      el("p", {}, "Your payment moves with it: nothing more is charged."),
+      el("div", { class: "bw-actions" }, move, change),
+    );
+  }
+
+  async rebook() {
+    this.clearNotice();
+    let moved;
+    try {
+      moved = await this.call("/bookings/rebook", { body: { token: this.rebookToken, start: this.chosenSlot.start } });
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "already_rebooked") {
+        this.dispatchEvent(new CustomEvent("bw-rebooked", { bubbles: true, detail: null }));
+        return;
+      }
+      if (error instanceof ApiError && (error.code === "slot_taken" || error.code === "slot_not_offered")) {
+        await this.openSlots(this.weekStart);
+        this.showNotice(error.message, { kind: "error" });
+        return;
+      }
+      this.showError(error, () => this.rebook());
+      return;
+    }
+    this.dispatchEvent(new CustomEvent("bw-rebooked", { bubbles: true, detail: moved }));
+  }
+
+  slotText() {
+    return formatDateTime(this.chosenSlot.start, this.timeZone, undefined, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit" });
+  }
+
+  // ---- 3. payment choice and details ---------------------------------------------------------------------------
+
+  renderDetails() {
+    const service = this.service;
+    const change = el("button", { type: "button", class: "bw-btn bw-btn-link", "data-action": "change-time" }, "Change time");
+    change.addEventListener("click", () => {
+      this.clearNotice();
+      this.openSlots(this.weekStart);
+    });
+    const summary = el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, service.name), el("br"), this.slotText()), change);
+
+    const types = service.payment_types && service.payment_types.length ? service.payment_types : ["full"];
+    if (!types.includes(this.paymentType)) this.paymentType = types[0];
+    const balance = service.price.amount - service.deposit.amount;
+    const options = el("div", { class: "bw-options" });
+    for (const type of types) {
+      const id = `${this.uid}-pay-${type}`;
+      const [title, detail] =
+        type === "deposit"
+          ? [`Pay a ${this.moneyOf(service.deposit)} deposit now`, `${formatMoney(balance, service.price.currency)} is due at your appointment.`]
+          : [`Pay in full: ${this.moneyOf(service.price)}`, "Nothing more to pay at your appointment."];
+      const input = el("input", { type: "radio", name: `${this.uid}-payment-type`, id, value: type, checked: type === this.paymentType });
+      input.addEventListener("change", () => (this.paymentType = type));
+      options.append(el("label", { class: "bw-option", for: id }, input, el("span", {}, el("strong", {}, title), el("span", { class: "bw-muted" }, detail))));
+    }
+    const payment = el("fieldset", { class: "bw-fieldset" }, el("legend", { class: "bw-legend" }, "Payment"), options);
+
+    const phoneRequired = Boolean(service.phone_required || service.requires_phone);
+    const form = el(
+      "form",
+      { class: "bw-form", novalidate: true },
+      payment,
+      el(
+        "fieldset",
+        { class: "bw-fieldset" },
+        el("legend", { class: "bw-legend" }, "Your details"),
+        this.field("name", "Full name", { autocomplete: "name", required: true }),
+        this.field("email", "Email", { type: "email", autocomplete: "email", required: true, hint: "We send your confirmation here." }),
+        this.field("phone", phoneRequired ? "Phone" : "Phone (optional)", {
+          type: "tel",
+          autocomplete: "tel",
+          required: phoneRequired,
+          hint: "With country code, e.g. +14155550100.",
+        }),
+      ),
+    );
+    const submit = el("button", { type: "submit", class: "bw-btn bw-continue", "data-busy-label": "Holding your time…" }, "Continue to payment");
+    form.append(el("div", { class: "bw-actions" }, submit));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.busy(submit, () => this.createIntent(form));
+    });
+    this.showStep("Your booking", summary, form);
+  }
+
+  field(name, label, { type = "text", autocomplete, required = false, hint } = {}) {
+    const id = `${this.uid}-${name}`;
+    const hintId = `${id}-hint`;
+    const errorId = `${id}-error`;
+    const input = el("input", {
+      id,
+      name,
+      type,
+      autocomplete,
+      required,
+      "aria-required": required ? "true" : null,
+      "aria-describedby": hint ? hintId : null,
+      value: this.attendee[name] || "",
+    });
+    input.addEventListener("input", () => (this.attendee[name] = input.value.trim()));
+    return el(
+      "div",
+      { class: "bw-field", "data-field": name },
+      el("label", { for: id }, label),
+      hint ? el("p", { class: "bw-hint", id: hintId }, hint) : null,
+      input,
+      el("p", { class: "bw-field-error", id: errorId, hidden: true }),
+    );
+  }
+
+  /** Shows each {field, message} beside its input (aria-invalid, aria-describedby) and focuses the first. */
+  showFieldErrors(form, problems) {
+    const shown = [];
+    for (const box of form.querySelectorAll(".bw-field")) {
+      const input = box.querySelector("input");
+      const error = box.querySelector(".bw-field-error");
+      const problem = problems.find((p) => p.field.replace(/^attendee\./, "") === box.dataset.field);
+      const hintId = box.querySelector(".bw-hint") && box.querySelector(".bw-hint").id;
+      if (problem) {
+        error.textContent = problem.message.charAt(0).toUpperCase() + problem.message.slice(1);
+        error.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", [error.id, hintId].filter(Boolean).join(" "));
+        shown.push(input);
+      } else {
+        error.hidden = true;
+        error.textContent = "";
+        input.removeAttribute("aria-invalid");
+        if (hintId) input.setAttribute("aria-describedby", hintId);
+        else input.removeAttribute("aria-describedby");
+      }
+    }
+    if (shown.length) shown[0].focus();
+    return shown.length;
+  }
+
+  localProblems() {
+    const problems = [];
+    if (!this.attendee.name) problems.push({ field: "name", message: "Please enter your name." });
+    if (!this.attendee.email) problems.push({ field: "email", message: "Please enter your email address." });
+    else if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(this.attendee.email)) problems.push({ field: "email", message: "Please enter a valid email address." });
+    return problems;
+  }
+
+  async createIntent(form) {
+    this.clearNotice();
+    for (const input of form.querySelectorAll(".bw-field input")) this.attendee[input.name] = input.value.trim();
+    const local = this.localProblems();
+    if (this.showFieldErrors(form, local)) {
+      this.announce(`Please correct ${local.length === 1 ? "1 field" : `${local.length} fields`}.`);
+      return;
+    }
+    const attendee = { name: this.attendee.name, email: this.attendee.email, time_zone: this.timeZone };
+    if (this.attendee.phone) attendee.phone = this.attendee.phone;
+    const body = { service_id: this.service.id, start: this.chosenSlot.start, attendee, payment_type: this.paymentType };
+    const bodyText = JSON.stringify(body);
+    // The same attempt keeps its key: a retry or a second click finds the same hold and PaymentIntent.
+    if (!this.attempt || this.attempt.body !== bodyText) this.attempt = { body: bodyText, key: uuid(), start: null };
+    const attempt = this.attempt;
+    let started;
+    try {
+      started = await this.call("/payments/create-intent", { body, headers: { "Idempotency-Key": attempt.key } });
+    } catch (error) {
+      this.createIntentFailed(form, error);
+      return;
+    }
+    attempt.start = started;
+    await this.renderPayment(started);
+  }
+
+  createIntentFailed(form, error) {
+    if (!(error instanceof ApiError)) {
+      this.showError(error, () => this.createIntent(form));
+      return;
+    }
+    if (error.status === 409 || error.code === "slot_not_offered") {
+      // The slot went while the client was choosing: say so, then show the week again, refreshed.
+      this.attempt = null;
+      this.openSlots(this.weekStart).then(() => this.showNotice(error.message, { kind: "error" }));
+      return;
+    }
+    if (error.status === 422 && error.fields.length) {
+      const shown = this.showFieldErrors(form, error.fields);
+      if (shown) {
+        this.announce(error.message);
+        return;
+      }
+    }
+    this.showError(error, () => this.createIntent(form));
+  }
+
+  // ---- 4. Stripe's Payment Element -------------------------------------------------------------------------------
+
+  appearance() {
+    const style = getComputedStyle(this);
+    const read = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
+    return {
+      theme: "stripe",
+      variables: {
+        colorPrimary: read("--bw-accent", "#4a32c9"),
+        colorText: read("--bw-fg", "#1c1b22"),
+        colorBackground: read("--bw-bg", "#ffffff"),
+        colorDanger: read("--bw-error", "#b0201a"),
+        fontFamily: read("--bw-font", "system-ui, sans-serif"),
+        borderRadius: read("--bw-radius", "10px"),
+      },
+    };
+  }
+
+  async renderPayment(started) {
+    const currency = started.currency;
+    const amounts = el(
+      "dl",
+      { class: "bw-amounts" },
+      el("dt", {}, "Due now"),
+      el("dd", { class: "bw-due-now" }, formatMoney(started.amount_due_now, currency)),
+      started.balance_due ? [el("dt", {}, "Due at your appointment"), el("dd", {}, formatMoney(started.balance_due, currency))] : null,
+    );
+    const held = el("p", { class: "bw-muted bw-held" }, `We are holding this time for you until ${formatTime(started.hold_expires_at, this.timeZone)}.`);
+    const mountPoint = el("div", { class: "bw-pay-element", id: `${this.uid}-payment-element` }, el("p", { class: "bw-loading" }, "Loading the payment form…"));
+    const payError = el("p", { class: "bw-pay-error", id: `${this.uid}-pay-error`, role: "alert" });
+    const pay = el("button", { type: "button", class: "bw-btn bw-pay", "data-busy-label": "Paying…", "aria-describedby": payError.id }, `Pay ${formatMoney(started.amount_due_now, currency)}`);
+    const back = el("button", { type: "button", class: "bw-btn bw-btn-secondary", "data-action": "change-time" }, "Choose another time");
+    back.addEventListener("click", () => {
+      this.clearNotice();
+      this.openSlots(this.weekStart);
+    });
+    pay.disabled = true;
+    const summary = el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), el("br"), this.slotText()));
+    this.showStep("Payment", summary, amounts, held, mountPoint, payError, el("div", { class: "bw-actions" }, pay, back));
+    this.watchHold(started, held);
+
+    try {
+      const Stripe = await loadStripe(this.config.stripe.js_url);
+      const key = started.publishable_key || this.config.stripe.publishable_key;
+      if (!this.stripe || this.stripeKey !== key) {
+        this.stripe = Stripe(key);
+        this.stripeKey = key;
+      }
+      this.elements = this.stripe.elements({ clientSecret: started.client_secret, appearance: this.appearance() });
+      const element = this.elements.create("payment");
+      mountPoint.replaceChildren();
+      element.mount(mountPoint);
+      element.on("change", () => (payError.textContent = ""));
+    } catch (error) {
+      mountPoint.replaceChildren();
+      this.showNotice(error.message || "The payment form could not load.", { kind: "error", retry: () => this.renderPayment(started) });
+      return;
+    }
+    pay.disabled = false;
+    pay.addEventListener("click", () => this.busy(pay, () => this.confirm(started, payError)));
+    this.announce(`Payment form ready. ${formatMoney(started.amount_due_now, currency)} due now.`);
+  }
+
+  watchHold(started, held) {
+    clearTimeout(this.holdTimer);
+    const left = Date.parse(started.hold_expires_at) - Date.now();
+    if (!(left > 0)) return;
+    this.holdTimer = setTimeout(() => {
+      if (!held.isConnected) return;
+      held.textContent = "Our hold on this time has ended. You can still pay; if someone else took the time, you can pick another one or get your money back.";
+    }, left);
+  }
+
+  async confirm(started, payError) {
+    payError.textContent = "";
+    this.clearNotice();
+    const submitted = await this.elements.submit();
+    if (submitted && submitted.error) {
+      payError.textContent = submitted.error.message || "Please check your card details.";
+      return;
+    }
+    const returnUrl = new URL(this.verifyPage);
+    returnUrl.searchParams.set("booking_id", started.booking_id);
+    returnUrl.searchParams.set("service", this.service.id);
+    let result;
+    try {
+      result = await this.stripe.confirmPayment({ elements: this.elements, confirmParams: { return_url: returnUrl.href }, redirect: "if_required" });
+    } catch (error) {
+      payError.textContent = "We could not reach the payment service. Your card was not charged; please try again.";
+      return;
+    }
+    if (result.error) {
+      // A declined card or failed authentication: the hold and the PaymentIntent stay; another card may be tried.
+      payError.textContent = `${result.error.message || "Your payment did not go through."} You can try another card; this time is still held for you.`;
+      this.announce(payError.textContent);
+      return;
+    }
+    const intent = result.paymentIntent;
+    if (!intent || !["succeeded", "processing", "requires_capture"].includes(intent.status)) {
+      payError.textContent = "The payment was not completed. Please try again.";
+      return;
+    }
+    clearTimeout(this.holdTimer);
+    this.dispatchEvent(new CustomEvent("bw-payment-confirmed", { bubbles: true, detail: { booking_id: started.booking_id, payment_intent_id: started.payment_intent_id } }));
+    this.showStep("Payment received", el("p", {}, "Thank you! Confirming your booking…"));
+    this.announce("Payment received. Confirming your booking.");
+    await this.issueToken(started);
+  }
+
+  /** POST /bookings/create-token, then to the verify page. Waits out a payment still processing or a 503. */
+  async issueToken(started) {
+    const body = { booking_id: started.booking_id, payment_intent_id: started.payment_intent_id };
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const issued = await this.call("/bookings/create-token", { body });
+        const target = new URL(issued.verify_url);
+        target.searchParams.set("service", this.service.id);
+        location.assign(target.href);
+        return;
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        const waiting = error.code === "payment_not_succeeded" && error.details.payment_status === "processing";
+        if ((waiting || error.status >= 500 || error.status === 0) && attempt < 4) {
+          await sleep(1000 * Math.min(error.retryAfter || 2, 10));
+          continue;
+        }
+        this.tokenFailed(started, error);
+        return;
+      }
+    }
+  }
+
+  tokenFailed(started, error) {
+    if (error.code === "slot_unavailable") {
+      if (error.details.token) {
+        // Paid, but the time was lost while paying: the verify page offers another time on the same payment.
+        const target = new URL(this.verifyPage);
+        target.searchParams.set("token", error.details.token);
+        target.searchParams.set("service", this.service.id);
+        this.showStep("This time was taken", el("p", {}, `${error.message} Opening your choices…`));
+        location.assign(target.href);
+        return;
+      }
+      this.attempt = null;
+      const again = el("button", { type: "button", class: "bw-btn" }, "Pick another time");
+      again.addEventListener("click", () => this.openSlots(this.weekStart));
+      this.showStep(
+        "This time was taken",
+        el("p", { class: "bw-slot-lost" }, "Someone else booked this time while you were paying. Your payment is refunded in full; you can book another time."),
+        el("div", { class: "bw-actions" }, again),
+      );
+      return;
+    }
+    if (error.status === 410 || error.code === "booking_closed") {
+      this.attempt = null;
+      const again = el("button", { type: "button", class: "bw-btn" }, "Pick a time again");
+      again.addEventListener("click", () => this.openSlots(this.weekStart));
+      this.showStep("Your hold has ended", el("p", {}, error.message), el("div", { class: "bw-actions" }, again));
+      return;
+    }
+    this.showError(error, () => this.issueToken(started));
+  }
+}
+
+if (!customElements.get("booking-widget")) customElements.define("booking-widget", BookingWidget);
