@@ -89,8 +89,10 @@ class SiteServer:
         content_type = (
             CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         )
-        # no-store: a developer editing a page sees the change on reload, not a cached copy.
-        return 200, {"Content-Type": content_type, "Cache-Control": "no-store"}, path.read_bytes()
+        # no-store: a developer editing a page sees the change on reload, not a cached copy. Any origin may load the
+        # kit: a marketing site elsewhere imports booking-widget.js as a module script, which browsers fetch with CORS.
+        headers = {"Content-Type": content_type, "Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
+        return 200, headers, path.read_bytes()
 
     def _dev_token(self, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
         role = (query.get("role") or ["owner"])[0]

@@ -32,7 +32,7 @@
     "font-family:var(--stripe-standin-font);font-size:var(--stripe-standin-size);line-height:1.4;",
     "color:var(--stripe-standin-text)}",
     ".stripe-standin *,.stripe-standin *::before,.stripe-standin *::after{box-sizing:border-box}",
-    ".stripe-standin-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(8em,1fr));gap:12px}",
+    ".stripe-standin-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(8em,1fr));gap:12px;align-items:end}",
     ".stripe-standin-field{display:grid;gap:4px;min-width:0;margin:0}",
     ".stripe-standin-field label{font-size:.875em;font-weight:600;color:var(--stripe-standin-text)}",
     ".stripe-standin-field input{font:inherit;width:100%;min-height:44px;margin:0;padding:10px 12px;",
