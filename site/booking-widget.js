@@ -54,12 +54,13 @@ import {
 
 const STYLE_ID = "bw-style";
 const STYLE = `
-booking-widget {
+/* Defaults at zero specificity on the root: a value the page sets on booking-widget or any ancestor wins. */
+:where(:root) {
   --bw-accent: #4a32c9; --bw-accent-fg: #fff; --bw-bg: #fff; --bw-fg: #1c1b22; --bw-muted: #55536a;
   --bw-surface: #f5f4fa; --bw-border: #cfcddb; --bw-error: #b0201a; --bw-radius: 10px; --bw-max-width: 760px;
   --bw-font: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  display: block; max-width: var(--bw-max-width); margin-inline: auto;
 }
+booking-widget { display: block; max-width: var(--bw-max-width); margin-inline: auto; }
 .bw { font-family: var(--bw-font); color: var(--bw-fg); background: var(--bw-bg); border: 1px solid var(--bw-border);
   border-radius: var(--bw-radius); padding: clamp(14px, 4vw, 28px); line-height: 1.45; font-size: 1rem; box-sizing: border-box; }
 .bw *, .bw *::before, .bw *::after { box-sizing: inherit; }

@@ -13,8 +13,10 @@ import base64
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from local.spawn import SpawnedRunner, spawned_runner
+from local.spawn import SpawnedRunner, free_port, spawned_runner
 from local.template import ROOT
 
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -42,6 +44,8 @@ class Site:
     """The spawned runner as the browser tests reach it: over HTTP only."""
 
     runner: SpawnedRunner
+    # Another site (a business's marketing site on its own host) that embeds the widget; the API allows its origin.
+    marketing_origin: str
 
     @property
     def info(self) -> dict[str, Any]:
@@ -80,9 +84,41 @@ class Site:
 
 @pytest.fixture(scope="session")
 def site() -> Iterator[Site]:
+    marketing = f"http://127.0.0.1:{free_port()}"
     # No Cal.com rate limit: the tests load a week of availability far more often than one visitor would.
-    with spawned_runner({"LOCAL_CAL_RATE_LIMIT": "0"}) as runner:
-        yield Site(runner)
+    with spawned_runner({"LOCAL_CAL_RATE_LIMIT": "0", "SITE_ORIGINS": marketing}) as runner:
+        yield Site(runner, marketing)
+
+
+@pytest.fixture
+def marketing_page(site: Site) -> Iterator[Callable[[str], str]]:
+    """Serve one HTML page at the marketing site's origin (not the kit's); returns its URL."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = pages.get(self.path.split("?")[0])
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+    server = ThreadingHTTPServer(("127.0.0.1", int(site.marketing_origin.rsplit(":", 1)[1])), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def serve(html: str) -> str:
+        pages["/"] = html.encode()
+        return f"{site.marketing_origin}/"
+
+    try:
+        yield serve
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _chromium_options(user_data_dir: str) -> webdriver.ChromeOptions:
