@@ -103,10 +103,11 @@ class SlotTaken(Conflict):
 class SlotUnavailable(Conflict):
     code = "slot_unavailable"
 
-    def __init__(self, booking_id: str) -> None:
+    def __init__(self, booking_id: str, service_id: str | None = None) -> None:
         super().__init__(
             "The calendar no longer has this time. Your payment is safe; please pick another time.",
             booking_id=booking_id,
+            service_id=service_id,  # the page offering another time shows this service's slots
             action="pick_another_time",
         )
 

@@ -12,6 +12,7 @@ from tests.support import ATTENDEE, ApiClient, Clock, booking
 
 CONFIRMATION_FIELDS = {
     "booking_id",
+    "service_id",
     "status",
     "cal_booking_uid",
     "start",
@@ -42,6 +43,7 @@ def test_verify_is_200_with_the_confirmation(api: ApiClient) -> None:
     assert response.status == 200, response.body
     assert set(response.body) == CONFIRMATION_FIELDS
     assert response.body["booking_id"] == intent["booking_id"]
+    assert response.body["service_id"] == "signature-facial"
     assert response.body["status"] == "confirmed"
     assert instant(response.body["start"]) == instant(intent["start"])
     assert instant(response.body["end"]) - instant(response.body["start"]) == timedelta(minutes=60)
@@ -118,9 +120,11 @@ def test_unknown_token_is_404_token_not_found(api: ApiClient, cal_double: CalDou
     assert cal_booking_posts(cal_double) == []
 
 
-def test_too_short_token_is_422_naming_token(api: ApiClient) -> None:
+def test_too_short_token_is_404_token_not_found(api: ApiClient) -> None:
+    # A cut link is an unknown token, not a validation error (tests/integration/test_api_edge.py has more)
     response = api.verify("abc")
-    assert response.status == 422
+    assert response.status == 404
+    assert response.error_code == "token_not_found"
     assert response.error_fields == {"token"}
 
 

@@ -57,6 +57,7 @@ WAIT_STEP_SECONDS = 0.2
 
 class Confirmation(BaseModel):
     booking_id: str
+    service_id: str
     status: str
     cal_booking_uid: str
     start: datetime
@@ -71,6 +72,7 @@ class Confirmation(BaseModel):
         # cal_booking_uid: a Confirmation's type refuses None (a subclass may allow it: flows/rebook.py)
         return cls(
             booking_id=booking.booking_id,
+            service_id=booking.service_id,
             status="confirmed" if booking.status == S.CONFIRMED else booking.status.value.lower(),
             cal_booking_uid=booking.cal_booking_uid,
             start=booking.slot_start,

@@ -31,8 +31,10 @@ class RebookOffered(SlotUnavailable):
     """409 slot_unavailable, with when the window to pick another time on the same payment ends (and, from
     create-token, the token that opens POST /bookings/rebook until then)."""
 
-    def __init__(self, booking_id: str, rebook_until: datetime, token: str | None = None) -> None:
-        super().__init__(booking_id)
+    def __init__(
+        self, booking_id: str, rebook_until: datetime, token: str | None = None, *, service_id: str | None = None
+    ) -> None:
+        super().__init__(booking_id, service_id)
         self.details.update(rebook_until=rebook_until.isoformat(), token=token)
 
 
@@ -53,8 +55,8 @@ def unavailable(booking: Booking) -> SlotUnavailable:
     """The 409 for a client who meets the lost booking: with its rebook deadline while the window is open."""
     until = rebook_until(booking)
     if until is not None and until > clock_now():
-        return RebookOffered(booking.booking_id, until)
-    return SlotUnavailable(booking.booking_id)
+        return RebookOffered(booking.booking_id, until, service_id=booking.service_id)
+    return SlotUnavailable(booking.booking_id, booking.service_id)
 
 
 def lose_slot(
