@@ -7,6 +7,8 @@
   BaseRouter.current_event / lambda_context) is made per thread, see `isolate_router_state`.
 - HTTP requests become API Gateway HTTP API (payload 2.0) events; scheduled invocations get the
   EventBridge Scheduler payload.
+- A request that matches no route goes to the template's `$default` route, when it has one, as API Gateway does
+  (else API Gateway's own 404 `{"message":"Not Found"}`). CORS preflights are answered before routing (the runner).
 - Routes behind the template's JWT authorizer get API Gateway's check before the function runs (`JwtAuthorizer`):
   a missing or invalid token is answered 401 `{"message":"Unauthorized"}` and never reaches the function; a valid
   one's claims are in the event, every value a string, as API Gateway passes them.
@@ -36,6 +38,7 @@ from local.dev_auth import DevSigner, UserPool
 from local.template import FunctionSpec, functions, jwt_authorizers, load_template, resolve
 
 Handler = Callable[[dict[str, Any], Any], Any]
+DEFAULT_ROUTE_KEY = "$default"  # API Gateway's catch-all route: its path in SAM, and its routeKey in events
 
 
 @dataclass
@@ -306,21 +309,26 @@ class LocalLambda:
         self.authorizers = template_authorizers(self.user_pool)
         self.pools = {logical_id: FunctionPool(spec) for logical_id, spec in functions().items()}
         self._routes: list[tuple[str, re.Pattern[str], str, str, str | None]] = []
+        self._default_route: tuple[str, str, str | None] | None = None
         for logical_id, pool in self.pools.items():
             for route in pool.spec.routes:
+                if route.path == DEFAULT_ROUTE_KEY:
+                    self._default_route = (logical_id, DEFAULT_ROUTE_KEY, route.authorizer)
+                    continue
                 pattern = re.compile("^" + re.sub(r"\{[^/]+?\}", "[^/]+", route.path) + "$")
                 route_key = f"{route.method} {route.path}"
                 self._routes.append((route.method, pattern, logical_id, route_key, route.authorizer))
 
     def route(self, method: str, path: str) -> tuple[str, str, str | None] | None:
-        """(function logical id, route key, authorizer or None) serving this request, if any."""
+        """(function logical id, route key, authorizer or None) serving this request: its route's, else the
+        `$default` route's; None when the template has neither."""
         for route_method, pattern, logical_id, route_key, authorizer in self._routes:
             if route_method in (method.upper(), "ANY") and pattern.match(path):
                 return logical_id, route_key, authorizer
-        return None
+        return self._default_route
 
     def route_keys(self) -> list[str]:
-        return [route[3] for route in self._routes]
+        return [route[3] for route in self._routes] + ([DEFAULT_ROUTE_KEY] if self._default_route else [])
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         return self.pools[logical_id].invoke(event)
@@ -334,8 +342,8 @@ class LocalLambda:
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Serve one HTTP request as API Gateway would: 404 without a route, 401 when the route's authorizer
-        refuses the token, 500 when the handler raises."""
+        """Serve one HTTP request as API Gateway would: the `$default` route's function (or 404) without a matching
+        route, 401 when the route's authorizer refuses the token, 500 when the handler raises."""
         found = self.route(method, path)
         if found is None:
             return {

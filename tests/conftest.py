@@ -13,6 +13,7 @@ os.environ.update(
         "STAGE": "test",
         "SITE_BASE_URL": "https://site.example",
         "STRIPE_SECRET_KEY": "sk_test_suite",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_suite",
         "STRIPE_WEBHOOK_SECRET": "whsec_suite",
         "CAL_API_KEY": "cal_test_suite",
         "CAL_WEBHOOK_SECRET": "cal_whsec_suite",

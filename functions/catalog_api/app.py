@@ -1,4 +1,8 @@
-"""GET /services and GET /availability: what the site shows before the client picks a slot."""
+"""GET /config, GET /services and GET /availability: what the site shows before the client picks a slot.
+
+The template also gives this function the API's `$default` route: a request no route matches gets the error shape
+(404 route_not_found, or 405 method_not_allowed with `Allow`) from booking.http, not API Gateway's own 404.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,75 @@ from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from booking.api_models import ServiceOut, ServicesOut, TimeZoneName
+from booking.api_models import (
+    BookingRulesOut,
+    BusinessOut,
+    CognitoSignIn,
+    LocalSignIn,
+    NoSignIn,
+    ServiceOut,
+    ServicesOut,
+    SiteConfig,
+    StripeOut,
+    TimeZoneName,
+)
 from booking.clock import now
 from booking.domain.catalog import get_catalog
 from booking.flows.availability import AvailabilityView, bookable_slots, check_window
 from booking.http import api_handler, create_app, responses
+from booking.settings import MissingSetting, Settings, get_settings, stripe_publishable_key
 
 app = create_app()
+
+# The same for every visitor until the next deployment: browsers and CDNs may keep it a few minutes.
+CONFIG_CACHE_CONTROL = "public, max-age=300"
+OWNER_SCOPES = ["openid", "email"]
+
+
+def _owner_sign_in(settings: Settings) -> CognitoSignIn | LocalSignIn | NoSignIn:
+    if settings.owner_sign_in_mode == "local":
+        return LocalSignIn()
+    if settings.owner_sign_in_mode == "none":
+        return NoSignIn()
+    base = settings.owner_sign_in_base_url.rstrip("/")
+    if not (base and settings.owner_client_id and settings.owner_redirect_uri):
+        raise MissingSetting("OWNER_SIGN_IN_MODE is cognito without OWNER_SIGN_IN_BASE_URL, client id or redirect")
+    return CognitoSignIn(
+        authorize_url=f"{base}/oauth2/authorize",
+        token_url=f"{base}/oauth2/token",
+        logout_url=f"{base}/logout",
+        client_id=settings.owner_client_id,
+        redirect_uri=settings.owner_redirect_uri,
+        scopes=OWNER_SCOPES,
+    )
+
+
+@app.get(
+    "/config",
+    summary="What the site kit needs: business, Stripe publishable key, services, sign-in (cacheable)",
+    tags=["catalog"],
+    responses=responses(200, "The site's configuration (Cache-Control: public, max-age=300)"),
+)
+def site_config() -> Response[SiteConfig]:
+    settings = get_settings()
+    catalog = get_catalog()
+    config = SiteConfig(
+        business=BusinessOut(name=catalog.business.name, time_zone=catalog.business.time_zone),
+        currencies=sorted({service.price.currency for service in catalog.services}),
+        stripe=StripeOut(publishable_key=stripe_publishable_key(), js_url=settings.stripe_js_url),
+        services=[ServiceOut.of(service) for service in catalog.services],
+        booking=BookingRulesOut(hold_minutes=settings.hold_minutes, token_minutes=settings.token_minutes),
+        owner_sign_in=_owner_sign_in(settings),
+    )
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=config,
+        headers={"Cache-Control": CONFIG_CACHE_CONTROL},
+    )
 
 
 @app.get("/services", summary="The bookable services and their prices", tags=["catalog"])

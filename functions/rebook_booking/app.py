@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from booking.flows.rebook import Rebooked, RebookRequest, rebook
+from booking.api_models import RebookRequest
+from booking.flows.rebook import Rebooked, rebook
 from booking.http import api_handler, create_app, responses
 
 app = create_app()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -11,7 +11,7 @@ from pydantic_core import CoreSchema
 
 from booking.domain.catalog import Service, validate_time_zone
 from booking.domain.models import Attendee
-from booking.domain.pricing import PaymentType
+from booking.domain.pricing import PaymentType, quote
 
 
 class _EmailFormat:
@@ -35,9 +35,17 @@ TimeZoneName = Annotated[
     str, Field(min_length=1, max_length=64, examples=["America/New_York"]), AfterValidator(validate_time_zone)
 ]
 BookingId = Annotated[str, Field(pattern=r"^bk_[0-9a-f]{24}$", examples=["bk_0123456789abcdef01234567"])]
+# No format check: a link's token that is mangled, cut or made up is simply unknown (404 token_not_found).
+LinkToken = Annotated[str, Field(description="The token of the link, as given", examples=["3q2-7wE..."])]
 
 
-class AttendeeIn(BaseModel):
+class RequestBody(BaseModel):
+    """A request body: a key the API does not know is refused (422 naming it), never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttendeeIn(RequestBody):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
@@ -49,26 +57,29 @@ class AttendeeIn(BaseModel):
         return Attendee(name=self.name, email=str(self.email), phone=self.phone, time_zone=self.time_zone)
 
 
-class CreateIntentRequest(BaseModel):
+class CreateIntentRequest(RequestBody):
     service_id: str = Field(min_length=1, max_length=64)
     start: AwareDatetime = Field(description="Slot start with a UTC offset, as /availability lists it")
     attendee: AttendeeIn
     payment_type: PaymentType = Field(default="deposit", description="deposit (default) or full")
 
 
-class CreateTokenRequest(BaseModel):
+class CreateTokenRequest(RequestBody):
     booking_id: BookingId
     payment_intent_id: str = Field(pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
 
 
-class VerifyRequest(BaseModel):
-    token: str = Field(min_length=16, max_length=256)
+class VerifyRequest(RequestBody):
+    token: LinkToken
 
 
-class PayLinkRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PayLinkRequest(RequestBody):
+    token: LinkToken
 
-    token: str = Field(min_length=16, max_length=256, description="The token of the pay link")
+
+class RebookRequest(RequestBody):
+    token: LinkToken = Field(description="The booking token (verify link or create-token)")
+    start: AwareDatetime = Field(description="Another start of the same service, as /availability lists it")
 
 
 class PriceOut(BaseModel):
@@ -81,18 +92,75 @@ class ServiceOut(BaseModel):
     name: str
     duration_minutes: int
     price: PriceOut
+    deposit: PriceOut = Field(description="What a deposit booking pays now")
     deposit_percent: int
+    payment_types: list[PaymentType] = Field(description='["deposit", "full"]; only "full" when the deposit is 100%')
+    capacity: int = Field(description="Clients per slot")
 
     @classmethod
     def of(cls, service: Service) -> ServiceOut:
+        deposit = quote(service, "deposit").amount_due_now
         return cls(
             id=service.id,
             name=service.name,
             duration_minutes=service.duration_minutes,
             price=PriceOut(amount=service.price.amount, currency=service.price.currency),
+            deposit=PriceOut(amount=deposit, currency=service.price.currency),
             deposit_percent=service.deposit_percent,
+            payment_types=["deposit", "full"] if deposit < service.price.amount else ["full"],
+            capacity=service.capacity,
         )
 
 
 class ServicesOut(BaseModel):
     services: list[ServiceOut]
+
+
+class BusinessOut(BaseModel):
+    name: str
+    time_zone: str = Field(description="IANA zone of the business; availability defaults to it")
+
+
+class StripeOut(BaseModel):
+    publishable_key: str = Field(description="For Stripe(pk) in the browser")
+    js_url: str = Field(description="Where the pages load Stripe.js from")
+
+
+class BookingRulesOut(BaseModel):
+    hold_minutes: int = Field(description="How long a slot stays held while the client pays")
+    token_minutes: int = Field(description="How long a verify link stays valid")
+
+
+class CognitoSignIn(BaseModel):
+    """The dashboard signs in with Cognito's hosted UI: OAuth 2.0 code flow with PKCE (a public client)."""
+
+    mode: Literal["cognito"] = "cognito"
+    authorize_url: str
+    token_url: str
+    logout_url: str
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+
+
+class LocalSignIn(BaseModel):
+    """The local runner: the dashboard gets a dev token from the site's /_local/dev-token."""
+
+    mode: Literal["local"] = "local"
+
+
+class NoSignIn(BaseModel):
+    """No hosted sign-in is deployed: owners use the API with a token got another way (README, Owner sign-in)."""
+
+    mode: Literal["none"] = "none"
+
+
+class SiteConfig(BaseModel):
+    """What the site kit needs before its first call (GET /config)."""
+
+    business: BusinessOut
+    currencies: list[str] = Field(description="Lower-case ISO 4217 codes of the services' prices")
+    stripe: StripeOut
+    services: list[ServiceOut]
+    booking: BookingRulesOut
+    owner_sign_in: Annotated[CognitoSignIn | LocalSignIn | NoSignIn, Field(discriminator="mode")]

@@ -20,7 +20,9 @@ from pynamodb.exceptions import PynamoDBException
 from booking.dal.bookings import StaleBooking
 from booking.errors import DomainError, InvalidSignature
 from booking.observability import logger, metrics, tracer
+from booking.routes import allowed_methods
 from booking.secrets import MissingSecret
+from booking.settings import MissingSetting
 
 
 class FieldProblem(BaseModel):
@@ -56,6 +58,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     401: _error_doc("Missing or wrong credentials (owner token, webhook signature)"),
     403: _error_doc("Signed in, but without the role this needs (staff may read; only owners move money)"),
     410: _error_doc("Expired"),
+    413: _error_doc("The body is larger than the route accepts (64 KiB; webhooks 1 MiB); nothing was done"),
     415: _error_doc("The body is not sent as application/json"),
     422: _error_doc("Invalid input; `fields` names each offending field"),
     502: _error_doc("A provider refused the request"),
@@ -97,6 +100,13 @@ def _error_body(
 
 _NOT_JSON = ("unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
 _NOT_JSON_FIELDS = {"Content-Type": "must be application/json"}
+# Far above any JSON body of ours (create-intent is under 1 KiB); webhooks carry whole Stripe objects.
+JSON_BODY_LIMIT = 64 * 1024
+WEBHOOK_BODY_LIMIT = 1024 * 1024
+# The route API Gateway uses for a request no other route matches (the template gives it to CatalogFunction).
+DEFAULT_ROUTE = "$default"
+# Pydantic's messages where they would confuse a client: an unknown key, a regular expression.
+_FRIENDLY_MESSAGES = {"extra_forbidden": "unknown field", "string_pattern_mismatch": "not in the expected format"}
 
 
 def _sends_non_json_body(event: dict[str, Any]) -> bool:
@@ -107,6 +117,14 @@ def _sends_non_json_body(event: dict[str, Any]) -> bool:
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
     media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return bool(media_type) and media_type != "application/json"
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    """Bytes of the body as sent, without decoding a base64 one."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    return len(body.encode("utf-8"))
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
@@ -135,7 +153,8 @@ def create_app() -> APIGatewayHttpResolver:
             )
         fields: dict[str, str] = {}
         for problem in problems:
-            fields.setdefault(_field_name(tuple(problem.get("loc", ()))), str(problem.get("msg", "invalid")))
+            message = _FRIENDLY_MESSAGES.get(str(problem.get("type")), str(problem.get("msg", "invalid")))
+            fields.setdefault(_field_name(tuple(problem.get("loc", ()))), message)
         metrics.add_metric(name="RequestRejected", unit="Count", value=1)
         return error_response(422, "validation_error", "Some fields are missing or invalid.", fields=fields)
 
@@ -169,13 +188,23 @@ def create_app() -> APIGatewayHttpResolver:
             headers={"Retry-After": "5"},
         )
 
-    @app.exception_handler(MissingSecret)
-    def _misconfigured(exc: MissingSecret) -> Response:
+    @app.exception_handler([MissingSecret, MissingSetting])
+    def _misconfigured(exc: Exception) -> Response:
         logger.error("configuration error", extra={"error": str(exc)})
         return error_response(500, "misconfigured", "The service is not configured correctly.")
 
     @app.not_found
-    def _not_found(exc: Exception) -> Response:
+    def _no_route(exc: Exception) -> Response:
+        """What the `$default` route answers: a known path asked with another method, or no such path."""
+        allowed = allowed_methods(app.current_event.path)
+        if allowed:
+            methods = ", ".join(allowed)
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{app.current_event.http_method} is not allowed here; use {methods}.",
+                headers={"Allow": methods},
+            )
         return error_response(404, "route_not_found", "No such route.")
 
     @app.exception_handler(Exception)
@@ -187,28 +216,40 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
+def _rejected(status: int, code: str, message: str, *, fields: dict[str, str]) -> dict[str, Any]:
+    metrics.add_metric(name="RequestRejected", unit="Count", value=1)
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": _error_body(code, message, fields=fields),
+        "isBase64Encoded": False,
+    }
+
+
 def api_handler(
     app: APIGatewayHttpResolver, *, json_bodies: bool = True
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point of an API function: correlation id, tracing and metrics around `app.resolve`.
 
-    `json_bodies`: the function's bodies are JSON models, so another media type is a 415. Webhooks pass False:
-    they verify the raw bytes, whatever the sender declares.
+    `json_bodies`: the function's bodies are JSON models, so another media type is a 415 and more than
+    JSON_BODY_LIMIT a 413. Webhooks pass False: they verify the raw bytes, whatever the sender declares, up to
+    WEBHOOK_BODY_LIMIT. Neither check applies on the `$default` route: there is no route, so 404 or 405 is the answer.
     """
+    body_limit = JSON_BODY_LIMIT if json_bodies else WEBHOOK_BODY_LIMIT
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if json_bodies and _sends_non_json_body(event):
-            # Answered before the resolver: its body parsing would try form or multipart decoding first.
-            metrics.add_metric(name="RequestRejected", unit="Count", value=1)
-            return {
-                "statusCode": 415,
-                "headers": {"Content-Type": "application/json"},
-                "body": _error_body(*_NOT_JSON, fields=_NOT_JSON_FIELDS),
-                "isBase64Encoded": False,
-            }
+        # Answered before the resolver, which would parse the body (a large one, or as a form or multipart).
+        if event.get("routeKey") != DEFAULT_ROUTE:
+            if _body_size(event) > body_limit:
+                limit = f"{body_limit // 1024**2} MiB" if body_limit % 1024**2 == 0 else f"{body_limit // 1024} KiB"
+                return _rejected(
+                    413, "payload_too_large", f"The body is larger than {limit}.", fields={"body": f"over {limit}"}
+                )
+            if json_bodies and _sends_non_json_body(event):
+                return _rejected(415, *_NOT_JSON, fields=_NOT_JSON_FIELDS)
         return app.resolve(event, context)
 
     return lambda_handler

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class MissingSetting(RuntimeError):
+    """Configuration a request needs is not set (answered 500 misconfigured, like a missing secret)."""
 
 
 class Settings(BaseModel):
@@ -20,6 +25,16 @@ class Settings(BaseModel):
     )
     stripe_api_base: str = Field(default="https://api.stripe.com", description="Stripe or the local Stripe double")
     cal_api_base: str = Field(default="https://api.cal.com", description="Cal.com or the local Cal.com double")
+    # Configuration, not a secret: the pages hand it to Stripe.js. Set per deployment, never in code.
+    stripe_publishable_key: str = Field(default="", description="pk_test_... or pk_live_...; empty = not configured")
+    stripe_js_url: str = Field(default="https://js.stripe.com/v3/", description="Stripe.js (locally the double's)")
+    owner_sign_in_mode: Literal["cognito", "local", "none"] = Field(
+        default="none", description="How the dashboard signs in: Cognito's hosted UI, the local dev token, or not"
+    )
+    owner_sign_in_base_url: str = Field(default="", description="https://PREFIX.auth.REGION.amazoncognito.com")
+    owner_client_id: str = Field(default="", description="The dashboard's Cognito app client")
+    owner_redirect_uri: str = Field(default="", description="Where Cognito returns the owner after sign-in")
+    owner_logout_url: str = Field(default="", description="Where Cognito sends the owner after sign-out")
     # One secret per provider key, set only on the functions that may read it (booking.secrets).
     stripe_secret_key_arn: str = Field(default="", description="Secret holding {stripe_secret_key}")
     stripe_webhook_secret_arn: str = Field(default="", description="Secret holding {stripe_webhook_secret}")
@@ -36,6 +51,13 @@ class Settings(BaseModel):
     cal_max_attempts: int = Field(default=3, ge=1, le=5)
     confirm_deadline_seconds: float = Field(default=12.0, gt=0, description="Budget for one Cal.com confirmation")
     confirm_lease_seconds: int = Field(default=30, ge=5, description="How long one worker owns a confirmation")
+
+
+def stripe_publishable_key() -> str:
+    key = get_settings().stripe_publishable_key
+    if not key:
+        raise MissingSetting("STRIPE_PUBLISHABLE_KEY is not set (template parameter StripePublishableKey)")
+    return key
 
 
 @lru_cache(maxsize=1)

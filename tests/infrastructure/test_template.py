@@ -40,13 +40,17 @@ def load_handler_module(logical_id: str) -> ModuleType:
     return module
 
 
+DEFAULT_ROUTE = ("ANY", "$default")  # API Gateway's catch-all; the function's resolver answers it with not_found
+
+
 def template_routes(resource: dict[str, Any]) -> set[tuple[str, str]]:
+    """The routes of the template's HttpApi events sending to this function, but the `$default` route."""
     events = resource["Properties"].get("Events") or {}
     return {
         (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
         for event in events.values()
         if event["Type"] == "HttpApi"
-    }
+    } - {DEFAULT_ROUTE}
 
 
 def resolver_routes(module: ModuleType) -> set[tuple[str, str]]:
@@ -241,3 +245,99 @@ def test_the_user_pool_is_invitation_only_with_owner_and_staff_groups() -> None:
     client = resources["OwnerDashboardClient"]["Properties"]
     assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]
     assert {"OwnerUserPoolId", "OwnerDashboardClientId", "OwnerTokenIssuer"} <= set(load_template()["Outputs"])
+
+
+# --- the API's edge ------------------------------------------------------------------------------------------
+
+
+def http_events() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (logical_id, event["Properties"])
+        for logical_id, resource in FUNCTIONS.items()
+        for event in (resource["Properties"].get("Events") or {}).values()
+        if event["Type"] == "HttpApi"
+    ]
+
+
+def test_the_layers_route_list_is_the_templates() -> None:
+    from booking.routes import ROUTES
+
+    # The $default route's function tells 404 from 405 with this list: it must be every route, and only those
+    in_template = {route for resource in FUNCTIONS.values() for route in template_routes(resource)}
+    assert set(ROUTES) == in_template
+
+
+def test_one_public_default_route_answers_unmatched_requests_in_our_error_shape() -> None:
+    defaults = [(logical_id, props) for logical_id, props in http_events() if props["Path"] == "$default"]
+    assert len(defaults) == 1
+    [(logical_id, props)] = defaults
+    assert logical_id == "CatalogFunction"
+    assert props["Method"].upper() == "ANY"
+    assert props["Auth"] == {"Authorizer": "NONE"}  # an unknown path gets 404, not the gateway's 401
+
+
+def test_config_is_public() -> None:
+    [props] = [props for _, props in http_events() if props["Path"] == "/config"]
+    assert props["Method"] == "GET" and props["Auth"] == {"Authorizer": "NONE"}
+
+
+def test_cors_allows_the_site_origins_parameter_and_exposes_retry_after() -> None:
+    parameters = load_template()["Parameters"]
+    assert "SiteOrigin" not in parameters
+    assert parameters["SiteOrigins"]["Type"] == "CommaDelimitedList"
+    assert parameters["SiteOrigins"]["Default"] == "http://localhost:8080"
+    _, api = resource_of_type("AWS::Serverless::HttpApi")
+    cors = api["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == {"Ref": "SiteOrigins"}
+    assert "retry-after" in cors["ExposeHeaders"]
+    assert {"content-type", "idempotency-key", "authorization"} <= set(cors["AllowHeaders"])
+
+
+def test_the_publishable_key_is_a_required_parameter_given_to_the_functions() -> None:
+    parameter = load_template()["Parameters"]["StripePublishableKey"]
+    assert "Default" not in parameter  # each deployment says which account's key; none is written down
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.match("pk_test_51Hx0abcDEF") and pattern.match("pk_live_51Hx0abcDEF")
+    assert not pattern.match("sk_test_51Hx0abcDEF") and not pattern.match("pk_test_")
+    assert GLOBALS["Environment"]["Variables"]["STRIPE_PUBLISHABLE_KEY"] == {"Ref": "StripePublishableKey"}
+
+
+def test_config_is_told_the_hosted_sign_in_of_the_dashboard_client() -> None:
+    variables = FUNCTIONS["CatalogFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["OWNER_SIGN_IN_MODE"] == {"Fn::If": ["HasOwnerSignInDomain", "cognito", "none"]}
+    assert variables["OWNER_CLIENT_ID"] == {"Ref": "OwnerDashboardClient"}
+    client = RESOURCES["OwnerDashboardClient"]["Properties"]
+    # The redirect the page sends must be one Cognito accepts for that client
+    assert variables["OWNER_REDIRECT_URI"] == client["CallbackURLs"][0]
+    assert variables["OWNER_LOGOUT_URL"] == client["LogoutURLs"][0]
+
+
+def test_openapi_secures_exactly_the_routes_behind_the_templates_authorizer() -> None:
+    import json
+
+    from local.template import functions
+
+    document = json.loads((ROOT / "openapi.json").read_text(encoding="utf-8"))
+    guarded = {
+        (route.method.lower(), route.path): route.authorizer
+        for spec in functions().values()
+        for route in spec.routes
+        if route.path != "$default"
+    }
+    documented = {
+        (method, path): operation.get("security")
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert set(documented) == set(guarded)
+    for key, authorizer in guarded.items():
+        assert documented[key] == ([{authorizer: []}] if authorizer else None), key
+        if authorizer:
+            assert "401" in document["paths"][key[1]][key[0]]["responses"], key
+    schemes = document["components"]["securitySchemes"]
+    assert set(schemes) == {authorizer for authorizer in guarded.values() if authorizer}
+    assert all(scheme["type"] == "http" and scheme["scheme"] == "bearer" for scheme in schemes.values())
+    assert [server["url"] for server in document["servers"]] == [
+        "https://{apiId}.execute-api.{region}.amazonaws.com",
+        "http://127.0.0.1:3000",
+    ]

@@ -40,7 +40,10 @@ def test_services_lists_the_catalog_with_server_owned_prices(api: ApiClient) -> 
         "name": "Signature Facial (60 min)",
         "duration_minutes": 60,
         "price": {"amount": 16500, "currency": "usd"},
+        "deposit": {"amount": 8250, "currency": "usd"},
         "deposit_percent": 50,
+        "payment_types": ["deposit", "full"],
+        "capacity": 1,
     }
 
 

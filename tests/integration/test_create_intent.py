@@ -39,6 +39,7 @@ INTENT_FIELDS = {
     "balance_due",
     "currency",
     "hold_expires_at",
+    "publishable_key",
 }
 
 

@@ -148,24 +148,20 @@ def test_every_stripe_post_of_the_flow_carries_a_deterministic_booking_key(
     assert len({r.idempotency_key for r in ours}) == len({(r.idempotency_key, r.path) for r in ours})
 
 
-def test_client_sent_amount_is_ignored_and_the_catalog_price_is_charged(
+def test_client_sent_amount_is_refused_and_the_catalog_price_is_charged(
     api: ApiClient, stripe_double: StripeDouble
 ) -> None:
     # Given a client that tries to set its own price
-    request: dict[str, Any] = {
-        "service_id": FACIAL,
-        "start": api.first_slot(),
-        "attendee": ATTENDEE,
-        "payment_type": "deposit",
-        "amount": 1,
-        "amount_due_now": 1,
-        "total": 1,
-        "currency": "jpy",
-        "deposit_percent": 1,
-    }
+    request: dict[str, Any] = {"service_id": FACIAL, "start": api.first_slot(), "attendee": ATTENDEE}
+    priced = {"amount": 1, "amount_due_now": 1, "total": 1, "currency": "jpy", "deposit_percent": 1}
     # When it starts a booking
+    refused = api.post("/payments/create-intent", {**request, **priced})
+    # Then the price is not the client's to send: each field is refused by name, and nothing reaches Stripe
+    assert refused.status == 422, refused.body
+    assert refused.error_fields == set(priced)
+    assert payment_intent_creates(stripe_double) == []
+    # And without them, the catalog's price is quoted and sent to Stripe
     response = api.post("/payments/create-intent", request)
-    # Then the catalog's price is quoted and sent to Stripe
     assert response.status == 201, response.body
     assert (response.body["amount_due_now"], response.body["total"], response.body["currency"]) == (8250, 16500, "usd")
     [create] = payment_intent_creates(stripe_double)

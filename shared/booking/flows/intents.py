@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from booking.clock import now as clock_now
 from booking.clock import to_utc
@@ -26,7 +26,7 @@ from booking.errors import (
 from booking.flows.availability import check_bookable
 from booking.observability import logger, metrics
 from booking.providers import payments
-from booking.settings import get_settings
+from booking.settings import get_settings, stripe_publishable_key
 
 OPERATION = "create-intent"
 
@@ -53,6 +53,7 @@ class PaymentStart(BaseModel):
     balance_due: int
     currency: str
     hold_expires_at: datetime
+    publishable_key: str = Field(description="Stripe's publishable key, for Stripe(pk) with client_secret")
 
 
 def new_booking_id() -> str:
@@ -64,12 +65,13 @@ def hash_key(idempotency_key: str) -> str:
 
 
 def start_booking(request: BookingRequest, idempotency_key: str | None = None) -> PaymentStart:
+    publishable_key = stripe_publishable_key()  # before anything is held: without it the client cannot pay
     now = clock_now()
     claim = (hash_key(idempotency_key), OPERATION, request.fingerprint()) if idempotency_key else None
     if claim:
         recorded = store.idempotent_booking(claim[0], OPERATION)
         if recorded:
-            return _replay(recorded, claim[2])
+            return _replay(recorded, claim[2], publishable_key)
 
     service = get_catalog().service(request.service_id)
     start = check_bookable(service, request.start, now)
@@ -97,7 +99,7 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
     booking = _hold(draft, service.capacity, claim, now)
     logger.append_keys(booking_id=booking.booking_id)
     metrics.add_metric(name="SlotHeld", unit="Count", value=1)
-    return _open_payment(booking)
+    return _open_payment(booking, publishable_key)
 
 
 def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now: datetime) -> Booking:
@@ -116,7 +118,7 @@ def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now
     raise SlotTaken
 
 
-def _open_payment(booking: Booking) -> PaymentStart:
+def _open_payment(booking: Booking, publishable_key: str) -> PaymentStart:
     """The booking's PaymentIntent: created once (deterministic Idempotency-Key), read back on a replay."""
     if booking.payment_intent_id:
         intent = payments.retrieve_payment_intent(booking.payment_intent_id)
@@ -141,6 +143,7 @@ def _open_payment(booking: Booking) -> PaymentStart:
         balance_due=booking.balance_due,
         currency=booking.currency,
         hold_expires_at=booking.hold_expires_at,
+        publishable_key=publishable_key,
     )
 
 
@@ -170,7 +173,7 @@ def _booking_or_404(booking_id: str) -> Booking:
     return booking
 
 
-def _replay(recorded: tuple[str, str], fingerprint: str) -> PaymentStart:
+def _replay(recorded: tuple[str, str], fingerprint: str, publishable_key: str) -> PaymentStart:
     """The same client request again: answer as the first time, or say why it cannot be the same."""
     booking_id, recorded_fingerprint = recorded
     if recorded_fingerprint != fingerprint:
@@ -182,4 +185,4 @@ def _replay(recorded: tuple[str, str], fingerprint: str) -> PaymentStart:
     if booking.status in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
         raise BookingClosed(booking_id, booking.status.value)
     metrics.add_metric(name="IdempotentReplay", unit="Count", value=1)
-    return _open_payment(booking)
+    return _open_payment(booking, publishable_key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, Field, computed_field
+from pydantic import computed_field
 
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
@@ -35,11 +35,6 @@ from booking.money import collections
 from booking.observability import logger, metrics
 
 S = BookingStatus
-
-
-class RebookRequest(BaseModel):
-    token: str = Field(min_length=16, max_length=256, description="The booking token (verify link or create-token)")
-    start: AwareDatetime = Field(description="Another start of the same service, as /availability lists it")
 
 
 class RebookWindowClosed(Conflict):

@@ -70,9 +70,10 @@ def issue_token(booking_id: str, payment_intent_id: str) -> IssuedToken:
         until = rebook_until(booking)
         if until is not None and until > now:
             # The slot was lost but another time may be picked: a token that opens /bookings/rebook until then.
-            raise RebookOffered(booking_id, until, _save_token(booking, now, expires_at=until))
+            token = _save_token(booking, now, expires_at=until)
+            raise RebookOffered(booking_id, until, token, service_id=booking.service_id)
         settle(booking)  # a lost slot refunded at once (or its window over): make sure the refund went through
-        raise SlotUnavailable(booking_id)
+        raise SlotUnavailable(booking_id, booking.service_id)
     if booking.status not in (S.PAID, S.CONFIRMED, S.COMPLETED):
         raise BookingClosed(booking_id, booking.status.value)
 
