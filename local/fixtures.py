@@ -55,6 +55,7 @@ def _example_start() -> datetime:
 def _api_events() -> None:
     start = _example_start()
     examples = {
+        "catalog_api/events/config.json": http_event("GET", "/config"),
         "catalog_api/events/list_services.json": http_event("GET", "/services"),
         "catalog_api/events/availability.json": http_event(
             "GET",

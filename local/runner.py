@@ -408,7 +408,12 @@ def _make_handler(env: LocalEnvironment) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches the gateway (http.server calls do_<METHOD>): the ones no route has get the
+            # $default route's 405, as on API Gateway, instead of http.server's HTML 501.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
     return Handler
 

@@ -17,6 +17,27 @@ from booking.owner import views as owner
 
 app = create_app()
 
+# The filters GET /admin/bookings and GET /admin/summary share: the summary totals exactly what the list pages through.
+StatusFilter = Annotated[BookingStatus | None, Query()]
+FlaggedFilter = Annotated[bool, Query(description="Only bookings with open flags")]
+BalanceDueFilter = Annotated[bool, Query(description="Only bookings whose balance is still to collect")]
+FromFilter = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        max_length=40,
+        description="Bookings starting at or after: ISO date or date-time (UTC if no offset)",
+    ),
+]
+ToFilter = Annotated[
+    str | None,
+    Query(
+        alias="to",
+        max_length=40,
+        description="...and before: a date includes its whole day; at most 366 days after `from`",
+    ),
+]
+
 
 @app.get(
     "/admin/bookings",
@@ -25,25 +46,11 @@ app = create_app()
     responses=responses(200, "A page of bookings with payment state, and the cursor of the next page", 401, 403, 422),
 )
 def list_bookings(
-    status: Annotated[BookingStatus | None, Query()] = None,
-    flagged: Annotated[bool, Query(description="Only bookings with open flags")] = False,
-    balance_due: Annotated[bool, Query(description="Only bookings whose balance is still to collect")] = False,
-    start_from: Annotated[
-        str | None,
-        Query(
-            alias="from",
-            max_length=40,
-            description="Bookings starting at or after: ISO date or date-time (UTC if no offset)",
-        ),
-    ] = None,
-    start_to: Annotated[
-        str | None,
-        Query(
-            alias="to",
-            max_length=40,
-            description="...and before: a date includes its whole day; at most 366 days after `from`",
-        ),
-    ] = None,
+    status: StatusFilter = None,
+    flagged: FlaggedFilter = False,
+    balance_due: BalanceDueFilter = False,
+    start_from: FromFilter = None,
+    start_to: ToFilter = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`next_cursor` of the previous page, unchanged")
@@ -62,17 +69,11 @@ def list_bookings(
     responses=responses(200, "Counts and money totals of the filtered bookings", 401, 403, 422),
 )
 def summary(
-    status: Annotated[BookingStatus | None, Query()] = None,
-    flagged: Annotated[bool, Query(description="Only bookings with open flags")] = False,
-    balance_due: Annotated[bool, Query(description="Only bookings whose balance is still to collect")] = False,
-    start_from: Annotated[
-        str | None,
-        Query(alias="from", max_length=40, description="Bookings starting at or after: ISO date or date-time"),
-    ] = None,
-    start_to: Annotated[
-        str | None,
-        Query(alias="to", max_length=40, description="...and before: a date includes its whole day"),
-    ] = None,
+    status: StatusFilter = None,
+    flagged: FlaggedFilter = False,
+    balance_due: BalanceDueFilter = False,
+    start_from: FromFilter = None,
+    start_to: ToFilter = None,
 ) -> owner.OwnerSummary:
     auth.require(app.current_event, "staff")
     return owner.summary(status, flagged, balance_due=balance_due, start_from=start_from, start_to=start_to)

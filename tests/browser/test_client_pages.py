@@ -305,7 +305,7 @@ def test_a_bad_link_says_what_to_do(site: Site, driver: WebDriver, axe_check: Ax
     driver.get(f"{site.url}/book/verify?token=this-link-was-mangled-somewhere")
     pages.wait_state(driver, "bad-link")
     assert driver.find_element(By.TAG_NAME, "h1").text == "This booking link is not valid"
-    assert "confirmation email" in driver.find_element(By.ID, "page-content").text
+    assert "booking reference" in driver.find_element(By.ID, "page-content").text
     screenshots(driver, "client-verify-bad-link")
     axe_check(driver)
     driver.get(f"{site.url}/book/pay/?token=this-link-was-mangled-somewhere")

@@ -38,9 +38,11 @@ def test_the_runner_serves_the_site_kit_with_its_api_and_module_scripts(site: Si
         script.textContent = `
           const {api} = await (await fetch('/site-config.json')).json();
           const answer = await fetch(api + '/config');
-          document.title = 'config ' + answer.status + ' ' + (answer.headers.get('content-type') || '');`;
+          const type = answer.headers.get('content-type') || '';
+          document.documentElement.dataset.probe = 'config ' + answer.status + ' ' + type;`;
         document.head.append(script);
         """
     )
-    WebDriverWait(driver, 20).until(lambda d: d.title.startswith("config "), "the module script never ran")
-    assert driver.title == "config 200 application/json"
+    probe = "return document.documentElement.dataset.probe || ''"
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(probe), "the module script never ran")
+    assert driver.execute_script(probe) == "config 200 application/json"

@@ -91,7 +91,7 @@ def test_several_examples_default_to_the_first_by_file_name_and_name_the_others(
 
     # Then the first in file-name order ran, the message names the other, and the named one ran when asked
     assert default.returncode == 0 and answer_of(default.stdout)["event"] == "availability.json"
-    assert "others: list_services" in default.stderr
+    assert "others: config, list_services" in default.stderr
     assert named.returncode == 0 and answer_of(named.stdout)["event"] == "list_services.json"
     assert listed.stdout.splitlines() == [
         "CatalogFunction",
@@ -131,4 +131,4 @@ def test_no_runner_and_unknown_names_are_told_apart() -> None:
     assert absent.returncode == 1 and f"No local runner at {nobody}" in absent.stderr
     assert unknown_function.returncode == 2 and "CatalogFunction, CreateIntentFunction" in unknown_function.stderr
     assert unknown_event.returncode == 2
-    assert "examples of CatalogFunction: availability, list_services" in unknown_event.stderr
+    assert "examples of CatalogFunction: availability, config, list_services" in unknown_event.stderr

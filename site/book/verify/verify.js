@@ -68,8 +68,8 @@ function confirmed(booking, { rebooked = false } = {}) {
       "p",
       { class: "kit-status", "data-kind": pending ? "info" : "success" },
       pending
-        ? "Your payment is safe and your time is held. The calendar is slow to answer; we confirm it shortly and email you."
-        : "Your booking is confirmed. A confirmation email is on its way.",
+        ? "Your payment is safe and your time is held. The calendar is slow to answer; we confirm it shortly: reload this page in a minute."
+        : "Your booking is confirmed and in the business's calendar. Keep this page or its booking reference.",
     ),
     facts([
       ["Service", serviceName(booking.service_id || serviceId)],
@@ -114,7 +114,7 @@ function failed(error, retry) {
   if (api404) {
     show(
       "This booking link is not valid",
-      el("p", {}, "The link may be incomplete: open it again from your confirmation email, or copy the whole address."),
+      el("p", {}, "The link may be incomplete: open it again with the whole address, or contact the business with your booking reference."),
       el("p", {}, `If you paid, your payment is safe. ${contact()}`),
       el("div", { class: "kit-actions" }, homeLink()),
     );
