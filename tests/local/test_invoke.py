@@ -96,6 +96,7 @@ def test_several_examples_default_to_the_first_by_file_name_and_name_the_others(
     assert listed.stdout.splitlines() == [
         "CatalogFunction",
         "  functions/catalog_api/events/availability.json  (default)",
+        "  functions/catalog_api/events/config.json",
         "  functions/catalog_api/events/list_services.json",
     ]
 
