@@ -730,6 +730,11 @@ class BookingWidget extends HTMLElement {
       payError.textContent = "We could not reach the payment service. Your card was not charged; please try again.";
       return;
     }
+    if (result.error && result.error.code === "payment_intent_unexpected_state") {
+      // The hold ended and its PaymentIntent was cancelled before the client paid: nothing was charged.
+      this.holdEnded("Our hold on this time ended before the payment, so nothing was charged. Please pick a time again.");
+      return;
+    }
     if (result.error) {
       // A declined card or failed authentication: the hold and the PaymentIntent stay; another card may be tried.
       payError.textContent = `${result.error.message || "Your payment did not go through."} You can try another card; this time is still held for you.`;
@@ -793,13 +798,19 @@ class BookingWidget extends HTMLElement {
       return;
     }
     if (error.status === 410 || error.code === "booking_closed") {
-      this.attempt = null;
-      const again = el("button", { type: "button", class: "bw-btn" }, "Pick a time again");
-      again.addEventListener("click", () => this.openSlots(this.weekStart));
-      this.showStep("Your hold has ended", el("p", {}, error.message), el("div", { class: "bw-actions" }, again));
+      this.holdEnded(error.message);
       return;
     }
     this.showError(error, () => this.issueToken(started));
+  }
+
+  holdEnded(message) {
+    clearTimeout(this.holdTimer);
+    this.attempt = null;
+    const again = el("button", { type: "button", class: "bw-btn" }, "Pick a time again");
+    again.addEventListener("click", () => this.openSlots(this.weekStart));
+    this.showStep("Your hold has ended", el("p", {}, message), el("div", { class: "bw-actions" }, again));
+    this.announce(`Your hold has ended. ${message}`);
   }
 }
 

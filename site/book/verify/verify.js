@@ -124,8 +124,9 @@ function failed(error, retry) {
   if (error instanceof ApiError && error.status === 410) {
     show(
       "This booking link has expired",
-      el("p", {}, error.message),
-      el("p", {}, `Your booking and payment are not lost. ${contact()}`),
+      // The link only shows the booking; a paid booking is confirmed without it (the payment's webhook does it).
+      el("p", {}, "This page's link works for a short while after paying. Your payment is safe: the booking is confirmed without this page, or refunded in full if the time could not be kept."),
+      el("p", {}, contact()),
       el("div", { class: "kit-actions" }, homeLink()),
     );
     document.body.dataset.state = "expired";
