@@ -65,7 +65,7 @@ class SpawnedRunner:
 
 @contextlib.contextmanager
 def spawned_runner(
-    extra_env: Mapping[str, str] | None = None, *, startup_timeout: float = 60.0
+    extra_env: Mapping[str, str] | None = None, *, startup_timeout: float = 60.0, site_port: int = 0
 ) -> Iterator[SpawnedRunner]:
     """A runner on a free port without schedules (nothing moves unless the caller asks), stopped on exit.
 
@@ -77,8 +77,8 @@ def spawned_runner(
         prefix="local-runner-", suffix=".log", delete=False
     )
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        # The site kit on any free port: SITE_BASE_URL follows it (GET /_local says where, as "site").
-        [sys.executable, "-m", "local", "serve", "--port", str(port), "--site-port", "0", "--no-schedules"],
+        # The site kit on `site_port` (0: any free one); SITE_BASE_URL follows it (GET /_local says where, as "site").
+        [sys.executable, "-m", "local", "serve", "--port", str(port), "--site-port", str(site_port), "--no-schedules"],
         cwd=ROOT,
         env=clean_env(extra_env),
         stdout=log_file,
