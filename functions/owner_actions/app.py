@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from booking.api_models import RequestBody
 from booking.http import api_handler, create_app, responses
 from booking.owner import actions, auth, flags
 from booking.owner.views import OwnerBooking
@@ -83,9 +84,7 @@ def no_show(
     return actions.no_show(booking_id, request_body, actor=owner.actor)
 
 
-class ResolveFlagRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResolveFlagRequest(RequestBody):
     note: str = Field(min_length=1, max_length=500, description="What was done about it")
 
 

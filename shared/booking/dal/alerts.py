@@ -12,7 +12,6 @@ partition and needs no index of its own. Items expire after ALERT_TTL (DynamoDB'
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from booking import cursors
 from booking.dal.items import TableMeta
 from booking.digests import digest
 
@@ -139,14 +139,12 @@ def newest(limit: int, resume: dict[str, Any] | None = None) -> AlertPage:
 
 def encode_resume(key: dict[str, Any]) -> str:
     """The index's resume key as an opaque cursor: its three attributes (pk, sk, attention_since)."""
-    return (
-        base64.urlsafe_b64encode("|".join([key["pk"]["S"], key["attention_since"]["S"]]).encode()).decode().rstrip("=")
-    )
+    return cursors.encode("|".join([key["pk"]["S"], key["attention_since"]["S"]]))
 
 
 def decode_resume(cursor: str) -> dict[str, Any]:
     """The resume key of `encode_resume`; ValueError when it is not one."""
-    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    raw = cursors.decode(cursor)
     pk, _, since = raw.partition("|")
     if not pk.startswith("ALERT#") or len(pk) != len("ALERT#") + 64 or not since:
         raise ValueError("not an alert cursor")

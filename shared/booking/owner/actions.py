@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from booking.api_models import RequestBody
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.dal import requests as request_store
@@ -35,16 +36,12 @@ OWNER_CANCELLABLE = frozenset({S.PAID, S.CONFIRMED, S.SLOT_UNAVAILABLE})
 NO_SHOW_FROM = frozenset({S.CONFIRMED, S.COMPLETED})
 
 
-class RefundRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RefundRequest(RequestBody):
     amount: int | None = Field(default=None, gt=0, description="Minor units; omitted = all Stripe can still refund")
     reason: str = Field(min_length=1, max_length=500)
 
 
-class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CancelRequest(RequestBody):
     reason: str = Field(min_length=1, max_length=500)
     refund: Literal["policy", "full", "none"] = Field(
         description="policy: the service's cancellation policy, as if the client cancelled now; full: everything "
@@ -52,17 +49,13 @@ class CancelRequest(BaseModel):
     )
 
 
-class CollectBalanceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CollectBalanceRequest(RequestBody):
     method: Literal["card_on_file", "offline"] = Field(
         description="card_on_file: charge the card saved with the deposit; offline: cash or a terminal, recorded only"
     )
 
 
-class NoShowRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NoShowRequest(RequestBody):
     note: str | None = Field(default=None, max_length=500)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import base64
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 
+from booking import cursors
 from booking.dal import alerts as alert_store
 from booking.dal import bookings as store
 from booking.dal import listing
@@ -16,7 +17,6 @@ from booking.domain.models import BalanceState, Booking, Flag, Payment, Transiti
 from booking.errors import BookingNotFound, InvalidRequest
 
 MAX_RANGE = timedelta(days=366)  # the longest date range one list request may ask for
-MAX_CURSOR_LENGTH = 512
 
 
 class PaymentView(BaseModel):
@@ -245,16 +245,14 @@ def summary(
             fields={"from": "narrow the date range"},
         ) from exc
     by_currency: dict[str, MoneyTotals] = {}
-    by_status: dict[str, int] = {}
     for found_booking in found:
         by_currency.setdefault(found_booking.currency, MoneyTotals()).add(found_booking)
-        by_status[found_booking.status.value] = by_status.get(found_booking.status.value, 0) + 1
-    counts = {currency: sum(1 for b in found if b.currency == currency) for currency in by_currency}
-    currency = max(counts, key=lambda c: counts[c]) if counts else get_catalog().services[0].price.currency
+    counts = Counter(b.currency for b in found)
+    currency = counts.most_common(1)[0][0] if counts else get_catalog().services[0].price.currency
     return OwnerSummary(
         count=len(found),
         currency=currency,
-        by_status=by_status,
+        by_status=dict(Counter(b.status.value for b in found)),
         by_currency=by_currency,
         **(by_currency.get(currency) or MoneyTotals()).model_dump(),
     )
@@ -270,8 +268,6 @@ def alerts(limit: int, cursor: str | None = None) -> OwnerAlerts:
     resume = None
     if cursor:
         try:
-            if len(cursor) > MAX_CURSOR_LENGTH:
-                raise ValueError("too long")
             resume = alert_store.decode_resume(cursor)
         except ValueError as exc:
             raise InvalidRequest(
@@ -299,16 +295,13 @@ def _instant(value: str, field: str, *, day_end: bool) -> datetime:
 
 def _cursor(resume: listing.ResumeKey) -> str:
     """Opaque to the caller: where the next page starts, as URL-safe base64 of a small JSON document."""
-    return base64.urlsafe_b64encode(resume.model_dump_json().encode()).decode().rstrip("=")
+    return cursors.encode(resume.model_dump_json())
 
 
 def _resume_key(cursor: str, filters: listing.ListingFilter) -> listing.ResumeKey:
     """The cursor as this list wrote it, for a booking inside the requested range; anything else is a 422."""
     try:
-        if len(cursor) > MAX_CURSOR_LENGTH:
-            raise ValueError("too long")
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        resume = listing.ResumeKey.model_validate_json(raw)
+        resume = listing.ResumeKey.model_validate_json(cursors.decode(cursor))
         if resume.slot_start.tzinfo is None or not filters.admits_start(resume.slot_start):
             raise ValueError("outside the range")
     except ValueError as exc:  # binascii.Error and pydantic's ValidationError are ValueErrors too
