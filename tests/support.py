@@ -110,13 +110,16 @@ class ApiClient:
         payment_type: str = "deposit",
         attendee: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        **options: Any,
     ) -> ApiResponse:
+        """`options`: more body fields (currency, promo_code, package, backup_start)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body = {
             "service_id": service_id,
             "start": start or self.first_slot(service_id),
             "attendee": attendee or ATTENDEE,
             "payment_type": payment_type,
+            **options,
         }
         return self.post("/payments/create-intent", body, headers=headers)
 

@@ -18,7 +18,9 @@ app = create_app()
     status_code=201,
     summary="Hold a slot and create the PaymentIntent for the deposit or the full price",
     tags=["payments"],
-    responses=responses(201, "Slot held; confirm the payment with client_secret", 400, 409, 422, 502, 503),
+    responses=responses(
+        201, "Slot held; confirm the payment with client_secret (nothing due: verify_url)", 400, 409, 422, 502, 503
+    ),
 )
 def create_intent(
     body: CreateIntentRequest,
@@ -34,6 +36,11 @@ def create_intent(
         start=body.start,
         attendee=body.attendee.to_domain(),
         payment_type=body.payment_type,
+        currency=body.currency,
+        promo_code=body.promo_code,
+        package_id=body.package.id if body.package else None,
+        package_secret=body.package.secret if body.package else None,
+        backup_start=body.backup_start,
     )
     return start_booking(request, idempotency_key)
 

@@ -57,11 +57,33 @@ class AttendeeIn(RequestBody):
         return Attendee(name=self.name, email=str(self.email), phone=self.phone, time_zone=self.time_zone)
 
 
+PromoCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9_-]{3,32}$", examples=["WIMD25"], description="Case-insensitive"),
+    AfterValidator(str.upper),
+]
+PackageId = Annotated[str, Field(pattern=r"^pkg_[0-9a-f]{24}$", examples=["pkg_0123456789abcdef01234567"])]
+CurrencyIn = Annotated[
+    str, Field(pattern=r"^[A-Za-z]{3}$", examples=["usd"], description="ISO 4217"), AfterValidator(str.lower)
+]
+
+
+class PackageCredential(RequestBody):
+    id: PackageId
+    secret: str = Field(min_length=1, max_length=200, description="The secret given when the package was bought")
+
+
 class CreateIntentRequest(RequestBody):
     service_id: str = Field(min_length=1, max_length=64)
     start: AwareDatetime = Field(description="Slot start with a UTC offset, as /availability lists it")
     attendee: AttendeeIn
     payment_type: PaymentType = Field(default="deposit", description="deposit (default) or full")
+    currency: CurrencyIn | None = Field(default=None, description="One of the service's currencies; default its first")
+    promo_code: PromoCode | None = None
+    package: PackageCredential | None = Field(default=None, description="Book with a credit of a package (no payment)")
+    backup_start: AwareDatetime | None = Field(
+        default=None, description="A second start of the same service, used if the owner blocks the first's date"
+    )
 
 
 class CreateTokenRequest(RequestBody):
@@ -96,19 +118,32 @@ class ServiceOut(BaseModel):
     deposit_percent: int
     payment_types: list[PaymentType] = Field(description='["deposit", "full"]; only "full" when the deposit is 100%')
     capacity: int = Field(description="Clients per slot")
+    prices: list[PriceOut] = Field(description="The price in each currency offered, the default (`price`) first")
+    deposits: list[PriceOut] = Field(description="What a deposit booking pays now, per currency")
+    free: bool = Field(description="No payment at all")
+    requires_phone: bool = Field(description="attendee.phone (E.164) is required")
+    max_reschedules: int | None = Field(description="How often a client may reschedule; null = no cap")
 
     @classmethod
     def of(cls, service: Service) -> ServiceOut:
-        deposit = quote(service, "deposit").amount_due_now
+        deposits = [
+            PriceOut(amount=quote(service, "deposit", price.currency).amount_due_now, currency=price.currency)
+            for price in service.all_prices
+        ]
         return cls(
             id=service.id,
             name=service.name,
             duration_minutes=service.duration_minutes,
             price=PriceOut(amount=service.price.amount, currency=service.price.currency),
-            deposit=PriceOut(amount=deposit, currency=service.price.currency),
+            deposit=deposits[0],
             deposit_percent=service.deposit_percent,
-            payment_types=["deposit", "full"] if deposit < service.price.amount else ["full"],
+            payment_types=["deposit", "full"] if deposits[0].amount < service.price.amount else ["full"],
             capacity=service.capacity,
+            prices=[PriceOut(amount=price.amount, currency=price.currency) for price in service.all_prices],
+            deposits=deposits,
+            free=service.is_free,
+            requires_phone=service.requires_phone,
+            max_reschedules=service.reschedule.max_count,
         )
 
 

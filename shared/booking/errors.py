@@ -112,6 +112,84 @@ class SlotUnavailable(Conflict):
         )
 
 
+class PromoUnavailable(Conflict):
+    """One answer for every code that cannot be used (unknown, inactive, outside its dates, another service, used
+    up): the API never tells which codes exist."""
+
+    code = "promo_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This promo code cannot be used for this booking.", fields={"promo_code": "not valid for this booking"}
+        )
+
+
+class PromoCodeExists(Conflict):
+    code = "promo_code_exists"
+
+    def __init__(self, promo_code: str) -> None:
+        super().__init__(f"There is a promo code {promo_code} already.", fields={"code": "already exists"})
+
+
+class PromoCodeNotFound(NotFound):
+    code = "promo_code_not_found"
+
+    def __init__(self, promo_code: str) -> None:
+        super().__init__(f"No promo code {promo_code}.", fields={"code": "unknown promo code"})
+
+
+class RateLimited(DomainError):
+    """Too many requests from one source: retry after the seconds left in the current window (at least 1)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        seconds = max(1, retry_after_seconds)
+        super().__init__(f"Too many requests; please try again in {seconds} seconds.")
+        self.retry_after_seconds = seconds  # type: ignore[misc]  # the window's rest, not a class default
+
+
+class PackageUnavailable(Conflict):
+    code = "package_unavailable"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"This package cannot book this session: {reason}.", fields={"package": reason})
+
+
+class PackageNotFound(NotFound):
+    """An unknown package and a wrong secret get this same answer: package ids cannot be enumerated."""
+
+    code = "package_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No package with this id and secret.", fields={"package_id": "unknown package or secret"})
+
+
+class PackageNotRefundable(Conflict):
+    code = "package_not_refundable"
+
+    def __init__(self, package_id: str, status: str) -> None:
+        super().__init__(
+            f"Package {package_id} is {status.lower()}: nothing was paid to refund.",
+            package_id=package_id,
+            package_status=status,
+        )
+
+
+class PurchaseComplete(Conflict):
+    """A replayed purchase of a package already paid (or cancelled): its secret cannot be handed out again."""
+
+    code = "package_purchase_complete"
+
+    def __init__(self, package_id: str, status: str) -> None:
+        super().__init__(
+            f"This purchase is done (package {package_id} is {status.lower()}); use the secret it gave.",
+            package_id=package_id,
+            package_status=status,
+        )
+
+
 class CalendarBookingCancelled(Conflict):
     code = "calendar_booking_cancelled"
 

@@ -40,6 +40,11 @@ INTENT_FIELDS = {
     "currency",
     "hold_expires_at",
     "publishable_key",
+    "discount",
+    "promo_code",
+    "package_id",
+    "token",
+    "verify_url",
 }
 
 

@@ -21,6 +21,7 @@ CONFIRMATION_FIELDS = {
     "balance_due",
     "currency",
     "payment_type",
+    "manage_url",
 }
 
 

@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from booking.domain.catalog import DEFAULT_CATALOG, STRIPE_MINIMUM_CHARGE, Catalog, get_catalog
-from booking.errors import UnknownService
+from booking.domain.pricing import quote
+from booking.errors import InvalidRequest, UnknownService
 
 
 def valid_catalog() -> dict[str, Any]:
@@ -61,7 +62,10 @@ def test_get_catalog_returns_the_shipped_catalog() -> None:
         "signature-facial",
         "brow-lamination",
         "skin-consultation",
+        "intro-call",
+        "skin-coaching",
     }
+    assert [package.id for package in get_catalog().packages] == ["coaching-3"]
 
 
 def test_duplicate_service_ids_are_rejected() -> None:
@@ -117,11 +121,65 @@ def test_out_of_range_service_numbers_are_rejected(field: str, value: int) -> No
         Catalog.model_validate(data)
 
 
-@pytest.mark.parametrize("amount", [0, -100])
-def test_non_positive_price_is_rejected(amount: int) -> None:
+def test_negative_price_is_rejected() -> None:
+    data = valid_catalog()
+    data["services"][0]["price"]["amount"] = -100
+    with pytest.raises(ValidationError, match="amount"):
+        Catalog.model_validate(data)
+
+
+def test_a_free_service_is_allowed_and_quotes_nothing_due() -> None:
+    data = valid_catalog()
+    data["services"][0]["price"]["amount"] = 0
+    service = Catalog.model_validate(data).services[0]
+    assert service.is_free
+    assert quote(service, "deposit").model_dump(include={"payment_type", "total", "amount_due_now"}) == {
+        "payment_type": "full",
+        "total": 0,
+        "amount_due_now": 0,
+    }
+
+
+@pytest.mark.parametrize("amount", [1, 49])
+def test_a_paid_price_below_stripes_minimum_is_rejected(amount: int) -> None:
     data = valid_catalog()
     data["services"][0]["price"]["amount"] = amount
-    with pytest.raises(ValidationError, match="amount"):
+    with pytest.raises(ValidationError, match="minimum"):
+        Catalog.model_validate(data)
+
+
+def test_a_second_currency_is_priced_and_checked_on_its_own() -> None:
+    data = valid_catalog()
+    data["services"][0]["prices"] = [{"amount": 27000, "currency": "cad"}]
+    service = Catalog.model_validate(data).services[0]
+    assert quote(service, "deposit", "CAD").model_dump(include={"currency", "total"}) == {
+        "currency": "cad",
+        "total": 27000,
+    }
+    with pytest.raises(InvalidRequest) as refused:
+        service.price_in("eur")
+    assert set(refused.value.fields) == {"currency"}
+    data["services"][0]["prices"] = [{"amount": 40, "currency": "cad"}]
+    with pytest.raises(ValidationError, match="minimum"):
+        Catalog.model_validate(data)
+    data["services"][0]["prices"] = [{"amount": 0, "currency": "cad"}]
+    with pytest.raises(ValidationError, match="free in every currency"):
+        Catalog.model_validate(data)
+
+
+def test_a_package_must_name_known_services_and_a_chargeable_price() -> None:
+    data = valid_catalog()
+    first = data["services"][0]["id"]
+    data["packages"] = [
+        {"id": "three", "name": "3", "sessions": 3, "price": {"amount": 30000, "currency": "usd"}, "services": [first]}
+    ]
+    assert Catalog.model_validate(data).package("three").sessions == 3
+    data["packages"][0]["services"] = ["nope"]
+    with pytest.raises(ValidationError, match="unknown services"):
+        Catalog.model_validate(data)
+    data["packages"][0]["services"] = [first]
+    data["packages"][0]["price"]["amount"] = 10
+    with pytest.raises(ValidationError, match="minimum"):
         Catalog.model_validate(data)
 
 

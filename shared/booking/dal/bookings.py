@@ -19,6 +19,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from booking.clock import iso_z
+from booking.dal import packages, promos
 from booking.dal.items import (
     AttendeeMap,
     BookingItem,
@@ -55,6 +56,14 @@ class BookingChanged(StaleBooking):
 
 class SeatTaken(Exception):
     """Another live booking holds this seat."""
+
+
+class PromoUnavailable(Exception):
+    """The promo code cannot be used now (unknown, inactive, outside its dates, not for this service, used up)."""
+
+
+class PackageUnavailable(Exception):
+    """The package has no credit for this booking (not paid, used up, expired, refunded, another service)."""
 
 
 class IdempotencyKeyClaimed(Exception):
@@ -253,28 +262,42 @@ def _transition_update(
 
 
 def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] | None, now: datetime) -> None:
-    """Write the HELD booking and its seat in one transaction; with a client key, claim it in the same one.
+    """Write the HELD booking and its seat in one transaction; with a client key, claim it in the same one; with
+    a promo code, take one of its uses; with a package, take one of its credits.
 
-    `idempotency` = (key hash, operation, request fingerprint). Raises SeatTaken or IdempotencyKeyClaimed.
+    A booking with nothing to pay (free, a 100% code, a package credit) is written PAID with its seat for good:
+    held and paid at 0 in the one transaction, no payment provider involved.
+
+    `idempotency` = (key hash, operation, request fingerprint). Raises SeatTaken, IdempotencyKeyClaimed,
+    PromoUnavailable or PackageUnavailable.
     """
+    status = BookingStatus.PAID if booking.status == BookingStatus.PAID else BookingStatus.HELD
     item = BookingItem(
         booking_pk(booking.booking_id),
         "BOOKING",
-        due_at=due_at(BookingStatus.HELD, booking, now),
+        due_at=due_at(status, booking, now),
         **{
             name: _attribute_value(getattr(BookingItem, name), getattr(booking, name))
             for name in Booking.model_fields
             if getattr(booking, name) is not None
         },
     )
-    item.history = [
-        TransitionMap(
-            at=now, actor="client", source="NEW", target=BookingStatus.HELD.value, reason="slot held for payment"
-        )
-    ]
+    held = TransitionMap(at=now, actor="client", source="NEW", target="HELD", reason="slot held for payment")
+    item.history = [held]
+    if status == BookingStatus.PAID:
+        paid_with = f"a credit of package {booking.package_id}" if booking.package_id else "nothing"
+        if booking.promo_code and not booking.package_id:
+            paid_with = f"nothing (promo code {booking.promo_code})"
+        paid = TransitionMap(at=now, actor="client", source="HELD", target="PAID", reason=f"paid with {paid_with}")
+        item.history = [held, paid]
     tx = Transaction()
     tx.put("booking", item, BookingItem.pk.does_not_exist())
-    tx.put("seat", _seat_item(booking, booking.seat, booking.hold_expires_at), _seat_is_free(now))
+    hold_until = booking.hold_expires_at if status == BookingStatus.HELD else None
+    tx.put("seat", _seat_item(booking, booking.seat, hold_until), _seat_is_free(now))
+    if booking.promo_code:
+        promos.take_use(tx, booking.promo_code, booking.service_id, now)
+    if booking.package_id:
+        packages.take_credit(tx, booking.package_id, booking.booking_id, booking.service_id, now)
     if idempotency:
         key_hash, operation, fingerprint = idempotency
         claim = IdempotencyItem(
@@ -294,6 +317,10 @@ def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] |
                 raise IdempotencyKeyClaimed(claimed[0]) from exc
         if "seat" in exc.failed or "seat" in exc.conflicted:
             raise SeatTaken from exc
+        if "promo" in exc.failed:
+            raise PromoUnavailable from exc
+        if "package" in exc.failed:
+            raise PackageUnavailable from exc
         raise StaleBooking(booking.booking_id) from exc
 
 
@@ -334,6 +361,8 @@ def take_seat_for_good(
     tx = Transaction()
     tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
     tx.put("seat", _seat_item(booking, booking.seat, None), _seat_is_free_or_mine(booking.booking_id, now))
+    if booking.promo_code and booking.status == BookingStatus.EXPIRED:
+        promos.retake_use(tx, booking.promo_code)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -352,8 +381,10 @@ def release_seat(
     now: datetime,
     fields: dict[str, Any] | None = None,
     forget_idempotency_key: bool = False,
+    give_back_credit: bool = False,
 ) -> Booking:
-    """Transition and free the booking's seat (if it still holds it) in one transaction."""
+    """Transition and free the booking's seat (if it still holds it) in one transaction. A hold ending unpaid
+    gives its promo code's use back; `give_back_credit` returns the package credit the booking holds."""
     actions, condition, after = _transition_update(
         booking, target, actor=actor, reason=reason, now=now, fields=fields or {}
     )
@@ -365,6 +396,10 @@ def release_seat(
         tx.delete("seat", SeatItem(pk, sk), SeatItem.booking_id == booking.booking_id)
     if forget_idempotency_key and booking.idempotency_key_hash:
         tx.delete("idempotency", IdempotencyItem(f"IDEMPOTENCY#{booking.idempotency_key_hash}", "create-intent"))
+    if booking.promo_code and booking.status == BookingStatus.HELD and target != BookingStatus.PAID:
+        promos.give_back_use(tx, booking.promo_code)
+    if give_back_credit and booking.package_id:
+        packages.give_back_credit(tx, booking.package_id, booking.booking_id, now)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -575,8 +610,13 @@ def move_booking(
     actor: str,
     reason: str,
     now: datetime,
+    count_reschedule: bool = True,
 ) -> Booking:
-    """Cal.com moved the booking: free the old seat and take one of the new slot in one transaction."""
+    """Cal.com moved the booking: free the old seat and take one of the new slot in one transaction. A move the
+    client asked for (here or in Cal.com) counts toward the service's reschedule cap; the business's does not."""
+    fields: dict[str, Any] = {"cal_booking_uid": cal_uid}
+    if count_reschedule:
+        fields["reschedule_count"] = booking.reschedule_count + 1
     return move_to_slot(
         booking,
         booking.status,
@@ -586,7 +626,7 @@ def move_booking(
         actor=actor,
         reason=reason,
         now=now,
-        fields={"cal_booking_uid": cal_uid},
+        fields=fields,
     )
 
 

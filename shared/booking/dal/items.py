@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -242,6 +243,12 @@ class BookingItem(Model):
     transfer_reversed = NumberAttribute(default=0)
     provider_account = UnicodeAttribute(null=True)
     idempotency_key_hash = UnicodeAttribute(null=True)
+    promo_code = UnicodeAttribute(null=True)
+    discount = NumberAttribute(default=0)
+    package_id = UnicodeAttribute(null=True)
+    backup_start = UTCDateTimeAttribute(null=True)
+    reschedule_count = NumberAttribute(default=0)
+    manage_token_hash = UnicodeAttribute(null=True)
     flags = ListAttribute(of=FlagMap, default=list)
     flag_codes = UnicodeSetAttribute(null=True)  # makes "flag once per code" one conditional write
     attention = UnicodeAttribute(null=True)  # "OPEN" while flags await the owner
@@ -354,4 +361,118 @@ class InboxItem(Model):
     expires_ttl = TTLAttribute()
 
 
-__all__ = ["BookingItem", "IdempotencyItem", "InboxItem", "PayLinkItem", "SeatItem", "TokenItem"]
+class PromoItem(Model):
+    """A promo code (owner-managed data). All codes share one partition: the owner's list is one query, and a use
+    is one conditional update of the code's own item (inside the hold's transaction)."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, default="PROMO")
+    sk = UnicodeAttribute(range_key=True)  # CODE#{code upper-case}
+    code = UnicodeAttribute()
+    kind = UnicodeAttribute()  # percent | amount | free
+    value = NumberAttribute(default=0)  # percent, or minor units for an amount
+    max_uses = NumberAttribute()
+    uses_taken = NumberAttribute(default=0)
+    valid_from = UTCDateTimeAttribute(null=True)
+    valid_until = UTCDateTimeAttribute(null=True)
+    services = UnicodeSetAttribute(null=True)  # none = every service
+    active = BooleanAttribute(default=True)
+    created_at = UTCDateTimeAttribute()
+    created_by = UnicodeAttribute()
+
+
+class PackageItem(Model):
+    """A package bought by a client: its credits, the bookings holding one, and its money (one PaymentIntent)."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)  # PACKAGE#{pkg_id}
+    sk = UnicodeAttribute(range_key=True, default="PACKAGE")
+    package_id = UnicodeAttribute()
+    catalog_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    buyer = AttendeeMap()
+    secret_hash = UnicodeAttribute()
+    sessions = NumberAttribute()
+    credits_used = NumberAttribute(default=0)
+    booking_ids = UnicodeSetAttribute(null=True)  # bookings holding a credit now
+    booked_ids = UnicodeSetAttribute(null=True)  # every booking that took a credit, returned or not (its view)
+    # StartIndex's "PACKAGE" partition (hash: this item's sort key) by purchase time: the owner's list, no scan
+    listed_at = UTCDateTimeAttribute(attr_name="slot_start", null=True)
+    services = ListAttribute(of=UnicodeAttribute, default=list)
+    currency = UnicodeAttribute()
+    price = NumberAttribute()
+    status = UnicodeAttribute()  # PENDING | ACTIVE | REFUNDED | CANCELLED
+    payment_intent_id = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+    paid_at = UTCDateTimeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
+    amount_refunded = NumberAttribute(default=0)
+    refund_ids = UnicodeSetAttribute(null=True)
+    money_lease = UnicodeAttribute(null=True)
+    money_lease_until = UTCDateTimeAttribute(null=True)
+    idempotency_key_hash = UnicodeAttribute(null=True)
+    history = ListAttribute(of=TransitionMap, default=list)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class BlockItem(Model):
+    """Dates the owner blocked (inclusive, in the business's time zone) and what blocking them did to bookings."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, default="BLOCKED")
+    sk = UnicodeAttribute(range_key=True)  # BLOCK#{from date}#{block_id}
+    block_id = UnicodeAttribute()
+    from_date = UnicodeAttribute()
+    to_date = UnicodeAttribute()
+    reason = UnicodeAttribute(default="")
+    notify = BooleanAttribute(default=True)
+    created_at = UTCDateTimeAttribute()
+    created_by = UnicodeAttribute()
+    outcome = UnicodeAttribute(null=True)  # JSON: counts and the users to notify
+
+
+class ManageTokenItem(Model):
+    """A client's manage link (stored as its SHA-256): see, cancel or reschedule one booking."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)  # MANAGE#{sha256(token)}
+    sk = UnicodeAttribute(range_key=True, default="MANAGE")
+    booking_id = UnicodeAttribute()
+    issued_at = UTCDateTimeAttribute()
+    expires_ttl = TTLAttribute()
+
+
+class RateItem(Model):
+    """A fixed-window request counter (e.g. promo code checks per source IP per minute)."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)  # RATE#{scope}#{key}
+    sk = UnicodeAttribute(range_key=True)  # window start, ISO
+    count = NumberAttribute(default=0)
+    expires_ttl = TTLAttribute()
+
+
+__all__ = [
+    "BlockItem",
+    "BookingItem",
+    "IdempotencyItem",
+    "InboxItem",
+    "ManageTokenItem",
+    "PackageItem",
+    "PayLinkItem",
+    "PromoItem",
+    "RateItem",
+    "SeatItem",
+    "TokenItem",
+]

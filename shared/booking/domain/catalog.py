@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from booking.errors import UnknownService
+from booking.errors import InvalidRequest, UnknownService
 from booking.settings import get_settings
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.json")
@@ -35,7 +35,7 @@ def validate_time_zone(name: str) -> str:
 class Money(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    amount: int = Field(gt=0, description="Minor units (cents for USD)")
+    amount: int = Field(ge=0, description="Minor units (cents for USD); 0 = free")
     currency: CurrencyCode = Field(description="Lower-case ISO 4217 code, as Stripe writes it")
 
 
@@ -60,6 +60,36 @@ class HoursBeforeStart(BaseModel):
 BalanceCollection = Literal["manual", "at_meeting_end"] | HoursBeforeStart
 
 
+class ReschedulePolicy(BaseModel):
+    """Seed 003 tracks reschedules: a service may cap them, and charge a share of the price for a late one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_count: int | None = Field(default=None, ge=0, description="Reschedules a client may make; none = no cap")
+    late_within_hours: int = Field(default=24, ge=0, description="A reschedule this close to the start is late")
+    late_fee_percent: int = Field(default=0, ge=0, le=100, description="Fee for a late reschedule, of the price")
+
+
+def _price_in(prices: list[Money], currency: str | None, owner: str) -> Money:
+    """The price in `currency` (None: the first, the default one); another currency is the client's mistake."""
+    if currency is None:
+        return prices[0]
+    for price in prices:
+        if price.currency == currency.lower():
+            return price
+    offered = ", ".join(price.currency for price in prices)
+    raise InvalidRequest(
+        f"{owner} is not sold in {currency.upper()}; pick one of: {offered}.",
+        fields={"currency": f"one of {offered}"},
+    )
+
+
+def _check_currencies(prices: list[Money], owner: str) -> None:
+    currencies = [price.currency for price in prices]
+    if len(currencies) != len(set(currencies)):
+        raise ValueError(f"{owner}: one price per currency")
+
+
 class Service(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -67,7 +97,10 @@ class Service(BaseModel):
     name: str = Field(min_length=1)
     cal_event_type_id: int = Field(gt=0)
     duration_minutes: int = Field(gt=0, le=24 * 60)
-    price: Money
+    price: Money = Field(description="The default price (the first currency offered)")
+    prices: list[Money] = Field(default_factory=list, description="The same service in other currencies")
+    requires_phone: bool = Field(default=False, description="The client must give an E.164 phone number")
+    reschedule: ReschedulePolicy = ReschedulePolicy()
     deposit_percent: int = Field(default=50, ge=1, le=100)
     minimum_notice_minutes: int = Field(default=0, ge=0)
     capacity: int = Field(default=1, ge=1, le=50, description="Clients per slot (1 = one-to-one)")
@@ -92,6 +125,53 @@ class Service(BaseModel):
     )
 
 
+    @model_validator(mode="after")
+    def _check_prices(self) -> Service:
+        _check_currencies(self.all_prices, self.id)
+        return self
+
+    @property
+    def all_prices(self) -> list[Money]:
+        return [self.price, *self.prices]
+
+    @property
+    def currencies(self) -> list[str]:
+        return [price.currency for price in self.all_prices]
+
+    @property
+    def is_free(self) -> bool:
+        return self.price.amount == 0
+
+    def price_in(self, currency: str | None) -> Money:
+        return _price_in(self.all_prices, currency, self.name)
+
+
+class Package(BaseModel):
+    """Prepaid sessions (seed 003: "3-session package, $500, pays all upfront, books 1 session at a time")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    name: str = Field(min_length=1)
+    sessions: int = Field(ge=1, le=100)
+    price: Money
+    prices: list[Money] = Field(default_factory=list)
+    services: list[str] = Field(min_length=1, description="Services a credit books")
+    expires_days: int | None = Field(default=None, ge=1, le=3650, description="Credits lapse this long after purchase")
+
+    @model_validator(mode="after")
+    def _check_prices(self) -> Package:
+        _check_currencies(self.all_prices, self.id)
+        return self
+
+    @property
+    def all_prices(self) -> list[Money]:
+        return [self.price, *self.prices]
+
+    def price_in(self, currency: str | None) -> Money:
+        return _price_in(self.all_prices, currency, self.name)
+
+
 class Business(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -106,6 +186,7 @@ class Catalog(BaseModel):
 
     business: Business
     services: list[Service] = Field(min_length=1)
+    packages: list[Package] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Catalog:
@@ -115,18 +196,41 @@ class Catalog(BaseModel):
         from booking.domain.pricing import quote  # a price the provider cannot charge is a catalog error, found at load
 
         for service in self.services:
-            for payment_type in ("deposit", "full"):
-                due_now = quote(service, payment_type).amount_due_now
-                minimum = STRIPE_MINIMUM_CHARGE.get(service.price.currency, 1)
-                if due_now < minimum:
-                    raise ValueError(f"{service.id}: {payment_type} of {due_now} is below Stripe's minimum {minimum}")
+            for price in service.all_prices:
+                if service.is_free != (price.amount == 0):
+                    raise ValueError(f"{service.id}: a free service is free in every currency")
+                for payment_type in ("deposit", "full"):
+                    due_now = quote(service, payment_type, price.currency).amount_due_now
+                    _check_minimum(service.id, f"{payment_type} of {due_now}", due_now, price.currency)
+        package_ids = [package.id for package in self.packages]
+        if len(package_ids) != len(set(package_ids)):
+            raise ValueError("package ids must be unique")
+        for package in self.packages:
+            for price in package.all_prices:
+                _check_minimum(package.id, f"price {price.amount}", price.amount, price.currency)
+            unknown = set(package.services) - set(ids)
+            if unknown:
+                raise ValueError(f"{package.id}: unknown services {sorted(unknown)}")
         return self
+
+    def package(self, package_id: str) -> Package:
+        for package in self.packages:
+            if package.id == package_id:
+                return package
+        raise InvalidRequest(f"There is no package {package_id!r}.", fields={"package_id": "unknown package"})
 
     def service(self, service_id: str) -> Service:
         for service in self.services:
             if service.id == service_id:
                 return service
         raise UnknownService(service_id)
+
+
+def _check_minimum(owner: str, what: str, amount: int, currency: str) -> None:
+    """Free (0) is allowed; a paid amount Stripe cannot charge is a catalog error, found at load."""
+    minimum = STRIPE_MINIMUM_CHARGE.get(currency, 1)
+    if 0 < amount < minimum:
+        raise ValueError(f"{owner}: {what} is below Stripe's minimum {minimum} {currency}")
 
 
 @lru_cache(maxsize=4)

@@ -59,7 +59,7 @@ class RefundRecord(BaseModel):
     at: datetime
 
 
-PaymentPurpose = Literal["balance", "late_cancel_fee", "no_show_fee"]
+PaymentPurpose = Literal["balance", "late_cancel_fee", "no_show_fee", "reschedule_fee"]
 BalanceState = Literal["none", "deposit_unpaid", "due", "scheduled", "awaiting_client", "processing", "paid"]
 
 
@@ -141,6 +141,12 @@ class Booking(BaseModel):
     transfer_reversed: int = 0
     provider_account: str | None = None
     idempotency_key_hash: str | None = None
+    promo_code: str | None = None  # the code the client used (its use is taken with the hold)
+    discount: int = 0  # what the code took off the list price
+    package_id: str | None = None  # the package whose credit paid for it (nothing charged)
+    backup_start: datetime | None = None  # the client's second choice, used when the owner blocks the date
+    reschedule_count: int = 0
+    manage_token_hash: str | None = None  # the client's manage link (hashed; revoked by removing it)
     flags: list[Flag] = Field(default_factory=list)
     history: list[TransitionRecord] = Field(default_factory=list)
     refunds: list[RefundRecord] = Field(default_factory=list)
@@ -155,6 +161,11 @@ class Booking(BaseModel):
     cal_checked_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def nothing_to_pay(self) -> bool:
+        """Free, fully discounted or paid with a package credit: no Stripe payment at all."""
+        return self.amount_due_now == 0 and self.total == 0
 
     @property
     def seat(self) -> Seat:

@@ -2,6 +2,10 @@
 
 Deposit rounding, documented once: deposit = total x percent / 100 rounded half up to a whole minor unit
 (16500 at 50% -> 8250; 8999 at 50% -> 4500); balance = total - deposit, exactly.
+
+A promo code's discount comes off the list price first (percent rounded like the deposit, an amount never below
+0); the deposit is then a share of what is left. A total of 0 (a free service, a 100% code) is paid in full with
+nothing due: no payment at all.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ from booking.domain.catalog import Service
 PaymentType = Literal["deposit", "full"]
 
 
+PromoKind = Literal["percent", "amount", "free"]
+
+
 class Quote(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     payment_type: PaymentType
+    list_price: int
+    discount: int
     total: int
     amount_due_now: int
     balance_due: int
@@ -44,14 +53,28 @@ def deposit_amount(total: int, percent: int) -> int:
     return (total * percent + 50) // 100
 
 
-def quote(service: Service, payment_type: PaymentType) -> Quote:
-    total = service.price.amount
+def discount_of(kind: PromoKind, value: int, list_price: int) -> int:
+    """What a promo code takes off a list price: a percent of it, a fixed amount, or all of it."""
+    if kind == "free":
+        return list_price
+    if kind == "percent":
+        return min(deposit_amount(list_price, value), list_price)
+    return min(value, list_price)
+
+
+def quote(service: Service, payment_type: PaymentType, currency: str | None = None, discount: int = 0) -> Quote:
+    price = service.price_in(currency)
+    total = max(price.amount - discount, 0)
+    if total == 0:
+        payment_type = "full"  # nothing to split: the booking is free
     due_now = total if payment_type == "full" else deposit_amount(total, service.deposit_percent)
     return Quote(
         payment_type=payment_type,
+        list_price=price.amount,
+        discount=price.amount - total,
         total=total,
         amount_due_now=due_now,
         balance_due=total - due_now,
-        currency=service.price.currency,
+        currency=price.currency,
         deposit_percent=100 if payment_type == "full" else service.deposit_percent,
     )

@@ -7,26 +7,52 @@ priced on the Cal.com booking's own start; a moved one is moved; an ended one is
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import Booking
-from booking.errors import BookingClosed, CalendarError, CalendarUnavailable, DomainError
+from booking.domain.models import Booking, Seat
+from booking.errors import (
+    BookingClosed,
+    BookingNotFound,
+    CalendarError,
+    CalendarUnavailable,
+    Conflict,
+    DomainError,
+    SlotTaken,
+)
+from booking.flows.availability import check_bookable
 from booking.flows.cancellation import cancel
 from booking.money import collections
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
-from booking.providers.calcom import CLOSED_STATUSES, CalBooking, CalendarDown, CalendarRejected, calendar
+from booking.providers.calcom import (
+    CLOSED_STATUSES,
+    CalBooking,
+    CalendarDown,
+    CalendarRejected,
+    CalendarSlotTaken,
+    calendar,
+)
 
 S = BookingStatus
 MAX_RESCHEDULE_HOPS = 5  # a booking moved again and again: follow rescheduledToUid this far
 
 
-def move_to(booking_id: str, *, uid: str, start: datetime, end: datetime, actor: str, reason: str) -> str:
-    """Follow a reschedule: free the old seat and hold the new slot in one transaction (a webhook or a check)."""
+def move_to(
+    booking_id: str,
+    *,
+    uid: str,
+    start: datetime,
+    end: datetime,
+    actor: str,
+    reason: str,
+    count_reschedule: bool = True,
+) -> str:
+    """Follow a reschedule: free the old seat and hold the new slot in one transaction (a webhook, a check, or a
+    reschedule made here: `reschedule`)."""
     for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
         booking = store.get_booking(booking_id)
         if booking is None or booking.status not in (S.CONFIRMED, S.PAID):
@@ -44,6 +70,7 @@ def move_to(booking_id: str, *, uid: str, start: datetime, end: datetime, actor:
                 actor=actor,
                 reason=reason,
                 now=clock_now(),
+                count_reschedule=count_reschedule,
             )
         except store.SeatTaken:
             flag(booking, "reschedule_conflict", f"Cal.com moved it to {start}, a slot another booking holds here")
@@ -56,6 +83,92 @@ def move_to(booking_id: str, *, uid: str, start: datetime, end: datetime, actor:
         metrics.add_metric(name="BookingRescheduled", unit="Count", value=1)
         return "moved"
     raise store.StaleBooking(booking_id)
+
+
+class RescheduleNotSupported(Conflict):
+    code = "reschedule_not_supported"
+
+    def __init__(self, booking_id: str, why: str) -> None:
+        super().__init__(f"This booking cannot be moved here: {why}.", booking_id=booking_id)
+
+
+def reschedule(booking_id: str, start: datetime, *, actor: str, reason: str, by_client: bool = True) -> Booking:
+    """Move a PAID or CONFIRMED booking to another offered start of its service, on the same payment.
+
+    A confirmed one is rescheduled in Cal.com first (it creates the new booking), then moved here with `move_to`,
+    the code Cal.com's BOOKING_RESCHEDULED webhook runs, so the webhook that follows finds it moved already. One not
+    in Cal.com yet only moves its seat; its confirmation books the new time. `by_client`: counts toward the
+    service's reschedule cap. Raises SlotTaken, CalendarUnavailable, CalendarError, BookingClosed.
+    """
+    booking = store.get_booking(booking_id)
+    if booking is None:
+        raise BookingNotFound(booking_id)
+    if booking.status not in (S.CONFIRMED, S.PAID):
+        raise BookingClosed(booking_id, booking.status.value)
+    service = get_catalog().service(booking.service_id)
+    if service.capacity > 1:
+        raise RescheduleNotSupported(booking_id, "Cal.com cannot move one seat of a shared session")
+    now = clock_now()
+    new_start = check_bookable(service, start, now)
+    new_end = new_start + timedelta(minutes=service.duration_minutes)
+    if new_start == booking.slot_start:
+        return booking
+    if store.seat_holder(Seat(event_type_id=booking.event_type_id, start=new_start), now) not in (None, booking_id):
+        raise SlotTaken
+    if booking.status == S.PAID or not booking.cal_booking_uid:
+        fields = {"reschedule_count": booking.reschedule_count + 1} if by_client else {}
+        try:
+            return store.move_to_slot(
+                booking,
+                S.PAID,
+                start=new_start,
+                end=new_end,
+                capacity=1,
+                actor=actor,
+                reason=reason,
+                now=now,
+                fields=fields,
+            )
+        except store.SeatTaken:
+            raise SlotTaken from None
+    moved = _reschedule_there(booking, new_start, reason)
+    outcome = move_to(
+        booking_id,
+        uid=moved.uid,
+        start=moved.start,
+        end=moved.end,
+        actor=actor,
+        reason=f"{reason} (Cal.com booking {moved.uid})",
+        count_reschedule=by_client,
+    )
+    logger.info("rescheduled", extra={"outcome": outcome, "start": moved.start.isoformat()})
+    after = store.get_booking(booking_id)
+    assert after is not None
+    return after
+
+
+def _reschedule_there(booking: Booking, start: datetime, reason: str) -> CalBooking:
+    """Reschedule in Cal.com, following a move that already happened (an earlier attempt whose answer was lost)."""
+    assert booking.cal_booking_uid
+    try:
+        current = _current(booking.cal_booking_uid)
+        if current.start == start and current.status not in CLOSED_STATUSES:
+            return current  # moved already
+        if current.status in CLOSED_STATUSES:
+            raise CalendarError(f"The Cal.com booking {current.uid} is {current.status}; it cannot be moved.")
+        try:
+            return calendar().reschedule_booking(current.uid, start, reason)
+        except CalendarDown:
+            after = _current(current.uid)  # did it land before the answer was lost?
+            if after.uid != current.uid and after.start == start:
+                return after
+            raise
+    except CalendarSlotTaken:
+        raise SlotTaken from None
+    except CalendarDown as exc:
+        raise CalendarUnavailable("Cal.com did not answer; nothing was moved. Try again in a moment.") from exc
+    except CalendarRejected as exc:
+        raise CalendarError(f"Cal.com refused to move booking {booking.cal_booking_uid}: {exc.message}") from exc
 
 
 def reconcile(booking: Booking) -> str:

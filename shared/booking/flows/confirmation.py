@@ -66,6 +66,7 @@ class Confirmation(BaseModel):
     balance_due: int
     currency: str
     payment_type: str
+    manage_url: str | None = None  # the client's link to see, cancel or reschedule the booking (flows/manage.py)
 
     @classmethod
     def of(cls, booking: Booking) -> Self:

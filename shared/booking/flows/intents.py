@@ -1,4 +1,9 @@
-"""Start a booking: price it, hold the slot, open the PaymentIntent (POST /payments/create-intent)."""
+"""Start a booking: price it, hold the slot, open the PaymentIntent (POST /payments/create-intent).
+
+Prices come from the catalog in the currency the client picks; a promo code's use or a package's credit is taken
+in the hold's own transaction. A booking with nothing to pay (a free service, a 100% code, a package credit) never
+reaches Stripe: it is held and paid at 0 in that transaction and answered with its verify link at once.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,27 @@ from pydantic import BaseModel, Field
 from booking.clock import now as clock_now
 from booking.clock import to_utc
 from booking.dal import bookings as store
+from booking.dal import promos as promo_store
 from booking.digests import digest, fingerprint
-from booking.domain.catalog import get_catalog
+from booking.domain.catalog import STRIPE_MINIMUM_CHARGE, Service, get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Attendee, Booking
-from booking.domain.pricing import PaymentType, quote
+from booking.domain.pricing import PaymentType, Quote, discount_of, quote
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
     IdempotencyKeyReused,
+    InvalidRequest,
+    InvalidSlot,
+    PackageUnavailable,
     PaymentProviderError,
     PaymentProviderUnavailable,
+    PromoUnavailable,
     SlotTaken,
 )
+from booking.flows import tokens
 from booking.flows.availability import check_bookable
+from booking.flows.packages import usable_package
 from booking.observability import logger, metrics
 from booking.providers import payments
 from booking.settings import get_settings, stripe_publishable_key
@@ -38,6 +50,11 @@ class BookingRequest(BaseModel):
     start: datetime
     attendee: Attendee
     payment_type: PaymentType
+    currency: str | None = None
+    promo_code: str | None = None
+    package_id: str | None = None
+    package_secret: str | None = None
+    backup_start: datetime | None = None
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -45,15 +62,20 @@ class BookingRequest(BaseModel):
 
 class PaymentStart(BaseModel):
     booking_id: str
-    payment_intent_id: str
-    client_secret: str
+    payment_intent_id: str | None = Field(description="None when nothing is due (no payment at all)")
+    client_secret: str | None = Field(description="For Stripe.js; None when nothing is due")
     payment_type: PaymentType
     amount_due_now: int
     total: int
     balance_due: int
     currency: str
+    discount: int = Field(description="Taken off the list price by the promo code or the package credit")
+    promo_code: str | None
+    package_id: str | None
     hold_expires_at: datetime
     publishable_key: str = Field(description="Stripe's publishable key, for Stripe(pk) with client_secret")
+    token: str | None = Field(description="Nothing due: the booking is paid already; verify with this token")
+    verify_url: str | None = Field(description="Nothing due: where the client confirms the booking")
 
 
 def new_booking_id() -> str:
@@ -74,12 +96,19 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
             return _replay(recorded, claim[2], publishable_key)
 
     service = get_catalog().service(request.service_id)
+    if service.requires_phone and not request.attendee.phone:
+        raise InvalidRequest(
+            f"{service.name} needs a phone number to reach you.",
+            fields={"attendee.phone": "required, in E.164 form (e.g. +14155550100)"},
+        )
     start = check_bookable(service, request.start, now)
-    price = quote(service, request.payment_type)
+    backup_start = _backup_start(service, request, start, now)
+    price = _price(service, request, now)
     booking_id = new_booking_id()
+    nothing_due = price.amount_due_now == 0
     draft = Booking(
         booking_id=booking_id,
-        status=BookingStatus.HELD,
+        status=BookingStatus.PAID if nothing_due else BookingStatus.HELD,
         service_id=service.id,
         event_type_id=service.cal_event_type_id,
         slot_start=start,
@@ -91,15 +120,96 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         amount_due_now=price.amount_due_now,
         balance_due=price.balance_due,
         hold_expires_at=to_utc(now) + timedelta(minutes=get_settings().hold_minutes),
-        provider_account=service.provider_account,
+        paid_at=now if nothing_due else None,
+        provider_account=None if nothing_due else service.provider_account,
         idempotency_key_hash=claim[0] if claim else None,
+        promo_code=request.promo_code,
+        discount=price.discount,
+        package_id=request.package_id,
+        backup_start=backup_start,
         created_at=now,
         updated_at=now,
     )
     booking = _hold(draft, service.capacity, claim, now)
     logger.append_keys(booking_id=booking.booking_id)
     metrics.add_metric(name="SlotHeld", unit="Count", value=1)
-    return _open_payment(booking, publishable_key)
+    return _answer(booking, publishable_key)
+
+
+def _price(service: Service, request: BookingRequest, now: datetime) -> Quote:
+    """The catalog's price in the client's currency, less the promo code's discount; a package credit pays it all."""
+    list_price = service.price_in(request.currency)
+    discount = 0
+    if request.package_id:
+        if request.promo_code:
+            raise InvalidRequest(
+                "A session booked with a package takes no promo code.", fields={"promo_code": "not with a package"}
+            )
+        usable_package(request.package_id, request.package_secret or "", service, now)
+        discount = list_price.amount
+    elif request.promo_code:
+        promo = promo_store.usable(request.promo_code, service.id, now)
+        if promo is None:
+            raise PromoUnavailable
+        discount = discount_of(promo.kind, int(promo.value), list_price.amount)  # type: ignore[arg-type]
+    price = quote(service, request.payment_type, list_price.currency, discount)
+    minimum = STRIPE_MINIMUM_CHARGE.get(price.currency, 1)
+    if 0 < price.amount_due_now < minimum:
+        field = "payment_type" if price.payment_type == "deposit" and price.total >= minimum else "promo_code"
+        raise InvalidRequest(
+            f"After the discount, {price.amount_due_now} is below the smallest amount a card can be charged"
+            + ("; choose to pay in full." if field == "payment_type" else "."),
+            fields={field: "amount due is below the minimum charge"},
+        )
+    return price
+
+
+def _backup_start(service: Service, request: BookingRequest, start: datetime, now: datetime) -> datetime | None:
+    """The client's second choice (used if the owner blocks the first's date): another offered start."""
+    if request.backup_start is None:
+        return None
+    try:
+        backup = check_bookable(service, request.backup_start, now)
+    except InvalidSlot as exc:
+        raise InvalidRequest(f"Backup time: {exc.message}", fields={"backup_start": exc.details["reason"]}) from None
+    if backup == start:
+        raise InvalidRequest("The backup time must differ from the booked time.", fields={"backup_start": "same"})
+    return backup
+
+
+def _answer(booking: Booking, publishable_key: str) -> PaymentStart:
+    if not booking.nothing_to_pay:
+        return _open_payment(booking, publishable_key)
+    issued = tokens.issue_unpaid_token(booking)  # paid at 0: straight to /book/verify
+    return _payment_start(booking, publishable_key, None, None, token=issued.token, verify_url=issued.verify_url)
+
+
+def _payment_start(
+    booking: Booking,
+    publishable_key: str,
+    payment_intent_id: str | None,
+    client_secret: str | None,
+    *,
+    token: str | None = None,
+    verify_url: str | None = None,
+) -> PaymentStart:
+    return PaymentStart(
+        booking_id=booking.booking_id,
+        payment_intent_id=payment_intent_id,
+        client_secret=client_secret,
+        payment_type=booking.payment_type,
+        amount_due_now=booking.amount_due_now,
+        total=booking.total,
+        balance_due=booking.balance_due,
+        currency=booking.currency,
+        discount=booking.discount,
+        promo_code=booking.promo_code,
+        package_id=booking.package_id,
+        hold_expires_at=booking.hold_expires_at,
+        publishable_key=publishable_key,
+        token=token,
+        verify_url=verify_url,
+    )
 
 
 def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now: datetime) -> Booking:
@@ -113,6 +223,11 @@ def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now
         except store.IdempotencyKeyClaimed as exc:
             assert claim is not None  # a concurrent retry of the same request won the race: answer as it will
             return _booking_or_404(exc.booking_id)
+        except store.PromoUnavailable:
+            metrics.add_metric(name="PromoRefused", unit="Count", value=1)
+            raise PromoUnavailable from None
+        except store.PackageUnavailable:
+            raise PackageUnavailable("no credit left for this session") from None
         return booking
     metrics.add_metric(name="SlotTaken", unit="Count", value=1)
     raise SlotTaken
@@ -133,18 +248,7 @@ def _open_payment(booking: Booking, publishable_key: str) -> PaymentStart:
             raise
         booking = store.attach_payment_intent(booking.booking_id, intent.id, customer_id, intent.status)
     assert intent.client_secret is not None
-    return PaymentStart(
-        booking_id=booking.booking_id,
-        payment_intent_id=intent.id,
-        client_secret=intent.client_secret,
-        payment_type=booking.payment_type,
-        amount_due_now=booking.amount_due_now,
-        total=booking.total,
-        balance_due=booking.balance_due,
-        currency=booking.currency,
-        hold_expires_at=booking.hold_expires_at,
-        publishable_key=publishable_key,
-    )
+    return _payment_start(booking, publishable_key, intent.id, intent.client_secret)
 
 
 def _release_after_provider_failure(booking: Booking, error: Exception) -> None:
@@ -185,4 +289,4 @@ def _replay(recorded: tuple[str, str], fingerprint: str, publishable_key: str) -
     if booking.status in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
         raise BookingClosed(booking_id, booking.status.value)
     metrics.add_metric(name="IdempotentReplay", unit="Count", value=1)
-    return _open_payment(booking, publishable_key)
+    return _answer(booking, publishable_key)

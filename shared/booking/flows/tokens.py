@@ -76,7 +76,16 @@ def issue_token(booking_id: str, payment_intent_id: str) -> IssuedToken:
         raise SlotUnavailable(booking_id, booking.service_id)
     if booking.status not in (S.PAID, S.CONFIRMED, S.COMPLETED):
         raise BookingClosed(booking_id, booking.status.value)
+    return _issue(booking, now)
 
+
+def issue_unpaid_token(booking: Booking) -> IssuedToken:
+    """The verify link of a booking with nothing to pay (free, a 100% code, a package credit): paid at 0 already."""
+    return _issue(booking, clock_now())
+
+
+def _issue(booking: Booking, now: datetime) -> IssuedToken:
+    booking_id = booking.booking_id
     settings = get_settings()
     expires_at = now + timedelta(minutes=settings.token_minutes)
     token = _save_token(booking, now, expires_at=expires_at)

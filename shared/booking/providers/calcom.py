@@ -336,6 +336,19 @@ class CalClient:
         )
         return CalBooking.model_validate(data)
 
+    def reschedule_booking(self, uid: str, start: datetime, reason: str) -> CalBooking:
+        """Move the booking to `start` (POST /v2/bookings/{uid}/reschedule): Cal.com cancels it and creates the
+        new booking with another uid (`rescheduledFromUid` points back). Not idempotent: after an ambiguous
+        failure, read the old booking's `rescheduledToUid` before trying again."""
+        data = self._request(
+            "POST",
+            f"/v2/bookings/{uid}/reschedule",
+            version=BOOKINGS_API_VERSION,
+            idempotent=False,
+            json={"start": iso_z(start), "reschedulingReason": reason},
+        )
+        return CalBooking.model_validate(data)
+
 
 def calendar() -> CalClient:
     settings = get_settings()
