@@ -89,6 +89,12 @@ class OwnerBooking(BaseModel):
     cancelled_by: str | None
     cancelled_start: datetime | None  # the start of the Cal.com booking that was cancelled (the policy's)
     no_show: str | None
+    promo_code: str | None
+    discount: int  # taken off the list price by the promo code or the package credit
+    package_id: str | None  # the package whose credit paid for it
+    backup_start: datetime | None  # the client's second choice, used when the date is blocked
+    reschedule_count: int
+    manage_link: bool  # the client holds a manage link (the owner may revoke it)
     created_at: datetime
     updated_at: datetime
 
@@ -140,6 +146,12 @@ class OwnerBooking(BaseModel):
             cancelled_by=booking.cancelled_by,
             cancelled_start=booking.cancelled_slot_start,
             no_show=booking.no_show,
+            promo_code=booking.promo_code,
+            discount=booking.discount,
+            package_id=booking.package_id,
+            backup_start=booking.backup_start,
+            reschedule_count=booking.reschedule_count,
+            manage_link=booking.manage_token_hash is not None,
             created_at=booking.created_at,
             updated_at=booking.updated_at,
         )
