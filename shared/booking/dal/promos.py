@@ -42,7 +42,7 @@ def give_back_use(tx: Transaction, code: str) -> None:
         "promo_return",
         PromoItem(PARTITION, promo_sk(code)),
         [PromoItem.uses_taken.add(-1)],
-        PromoItem.uses_taken > 0,
+        PromoItem.pk.exists(),  # never a reason to keep a hold from ending: the count is only bookkeeping
     )
 
 

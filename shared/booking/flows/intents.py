@@ -148,6 +148,8 @@ def _price(service: Service, request: BookingRequest, now: datetime) -> Quote:
         usable_package(request.package_id, request.package_secret or "", service, now)
         discount = list_price.amount
     elif request.promo_code:
+        if list_price.amount == 0:
+            raise InvalidRequest(f"{service.name} is free; it takes no promo code.", fields={"promo_code": "free"})
         promo = promo_store.usable(request.promo_code, service.id, now)
         if promo is None:
             raise PromoUnavailable
