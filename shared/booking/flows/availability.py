@@ -1,4 +1,5 @@
-"""Availability: Cal.com's slots minus our live holds, outside the minimum notice."""
+"""Availability: Cal.com's slots minus our live holds, outside the minimum notice, never on a date the owner
+blocked (dates in the business's time zone, whatever Cal.com offers: one Query of the blocks per call)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from booking.dal import blocks
 from booking.dal import bookings as store
-from booking.domain.catalog import Service
+from booking.domain.catalog import Service, get_catalog
 from booking.errors import CalendarError, CalendarRateLimited, CalendarUnavailable, InvalidRequest, InvalidSlot
 from booking.providers.calcom import CalendarDown, CalendarRejected, CalendarThrottled, calendar
 
@@ -47,15 +49,43 @@ def _calendar_slots(
     return [(slot.start, slot.end or slot.start + duration) for slot in slots]
 
 
+def _business_zone() -> ZoneInfo:
+    return ZoneInfo(get_catalog().business.time_zone)
+
+
+def _blocked_days(window_start: datetime, window_end: datetime) -> set[date]:
+    """The business's dates blocked in [window_start, window_end)."""
+    business = _business_zone()
+    first = window_start.astimezone(business).date()
+    last = (window_end - timedelta(microseconds=1)).astimezone(business).date()
+    days: set[date] = set()
+    for block in blocks.overlapping(first, last):
+        day = max(block.from_date, first)
+        while day <= min(block.to_date, last):
+            days.add(day)
+            day += timedelta(days=1)
+    return days
+
+
+def is_blocked(start: datetime) -> bool:
+    """Whether the owner blocked the business's date of this start."""
+    day = start.astimezone(_business_zone()).date()
+    return bool(blocks.overlapping(day, day))
+
+
 def bookable_slots(service: Service, first_day: date, days: int, time_zone: str, now: datetime) -> AvailabilityView:
     zone = ZoneInfo(time_zone)
+    business = _business_zone()
     window_start = datetime.combine(first_day, time.min, zone)
     window_end = datetime.combine(first_day + timedelta(days=days), time.min, zone)
     held = store.live_seat_counts(service.cal_event_type_id, window_start, window_end, now)
+    blocked = _blocked_days(window_start, window_end)
     earliest = now + timedelta(minutes=service.minimum_notice_minutes)
     by_day: dict[date, list[SlotView]] = defaultdict(list)
     for start, end in _calendar_slots(service, window_start, window_end, time_zone):
         if start < earliest or held[start] >= service.capacity or not window_start <= start < window_end:
+            continue
+        if start.astimezone(business).date() in blocked:
             continue
         local_start = start.astimezone(zone)
         by_day[local_start.date()].append(SlotView(start=local_start, end=end.astimezone(zone)))
@@ -97,6 +127,8 @@ def check_bookable(service: Service, start: datetime, now: datetime) -> datetime
         raise InvalidSlot(
             f"This service must be booked at least {hours:g} hours ahead.", reason="inside_minimum_notice"
         )
+    if is_blocked(start):  # before asking Cal.com: it knows nothing of our blocks
+        raise InvalidSlot("The business is closed on this date; pick another day.", reason="blocked_date")
     day_start = datetime.combine(start.date(), time.min, UTC)
     offered = _calendar_slots(service, day_start, day_start + timedelta(days=1), "UTC")
     if not any(slot_start == start for slot_start, _ in offered):

@@ -7,7 +7,7 @@ priced on the Cal.com booking's own start; a moved one is moved; an ended one is
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
@@ -19,6 +19,7 @@ from booking.errors import (
     BookingNotFound,
     CalendarError,
     CalendarUnavailable,
+    ConfirmationInProgress,
     Conflict,
     DomainError,
     SlotTaken,
@@ -93,44 +94,30 @@ class RescheduleNotSupported(Conflict):
 
 
 def reschedule(booking_id: str, start: datetime, *, actor: str, reason: str, by_client: bool = True) -> Booking:
-    """Move a PAID or CONFIRMED booking to another offered start of its service, on the same payment.
+    """Move a CONFIRMED booking to another offered start of its service, on the same payment.
 
-    A confirmed one is rescheduled in Cal.com first (it creates the new booking), then moved here with `move_to`,
-    the code Cal.com's BOOKING_RESCHEDULED webhook runs, so the webhook that follows finds it moved already. One not
-    in Cal.com yet only moves its seat; its confirmation books the new time. `by_client`: counts toward the
+    It is rescheduled in Cal.com first (Cal.com creates the new booking), then moved here with `move_to`, the code
+    Cal.com's BOOKING_RESCHEDULED webhook runs, so the webhook that follows finds it moved already. A PAID booking
+    is being confirmed (its calendar lease may be held): the caller tries again once it is confirmed (the blocked
+    dates' own move of a PAID booking takes that lease: flows/blocked_dates.py). `by_client`: counts toward the
     service's reschedule cap. Raises SlotTaken, CalendarUnavailable, CalendarError, BookingClosed.
     """
     booking = store.get_booking(booking_id)
     if booking is None:
         raise BookingNotFound(booking_id)
-    if booking.status not in (S.CONFIRMED, S.PAID):
+    if booking.status == S.PAID:
+        raise ConfirmationInProgress("This booking is being confirmed in the calendar; try again in a moment.")
+    if booking.status != S.CONFIRMED or not booking.cal_booking_uid:
         raise BookingClosed(booking_id, booking.status.value)
     service = get_catalog().service(booking.service_id)
     if service.capacity > 1:
         raise RescheduleNotSupported(booking_id, "Cal.com cannot move one seat of a shared session")
     now = clock_now()
     new_start = check_bookable(service, start, now)
-    new_end = new_start + timedelta(minutes=service.duration_minutes)
     if new_start == booking.slot_start:
         return booking
     if store.seat_holder(Seat(event_type_id=booking.event_type_id, start=new_start), now) not in (None, booking_id):
         raise SlotTaken
-    if booking.status == S.PAID or not booking.cal_booking_uid:
-        fields = {"reschedule_count": booking.reschedule_count + 1} if by_client else {}
-        try:
-            return store.move_to_slot(
-                booking,
-                S.PAID,
-                start=new_start,
-                end=new_end,
-                capacity=1,
-                actor=actor,
-                reason=reason,
-                now=now,
-                fields=fields,
-            )
-        except store.SeatTaken:
-            raise SlotTaken from None
     moved = _reschedule_there(booking, new_start, reason)
     outcome = move_to(
         booking_id,

@@ -98,7 +98,7 @@ def rebook(token: str, start: datetime) -> Rebooked:
                 actor="client",
                 reason=f"rebooked from {booking.slot_start.isoformat()} on the same payment",
                 now=now,
-                fields=_fresh_calendar_fields(booking, now),
+                fields=fresh_calendar_fields(booking, now),
             )
         except store.SeatTaken:
             metrics.add_metric(name="SlotTaken", unit="Count", value=1)
@@ -118,7 +118,7 @@ def _rebooked_to(booking: Booking, start: datetime) -> bool:
     return rebooked and live and booking.slot_start == start
 
 
-def _fresh_calendar_fields(booking: Booking, now: datetime) -> dict[str, object]:
+def fresh_calendar_fields(booking: Booking, now: datetime) -> dict[str, object]:
     """The new time is a new Cal.com booking: nothing of the lost slot's attempts carries over. The payout is
     scheduled from the payment (a late payment that lost its slot had none scheduled)."""
     payout = {} if booking.payout_state else collections.after_payment_fields(booking, booking.paid_at or now)

@@ -41,6 +41,7 @@ SUBJECTS = {
     "webhook_failed": "A webhook event keeps failing; set aside",
     "calendar_reconciled": "Cal.com change repaired without its webhook",
     "orphan_payment": "Payment received with no booking of ours",
+    "blocked_date_unresolved": "Dates blocked, but a booking could not be moved or cancelled",
 }
 
 
