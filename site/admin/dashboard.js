@@ -1,9 +1,14 @@
 // The owner's dashboard: sign-in (Cognito's hosted UI with PKCE, or the local runner's dev token), bookings with
 // filters, paging and totals, a booking's whole story, the owner's money actions behind a confirm dialog, and the
-// owner's alerts. Plain ES module, no framework, no build step; the API is the authority on every rule (the buttons
-// only hide what a role cannot do and say what will happen).
+// owner's alerts; the promo codes, blocked dates and packages views live in their own modules and get what they need
+// from here through one context. Plain ES module, no framework, no build step; the API is the authority on every
+// rule (the buttons only hide what a role cannot do and say what will happen).
 
 import { ApiError, apiBase, apiRequest, el, fetchJson, formatDateTime, formatMoney, getConfig, uuid } from "../kit.js";
+import { blocksView } from "./blocks.js";
+import { packagesView } from "./packages.js";
+import { promosView } from "./promos.js";
+import { facts, field, fill, fromMinor, radios, table, titleCase, toMinor } from "./ui.js";
 
 const TOKEN_KEY = "booking-dashboard.token";
 const SIGN_IN_KEY = "booking-dashboard.sign-in"; // {state, verifier} while Cognito's page has the owner
@@ -49,7 +54,6 @@ const money = (amount, currency) => formatMoney(amount || 0, currency || "usd");
 const zone = () => (state.config && state.config.business && state.config.business.time_zone) || "UTC";
 const when = (iso, style = { dateStyle: "medium", timeStyle: "short" }) => (iso ? formatDateTime(iso, zone(), undefined, style) : "–");
 const serviceName = (id) => ((state.config && state.config.services) || []).find((s) => s.id === id)?.name || id;
-const titleCase = (text) => String(text || "").replace(/_/g, " ").toLowerCase().replace(/^./, (c) => c.toUpperCase());
 
 function decodeClaims(token) {
   try {
@@ -77,21 +81,6 @@ function stripeId(id) {
   const url = stripeUrl(id);
   if (!url) return el("code", {}, id);
   return el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, el("code", {}, id), el("span", { class: "kit-sr" }, " (opens the Stripe Dashboard)"));
-}
-
-/** A minor-unit amount from what the owner typed ("20", "20.5", "20.50"), or NaN. */
-function toMinor(text, currency) {
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).resolvedOptions().maximumFractionDigits;
-  const clean = String(text).trim().replace(/[^0-9.,]/g, "").replace(",", ".");
-  if (!/^\d+(\.\d+)?$/.test(clean)) return NaN;
-  const [whole, fraction = ""] = clean.split(".");
-  if (fraction.length > digits) return NaN;
-  return Number(whole) * 10 ** digits + Number(fraction.padEnd(digits, "0") || 0);
-}
-
-function fromMinor(amount, currency) {
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).resolvedOptions().maximumFractionDigits;
-  return (amount / 10 ** digits).toFixed(digits);
 }
 
 // ---- the API -----------------------------------------------------------------------------------------------------
@@ -227,12 +216,60 @@ async function enterApp() {
   $("who-name").textContent = state.claims.username || state.claims.email || state.claims.sub || "";
   $("who-role").textContent = state.role ? titleCase(state.role) : "No role";
   $("who-role").dataset.kind = state.role === "owner" ? "" : "warn";
-  document.title = "Bookings – Owner's dashboard";
   if (!state.role) problem("You are signed in, but in neither the owner nor the staff group: the API will refuse you.");
   else if (state.role === "staff") say("Signed in as staff: you can read everything; only owners can move money.");
   else say("Signed in.");
   $("main").focus();
-  await Promise.all([loadBookings(), loadAlerts(true)]);
+  await Promise.all([loadBookings(), loadAlerts(true), route({ entering: true })]);
+}
+
+// ---- views: the address's fragment says which (#bookings, #bookings/<id>, #promo-codes, #blocked-dates,
+// #packages, #packages/<id>), so each view is a link, the Back button works and a view can be bookmarked ----------
+
+const VIEWS = {
+  bookings: { hash: "bookings", title: "Bookings" },
+  promos: { hash: "promo-codes", title: "Promo codes" },
+  blocks: { hash: "blocked-dates", title: "Blocked dates" },
+  packages: { hash: "packages", title: "Packages" },
+};
+
+function parseHash() {
+  const [head, ...rest] = decodeURIComponent(location.hash.replace(/^#/, "")).split("/");
+  const name = Object.keys(VIEWS).find((key) => VIEWS[key].hash === head) || "bookings";
+  return { name, id: rest.join("/") || null };
+}
+
+/** A link to a booking's detail (from any view): the bookings view opens it, also when the address is already it. */
+function bookingLink(bookingId, text) {
+  const hash = `#bookings/${encodeURIComponent(bookingId)}`;
+  return el("a", { href: hash, "data-booking-link": bookingId, onclick: () => location.hash === hash && setTimeout(() => route(), 0) }, text || bookingId);
+}
+
+let views = null; // the other views' modules, built once signed in
+
+async function route({ entering = false } = {}) {
+  if (!state.token || $("app").hidden) return;
+  const { name, id } = parseHash();
+  for (const [key, view] of Object.entries(VIEWS)) {
+    $(`view-${key}`).hidden = key !== name;
+    const link = document.querySelector(`.dash-nav a[data-view="${key}"]`);
+    if (key === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+    if (key === name) document.title = `${view.title} – Owner's dashboard`;
+  }
+  if (name === "bookings") {
+    if (id) await openBooking(id);
+    else if (!entering) $("bookings-title").focus();
+    return;
+  }
+  // Moving between views puts the reader at the new view's heading; the first view shown after sign-in keeps the
+  // focus where sign-in put it.
+  if (!entering) $(`${name}-title`).focus();
+  try {
+    await views[name].show(id);
+  } catch (error) {
+    if (state.token) problem(explain(error));
+  }
 }
 
 // ---- filters, list, totals -------------------------------------------------------------------------------------------
@@ -381,30 +418,17 @@ async function openBooking(bookingId) {
   }
 }
 
-function facts(pairs) {
-  return el("dl", { class: "kit-facts" }, pairs.filter(Boolean).flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value ?? "–")]));
-}
-
-/** A table of the detail panel. Below 560 px its rows stack as cards (each cell labelled from its heading); the
- * explicit roles keep it a table for screen readers whatever CSS display it gets. */
-function table(caption, headings, rows, empty) {
-  if (!rows.length) return el("p", { class: "kit-muted" }, empty);
-  const kind = (heading) => (/Amount/.test(heading) ? "dash-num" : /Why/.test(heading) ? "dash-wrap" : null);
-  return el(
-    "div",
-    { class: "dash-table-wrap", tabindex: "0", role: "region", "aria-label": caption },
-    el(
-      "table",
-      { class: "dash-table dash-stack", role: "table" },
-      el("caption", { class: "kit-sr" }, caption),
-      el("thead", { role: "rowgroup" }, el("tr", { role: "row" }, headings.map((h) => el("th", { scope: "col", role: "columnheader", class: kind(h) }, h)))),
-      el(
-        "tbody",
-        { role: "rowgroup" },
-        rows.map((cells) => el("tr", { role: "row" }, cells.map((c, i) => el("td", { role: "cell", class: kind(headings[i]), "data-label": headings[i] }, c)))),
-      ),
-    ),
-  );
+/** The booking's options (issue 12): promo code, package credit, backup time, reschedules, manage link. */
+function optionFacts(b) {
+  const cur = b.payment.currency;
+  return [
+    ["Promo code", b.promo_code ? el("code", { class: "dash-code" }, b.promo_code) : "None"],
+    ["Discount", b.discount ? money(b.discount, cur) : "None"],
+    ["Package", b.package_id ? el("a", { href: `#packages/${encodeURIComponent(b.package_id)}` }, "A credit of ", el("code", {}, b.package_id)) : "None"],
+    ["Backup time", b.backup_start ? when(b.backup_start) : "None given"],
+    ["Reschedules", String(b.reschedule_count)],
+    ["Manage link", b.manage_link ? "The client has one" : "None (not issued, or revoked)"],
+  ];
 }
 
 function refundable(b) {
@@ -426,8 +450,9 @@ function renderDetail(b) {
         el("button", { type: "button", class: "kit-button", id: "act-collect", disabled: !(SLOT_KEEPING.includes(b.status) && p.balance_due > 0), onclick: () => confirmCollect(b) }, "Collect balance…"),
         el("button", { type: "button", class: "kit-button kit-button-secondary", id: "act-cancel", disabled: !["HELD", ...SLOT_KEEPING].includes(b.status) || b.status === "COMPLETED", onclick: () => confirmCancel(b) }, "Cancel booking…"),
         el("button", { type: "button", class: "kit-button kit-button-secondary", id: "act-no-show", disabled: !(SLOT_KEEPING.includes(b.status) && started), onclick: () => confirmNoShow(b) }, "No-show…"),
+        el("button", { type: "button", class: "kit-button kit-button-secondary", id: "act-revoke-link", disabled: !b.manage_link, onclick: () => confirmRevoke(b) }, "Revoke manage link…"),
       )
-    : el("p", { class: "kit-notice" }, "Staff can read bookings; only owners can refund, cancel, collect a balance, mark a no-show or close a flag.");
+    : el("p", { class: "kit-notice" }, "Staff can read bookings; only owners can refund, cancel, collect a balance, mark a no-show, revoke a manage link or close a flag.");
 
   const firstPayment = [
     when(b.created_at),
@@ -468,7 +493,8 @@ function renderDetail(b) {
       )
     : el("p", { class: "kit-muted" }, "No flags.");
 
-  $("detail").replaceChildren(
+  fill(
+    $("detail"),
     el("h2", { id: "detail-title", tabindex: "-1" }, `${b.client_name} · ${serviceName(b.service_id)}`),
     el("p", {}, statusBadge(b.status), " ", el("span", { class: "kit-muted" }, `${when(b.start, { dateStyle: "full", timeStyle: "short" })} – ${when(b.end, { timeStyle: "short" })}`)),
     actions,
@@ -491,6 +517,7 @@ function renderDetail(b) {
           p.dispute_id ? ["Dispute", [stripeId(p.dispute_id), ` ${p.dispute_status || ""}`]] : null,
         ]),
       ),
+      el("section", { "aria-labelledby": "d-options", id: "d-options-section" }, el("h3", { id: "d-options" }, "Booking options"), facts(optionFacts(b))),
       el(
         "section",
         { "aria-labelledby": "d-who" },
@@ -522,20 +549,9 @@ function renderDetail(b) {
 
 // ---- the confirm dialog ------------------------------------------------------------------------------------------------------
 
-let pending = null; // {path, body(), effect(), label(), key, keyFor}
-
-function field(id, label, input, hint) {
-  return el("div", { class: "dash-field" }, el("label", { for: id }, label), input, hint ? el("p", { class: "kit-muted dash-note", id: id + "-hint" }, hint) : null);
-}
-
-function radios(name, legend, choices, checked) {
-  return el(
-    "fieldset",
-    { class: "dash-radios" },
-    el("legend", {}, legend),
-    choices.map(([value, text]) => el("label", {}, el("input", { type: "radio", name, value, checked: value === checked }), " ", text)),
-  );
-}
+// {title, fields, effect(), label(), path, method?, body()?, invalid()?, done, onDone(answer, key)?, onError(error)?,
+// key, keyFor}
+let pending = null;
 
 const chosen = (name) => document.querySelector(`#confirm-fields input[name="${name}"]:checked`)?.value;
 
@@ -564,7 +580,7 @@ async function submitDialog(event) {
   event.preventDefault();
   if (!pending || $("confirm-go").disabled) return;
   const action = pending;
-  const body = action.body();
+  const body = action.body ? action.body() : undefined;
   // One key per confirmed action: a retry of the same request (a lost answer) reuses it, another request gets a new one.
   const bodyText = JSON.stringify(body);
   if (action.keyFor !== bodyText) {
@@ -575,9 +591,13 @@ async function submitDialog(event) {
   $("confirm-error").hidden = true;
   say("Sending…");
   try {
-    const answer = await call(action.path, { method: "POST", body, headers: { "Idempotency-Key": action.key } });
+    const answer = await call(action.path, { method: action.method || "POST", body, headers: { "Idempotency-Key": action.key } });
     $("confirm").close();
     pending = null;
+    if (action.onDone) {
+      await action.onDone(answer, action.key);
+      return;
+    }
     const booking = answer.booking || answer;
     let message = answer.message || action.done;
     if (answer.collection && answer.collection.pay_url) message += ` Pay link for the client: ${answer.collection.pay_url}`;
@@ -587,6 +607,12 @@ async function submitDialog(event) {
     await Promise.all([loadBookings(), loadAlerts(true)]);
     $("detail-title").focus();
   } catch (error) {
+    // A refusal about what the view's form asked (a field it has) goes back to that form, by field.
+    if (action.onError && action.onError(error)) {
+      $("confirm").close();
+      say("");
+      return;
+    }
     const fields = error instanceof ApiError && error.fields.length ? " " + error.fields.map((f) => `${f.field}: ${f.message}`).join("; ") : "";
     $("confirm-error").textContent = explain(error) + fields;
     $("confirm-error").hidden = false;
@@ -699,6 +725,21 @@ function confirmNoShow(b) {
   });
 }
 
+function confirmRevoke(b) {
+  const note = el("input", { id: "c-note", autocomplete: "off", maxlength: "500" });
+  openDialog({
+    title: `Revoke ${b.client_name}'s manage link`,
+    fields: [field("c-note", "Note (optional, in the history)", note)],
+    effect: () =>
+      `The link sent with the confirmation stops working at once: ${b.client_name} can no longer see, cancel or reschedule this booking from it. ` +
+      "The booking itself does not change and no money moves.",
+    label: () => "Revoke the link",
+    path: `/admin/bookings/${b.booking_id}/manage-link/revoke`,
+    body: () => (note.value.trim() ? { note: note.value.trim() } : {}),
+    done: "Manage link revoked.",
+  });
+}
+
 function confirmResolve(b, flag) {
   const note = el("textarea", { id: "c-note", rows: "3", maxlength: "500", required: true });
   openDialog({
@@ -760,10 +801,33 @@ function wire() {
   $("confirm").addEventListener("close", () => {
     pending = null;
   });
+  window.addEventListener("hashchange", () => route());
+}
+
+/** What the other views get from here: the API with the owner's token, the messages, formats and the dialog. */
+function viewContext() {
+  return {
+    call,
+    say,
+    problem,
+    explain,
+    money,
+    when,
+    zone,
+    serviceName,
+    bookingLink,
+    openDialog,
+    refreshDialog,
+    role: () => state.role,
+    config: () => state.config,
+    uuid,
+  };
 }
 
 async function start() {
   wire();
+  const context = viewContext();
+  views = { promos: promosView(context), blocks: blocksView(context), packages: packagesView(context) };
   try {
     state.api = await apiBase();
     state.config = await getConfig(state.api);
