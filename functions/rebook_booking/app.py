@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from booking.api_models import RebookRequest
+from booking.flows.manage import with_manage_link
 from booking.flows.rebook import Rebooked, rebook
 from booking.http import api_handler, create_app, responses
 
@@ -18,7 +19,7 @@ app = create_app()
     ),
 )
 def rebook_booking(body: RebookRequest) -> Rebooked:
-    return rebook(body.token, body.start)
+    return with_manage_link(rebook(body.token, body.start), body.token)
 
 
 lambda_handler = api_handler(app)

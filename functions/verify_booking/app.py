@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from booking.api_models import VerifyRequest
 from booking.flows.confirmation import Confirmation, confirm_booking
+from booking.flows.manage import with_manage_link
 from booking.flows.tokens import redeem
 from booking.http import api_handler, create_app, responses
 
@@ -18,7 +19,7 @@ app = create_app()
 )
 def verify(body: VerifyRequest) -> Confirmation:
     record = redeem(body.token)
-    return confirm_booking(record.booking_id, actor="client")
+    return with_manage_link(confirm_booking(record.booking_id, actor="client"), body.token)
 
 
 lambda_handler = api_handler(app)

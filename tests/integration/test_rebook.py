@@ -109,6 +109,7 @@ def test_late_payment_whose_slot_was_taken_rebooks_on_the_same_payment_and_is_co
     assert rebooked.body["amount_paid"] == mine["amount_due_now"]
     [cal] = live_cal_bookings(cal_double)
     assert cal["uid"] == rebooked.body["cal_booking_uid"] and instant(cal["start"]) == instant(new_start)
+    assert rebooked.body["manage_url"].startswith("http")  # the client can manage the booking at its new time
     assert cal["metadata"]["booking_id"] == mine["booking_id"]
     assert cal["metadata"]["payment_intent_id"] == mine["payment_intent_id"]
     # And Stripe was asked for nothing new: no PaymentIntent, no charge, no refund; the first payment is kept

@@ -35,7 +35,7 @@ from booking.providers import payments
 from booking.providers.payments import PaymentIntentView
 
 S = BookingStatus
-LATER_PURPOSES = ("balance", "late_cancel_fee", "no_show_fee")
+LATER_PURPOSES = ("balance", "late_cancel_fee", "no_show_fee", "reschedule_fee")
 OPEN = ("requires_payment_method", "requires_action", "requires_confirmation", "processing")
 COLLECTABLE = frozenset({S.PAID, S.CONFIRMED, S.COMPLETED, S.NO_SHOW})
 FEE_WINDOW = timedelta(days=7)  # a fee is charged within a week of the meeting, never later (as Square does)

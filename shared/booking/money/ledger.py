@@ -71,6 +71,10 @@ class Ledger(BaseModel):
         return min(self.refunded + self.lost_to_disputes, self.captured)
 
     @property
+    def reschedule_fees(self) -> int:
+        return sum(intent.amount_received for intent in self.succeeded if intent.purpose == "reschedule_fee")
+
+    @property
     def refundable(self) -> int:
         return max(self.captured - self.refunded - self.lost_to_disputes, 0)
 
@@ -267,14 +271,25 @@ def cancellation_of(booking: Booking, ledger: Ledger) -> CancellationTerms | Non
     by_business = booking.cancel_refund == "full" or (
         booking.cancel_refund is None and booking.cancelled_by == "business"
     )
-    return cancellation_terms(
-        amount_paid=ledger.captured,
-        total=booking.total,
-        slot_start=booking.start_for_policy,
-        cancelled_at=booking.cancelled_at,
-        by_business=by_business,
-        policy=get_catalog().service(booking.service_id).cancellation,
+    return with_reschedule_fees(
+        cancellation_terms(
+            amount_paid=ledger.captured - (0 if by_business else ledger.reschedule_fees),
+            total=booking.total,
+            slot_start=booking.start_for_policy,
+            cancelled_at=booking.cancelled_at,
+            by_business=by_business,
+            policy=get_catalog().service(booking.service_id).cancellation,
+        ),
+        0 if by_business else ledger.reschedule_fees,
     )
+
+
+def with_reschedule_fees(terms: CancellationTerms, fees: int) -> CancellationTerms:
+    """A late reschedule's fee paid the client's change of plan: their cancellation keeps it on top of the policy's
+    fee (a cancellation by the business refunds it with everything else)."""
+    if not fees:
+        return terms
+    return terms.model_copy(update={"fee": terms.fee + fees, "reason": f"{terms.reason}; the reschedule fee is kept"})
 
 
 def owed_refund(booking: Booking, ledger: Ledger) -> OwedRefund | None:

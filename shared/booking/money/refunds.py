@@ -51,10 +51,12 @@ def make_refund(held: Held, ledger: Ledger, owed: OwedRefund) -> list[RefundView
 
 def refund_plan(ledger: Ledger, amount: int) -> list[tuple[str, int]]:
     """Which payments a refund of `amount` comes from: the latest first (a fee, then the balance, then the
-    deposit), each never more than Stripe can still refund of it."""
+    deposit), each never more than Stripe can still refund of it; a reschedule fee last (a client's cancellation
+    keeps it: `ledger.with_reschedule_fees`)."""
     plan: list[tuple[str, int]] = []
     left = amount
-    for intent in reversed(ledger.succeeded):
+    latest_first = list(reversed(ledger.succeeded))
+    for intent in sorted(latest_first, key=lambda intent: intent.purpose == "reschedule_fee"):
         take = min(left, ledger.refundable_of(intent.id))
         if take > 0:
             plan.append((intent.id, take))
