@@ -118,6 +118,10 @@ class PackageRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @property
+    def credits_remaining(self) -> int:
+        return max(self.sessions - self.credits_used, 0)
+
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 

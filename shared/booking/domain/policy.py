@@ -6,6 +6,9 @@
   the rest of what was paid. A 50% deposit against a 50% fee is exactly the fee: nothing to refund. A fee larger
   than what was paid leaves `uncovered`, charged to the saved card once when the service's
   `charge_uncovered_fee` is on (money/collections.py).
+- A session booked with a package credit: cancelled by the business or in the free window, the credit goes back to
+  the package; later, or a no-show, the credit is spent (forfeited).
+- A package refunded by the owner: the unused credits' share of its price, rounded down.
 """
 
 from __future__ import annotations
@@ -52,3 +55,16 @@ def cancellation_terms(
         reason=f"cancelled {max(hours_ahead, 0):.1f} h ahead (free until {policy.free_until_hours} h): "
         f"fee {policy.late_fee_percent}% of the price",
     )
+
+
+def package_credit_returned(
+    *, slot_start: datetime, cancelled_at: datetime, by_business: bool, policy: CancellationPolicy
+) -> bool:
+    """Whether a cancelled session booked with a package credit gives the credit back (the free window's rule)."""
+    return by_business or (slot_start - cancelled_at).total_seconds() / 3600 >= policy.free_until_hours
+
+
+def package_refund_share(*, price: int, sessions: int, credits_used: int) -> int:
+    """The unused credits' share of a package's price: price x unused / sessions, rounded down (the business keeps
+    the odd minor unit, as a deposit rounds)."""
+    return price * max(sessions - credits_used, 0) // sessions

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, Field
 
 from booking import cursors
-from booking.api_models import AttendeeIn, RequestBody
+from booking.api_models import AttendeeIn, PriceOut, RequestBody
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.dal import packages as package_store
@@ -40,8 +40,9 @@ from booking.errors import (
     PurchaseComplete,
 )
 from booking.observability import logger, metrics
+from booking.owner.alerts import orphan_payment
 from booking.providers import payments
-from booking.providers.payments import PaymentIntentView
+from booking.providers.payments import PaymentIntentView, RefundView
 from booking.settings import get_settings, stripe_publishable_key
 
 
@@ -70,11 +71,6 @@ class PurchaseRequest(RequestBody):
     package_id: str = Field(min_length=1, max_length=64, description="The catalog's package id (GET /config)")
     currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$", description="One of the package's")
     buyer: AttendeeIn
-
-
-class PriceOut(BaseModel):
-    amount: int = Field(description="Minor units")
-    currency: str
 
 
 class PackagePurchase(BaseModel):
@@ -180,13 +176,18 @@ def _replay(recorded: tuple[str, str], request_fingerprint: str, publishable_key
 
 
 def payment_succeeded(intent: PaymentIntentView, *, actor: str) -> str:
-    """Stripe says the package's PaymentIntent succeeded (its webhook, or a read that asked Stripe)."""
+    """Stripe's webhook: the package's PaymentIntent succeeded. A payment no package accounts for (unknown package,
+    another amount) is never dropped silently: the owner is alerted once, as for an orphan booking payment."""
     package_id = intent.metadata.get("package_id") or ""
     package = package_store.read(package_id)
-    if package is None:
-        return "ignored: unknown package"
     logger.append_keys(package_id=package_id)
-    return _activate(package, intent, actor=actor).status.value.lower()
+    activated = _activate(package, intent, actor=actor) if package is not None else None
+    if activated is None or activated.status == PackageStatus.PENDING:
+        why = f"package {package_id} is unknown" if activated is None else f"package {package_id} was not activated"
+        metrics.add_metric(name="OrphanPayment", unit="Count", value=1)
+        orphan_payment(intent.id, intent.amount_received or intent.amount, intent.currency, why)
+        return "orphan package payment: the owner alerted"
+    return activated.status.value.lower()
 
 
 def _activate(package: PackageRecord, intent: PaymentIntentView, *, actor: str) -> PackageRecord:
@@ -194,7 +195,7 @@ def _activate(package: PackageRecord, intent: PaymentIntentView, *, actor: str) 
         return package
     if intent.id != package.payment_intent_id or intent.amount_received != package.price:
         logger.error("package payment does not match", extra={"payment_intent_id": intent.id})
-        return package
+        return package  # stays PENDING: the webhook alerts the owner
     offer_days = get_catalog().package(package.catalog_id).expires_days
     now = clock_now()
     try:
@@ -243,7 +244,7 @@ class PackageView(BaseModel):
     status: ViewStatus
     sessions: int
     credits_used: int
-    credits_remaining: int
+    credits_remaining: int = Field(description="Sessions not used (bookable only while the status is active)")
     expires_at: datetime | None
     services: list[str]
     price: PriceOut
@@ -264,7 +265,7 @@ def credit_state(booking: Booking, package: PackageRecord) -> CreditState:
     a late cancellation or a no-show (forfeited), or given back."""
     if booking.booking_id not in package.booking_ids:
         return "returned"
-    return "forfeited" if booking.status in SPENT else "used"
+    return "forfeited" if booking.status in SPENT or booking.no_show else "used"
 
 
 def _status(package: PackageRecord, now: datetime) -> ViewStatus:
@@ -282,7 +283,7 @@ def _view_fields(package: PackageRecord) -> dict[str, object]:
         "status": _status(package, clock_now()),
         "sessions": package.sessions,
         "credits_used": package.credits_used,
-        "credits_remaining": max(package.sessions - package.credits_used, 0),
+        "credits_remaining": package.credits_remaining,
         "expires_at": package.expires_at,
         "services": package.services,
         "price": PriceOut(amount=package.price, currency=package.currency),
@@ -351,6 +352,7 @@ class OwnerPackageSummary(BaseModel):
     buyer: Attendee
     sessions: int
     credits_used: int
+    credits_remaining: int
     price: PriceOut
     amount_refunded: int
     expires_at: datetime | None
@@ -376,6 +378,7 @@ def owner_list(limit: int, cursor: str | None) -> OwnerPackages:
                 buyer=p.buyer,
                 sessions=p.sessions,
                 credits_used=p.credits_used,
+                credits_remaining=p.credits_remaining,
                 price=PriceOut(amount=p.price, currency=p.currency),
                 amount_refunded=p.amount_refunded,
                 expires_at=p.expires_at,
@@ -434,7 +437,7 @@ def refund(package_id: str, body: PackageRefundRequest, *, actor: str, request: 
         mine = [r for r in refunds if r.request == request and r.counts]
         share = package_refund_share(price=package.price, sessions=package.sessions, credits_used=package.credits_used)
         owed = min(share - returned, intent.amount_received - returned)
-        made = []
+        made: list[RefundView] = []
         if not mine and owed > 0:
             attempt = sum(1 for r in refunds if r.purpose == REFUND_PURPOSE)
             made = [
@@ -460,12 +463,15 @@ def refund(package_id: str, body: PackageRefundRequest, *, actor: str, request: 
     except BaseException:
         package_store.end_lease(package_id, holder)
         raise
-    refunded = sum(r.amount for r in mine) if mine else sum(r.amount for r in made)
-    money = format_amount(refunded, package.currency)
-    message = f"Refunded {money} for {package.sessions - package.credits_used} unused sessions."
-    if not made:
-        message = f"Nothing more to refund: {format_amount(returned, package.currency)} already returned."
-    return PackageRefund(message=message, refunded=refunded if made or mine else 0, package=_owner(recorded))
+    # The same request again answers what it refunded the first time; another request, what it added (maybe 0).
+    refunded = sum(r.amount for r in mine or made)
+    unused = package.sessions - package.credits_used
+    message = (
+        f"Refunded {format_amount(refunded, package.currency)} for {unused} unused sessions."
+        if refunded
+        else f"Nothing more to refund: {format_amount(returned, package.currency)} already returned."
+    )
+    return PackageRefund(message=message, refunded=refunded, package=_owner(recorded))
 
 
 def _lease(package_id: str, holder: str, *, actor: str, reason: str) -> PackageRecord:

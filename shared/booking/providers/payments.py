@@ -207,6 +207,30 @@ def charge_saved_card(
     return PaymentIntentView.from_stripe(intent)
 
 
+def package_key(package_id: str, action: str) -> str:
+    return f"package:{package_id}:{action}"
+
+
+PACKAGE_PURPOSE = "package"
+
+
+def create_package_payment_intent(package_id: str, *, amount: int, currency: str, name: str) -> PaymentIntentView:
+    """The one payment of a prepaid package (metadata purpose "package": its webhooks go to the package, not to a
+    booking)."""
+    with provider_errors("create the package payment"):
+        intent = client().v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": currency,
+                "automatic_payment_methods": {"enabled": True},
+                "description": f"{name} (package {package_id})",
+                "metadata": {"package_id": package_id, "purpose": PACKAGE_PURPOSE},
+            },
+            options={"idempotency_key": package_key(package_id, "payment_intent")},
+        )
+    return PaymentIntentView.from_stripe(intent)
+
+
 def retrieve_payment_intent(payment_intent_id: str) -> PaymentIntentView:
     with provider_errors("read the payment"):
         intent = client().v1.payment_intents.retrieve(payment_intent_id)
@@ -254,6 +278,25 @@ def create_refund(
     if request:
         metadata["request"] = request
     with provider_errors("refund the payment"):
+        created = client().v1.refunds.create(
+            params={
+                "payment_intent": payment_intent_id,
+                "amount": amount,
+                "reason": "requested_by_customer",
+                "metadata": metadata,
+            },
+            options={"idempotency_key": key},
+        )
+    return RefundView.from_stripe(created)
+
+
+def create_package_refund(
+    package_id: str, payment_intent_id: str, amount: int, *, purpose: str, reason: str, key: str, request: str
+) -> RefundView:
+    """A refund of a package's payment; `key` is decided by the caller from the refunds Stripe already has, and
+    `request` (the owner's Idempotency-Key hash) lets a retry find it after Stripe forgot the key."""
+    metadata = {"package_id": package_id, "purpose": purpose, "why": reason[:500], "request": request}
+    with provider_errors("refund the package"):
         created = client().v1.refunds.create(
             params={
                 "payment_intent": payment_intent_id,

@@ -29,6 +29,7 @@ from booking.errors import (
     PaymentProviderError,
     SlotUnavailable,
 )
+from booking.flows import packages
 from booking.flows.confirmation import confirm_booking
 from booking.flows.payment_outcomes import record_payment
 from booking.money import payouts
@@ -155,6 +156,8 @@ def _booking_id(obj: dict[str, Any], payment_intent_id: str | None) -> str | Non
 
 def payment_succeeded(obj: dict[str, Any]) -> str:
     intent = PaymentIntentView.from_stripe(obj)
+    if intent.purpose == payments.PACKAGE_PURPOSE:
+        return packages.payment_succeeded(intent, actor="stripe")
     booking_id = _booking_id(obj, intent.id)
     if booking_id is None:
         return _orphan(intent, "no booking of ours names this PaymentIntent (no booking_id in its metadata)")
@@ -211,6 +214,8 @@ def finish_booking(booking_id: str, *, actor: str) -> str:
 
 def payment_failed(obj: dict[str, Any]) -> str:
     intent = PaymentIntentView.from_stripe(obj)
+    if intent.purpose == payments.PACKAGE_PURPOSE:
+        return "package payment failed; the package stays pending until paid"
     booking_id = _booking_id(obj, intent.id)
     if booking_id is None:
         return "ignored: not a booking payment"
@@ -223,6 +228,9 @@ def payment_failed(obj: dict[str, Any]) -> str:
 
 
 def payment_canceled(obj: dict[str, Any]) -> str:
+    intent = PaymentIntentView.from_stripe(obj)
+    if intent.purpose == payments.PACKAGE_PURPOSE:
+        return packages.payment_canceled(intent.metadata.get("package_id") or "", obj.get("cancellation_reason"))
     booking_id = _booking_id(obj, obj.get("id"))
     if booking_id is None:
         return "ignored: not a booking payment"
