@@ -13,6 +13,10 @@
  *   verify-url   the verify page (default: book/verify/ next to this file); Stripe returns there after a redirect
  *   rebook-token, service   rebook mode (the verify page uses it): a booking whose slot was lost picks another time
  *                of the same service on the same payment (POST /bookings/rebook with the booking token)
+ *   manage-token, service   reschedule mode (the manage page uses it): the client's own booking moves to another
+ *                time of its service (POST /bookings/manage/reschedule); `move-note` says what moving costs
+ *   package-id, package-secret   book with a package's credit (the package page sets them): the "Use a package"
+ *                option starts checked and filled in, and only the services the package covers are listed
  *
  * Theming: set these custom properties on booking-widget (or any ancestor):
  *   --bw-accent      buttons, selected choices, focus ring         (default #4a32c9)
@@ -23,14 +27,17 @@
  *   --bw-surface     panels and slot buttons                        (default #f5f4fa)
  *   --bw-border      borders                                        (default #cfcddb)
  *   --bw-error       errors                                         (default #b0201a)
+ *   --bw-success     a promo code that applies                      (default #17643a)
  *   --bw-radius      corner radius                                  (default 10px)
  *   --bw-font        font family                                    (default system-ui stack)
  *   --bw-max-width   the widget's maximum width                     (default 760px)
  * Stripe's Payment Element takes the accent, font and radius through its `appearance` option.
  *
  * Events (bubbling, on the element): `bw-payment-confirmed` {detail: {booking_id, payment_intent_id}} once Stripe
- * has the payment, before the redirect to the verify page; in rebook mode `bw-rebooked` {detail: the API's answer,
- * or null when the booking was moved already}.
+ * has the payment, before the redirect to the verify page; `bw-booked` {detail: {booking_id}} when nothing was due
+ * (a free service, a 100% promo code, a package credit), before the redirect; in rebook mode `bw-rebooked`
+ * {detail: the API's answer, or null when the booking was moved already}; in reschedule mode `bw-rescheduled`
+ * {detail: the manage view at the new time}.
  */
 
 // A relative import resolves against this module's own URL (import.meta.url), so the widget works from any origin.
@@ -40,13 +47,16 @@ import {
   apiBase,
   apiRequest,
   clientTimeZone,
+  countOf,
   el,
   formatDateTime,
   formatDay,
   formatMoney,
   formatTime,
   getConfig,
+  isFree,
   loadStripe,
+  pricesOf,
   sleep,
   uuid,
   zoneLabel,
@@ -57,13 +67,14 @@ const STYLE = `
 /* Defaults at zero specificity on the root: a value the page sets on booking-widget or any ancestor wins. */
 :where(:root) {
   --bw-accent: #4a32c9; --bw-accent-fg: #fff; --bw-bg: #fff; --bw-fg: #1c1b22; --bw-muted: #55536a;
-  --bw-surface: #f5f4fa; --bw-border: #cfcddb; --bw-error: #b0201a; --bw-radius: 10px; --bw-max-width: 760px;
+  --bw-surface: #f5f4fa; --bw-border: #cfcddb; --bw-error: #b0201a; --bw-success: #17643a; --bw-radius: 10px; --bw-max-width: 760px;
   --bw-font: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
 }
 booking-widget { display: block; max-width: var(--bw-max-width); margin-inline: auto; }
 .bw { font-family: var(--bw-font); color: var(--bw-fg); background: var(--bw-bg); border: 1px solid var(--bw-border);
   border-radius: var(--bw-radius); padding: clamp(14px, 4vw, 28px); line-height: 1.45; font-size: 1rem; box-sizing: border-box; }
 .bw *, .bw *::before, .bw *::after { box-sizing: inherit; }
+.bw [hidden] { display: none !important; }
 .bw-title { font-size: 1.35rem; margin: 0 0 2px; }
 .bw-sub { margin: 0 0 16px; color: var(--bw-muted); }
 .bw-step-title { font-size: 1.1rem; margin: 0 0 12px; }
@@ -131,6 +142,22 @@ booking-widget { display: block; max-width: var(--bw-max-width); margin-inline: 
 .bw-amounts dt { color: var(--bw-muted); }
 .bw-amounts dd { margin: 0; text-align: right; font-weight: 650; }
 .bw-loading { color: var(--bw-muted); }
+.bw-slot[disabled] { border-style: dashed; color: var(--bw-muted); background: var(--bw-surface); cursor: not-allowed; }
+.bw-options-row { grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
+.bw-inline { display: flex; gap: 8px; align-items: stretch; }
+.bw-inline input { flex: 1 1 auto; min-width: 0; }
+.bw-inline .bw-btn { flex: none; min-height: 44px; }
+.bw-result { margin: 0; font-size: .93rem; }
+.bw-result[data-kind="ok"] { color: var(--bw-success); font-weight: 600; }
+.bw-result[data-kind="error"] { color: var(--bw-error); font-weight: 600; }
+.bw-extras { border-top: 1px solid var(--bw-border); padding-top: 14px; margin-bottom: 16px; display: grid; gap: 12px; }
+.bw-extras .bw-field { margin-bottom: 0; }
+.bw-check { display: flex; gap: 10px; align-items: center; font-weight: 600; cursor: pointer; min-height: 44px; }
+.bw-check input { width: 18px; height: 18px; margin: 0; accent-color: var(--bw-accent); flex: none; }
+.bw-backup { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: center; justify-content: space-between; }
+.bw-backup p { margin: 0; }
+.bw-package-fields { display: grid; gap: 12px; padding-left: 28px; }
+.bw-nothing-due { margin: 0 0 16px; padding: 10px 14px; border-radius: var(--bw-radius); background: var(--bw-surface); font-weight: 600; }
 .bw[aria-busy="true"] .bw-body { opacity: .75; }
 @media (max-width: 480px) {
   .bw-days { grid-template-columns: 1fr 1fr; }
@@ -148,6 +175,7 @@ function injectStyle() {
 }
 
 let widgetCount = 0;
+const credits = (n) => countOf(n, "credit");
 
 class BookingWidget extends HTMLElement {
   connectedCallback() {
@@ -158,6 +186,12 @@ class BookingWidget extends HTMLElement {
     this.paymentType = "deposit";
     this.attendee = { name: "", email: "", phone: "" };
     this.attempt = null; // {body, key, start}: one create-intent attempt and its Idempotency-Key
+    this.currency = null; // null: the service's default price
+    this.promo = null; // {code, answer}: the code the client applied and GET /promo's answer for it
+    this.backupSlot = null;
+    this.pkg = { id: this.getAttribute("package-id") || "", secret: this.getAttribute("package-secret") || "" };
+    this.usePackage = Boolean(this.pkg.id);
+    this.pkgInfo = null; // GET /packages/{id}: its name, services and credits, when the page gave the package
     injectStyle();
     this.status = el("div", { class: "bw-sr", role: "status", "aria-live": "polite" });
     this.notice = el("div", { class: "bw-notice-slot" });
@@ -189,9 +223,11 @@ class BookingWidget extends HTMLElement {
     const business = this.config.business || {};
     this.subEl.textContent = business.name ? `with ${business.name}` : "";
     this.rebookToken = this.getAttribute("rebook-token");
-    if (this.rebookToken) {
+    this.manageToken = this.rebookToken ? null : this.getAttribute("manage-token");
+    this.moving = Boolean(this.rebookToken || this.manageToken); // an existing booking picks another time
+    if (this.moving) {
       this.service = (this.config.services || []).find((s) => s.id === this.getAttribute("service"));
-      this.titleEl.textContent = "Pick another time";
+      this.titleEl.textContent = this.manageToken ? "Pick a new time" : "Pick another time";
       this.subEl.hidden = true;
       if (this.service) {
         this.openSlots(null);
@@ -200,7 +236,17 @@ class BookingWidget extends HTMLElement {
       this.showNotice("We could not tell which service this booking is for. Please contact us to pick another time.", { kind: "error" });
       return;
     }
+    if (this.usePackage && this.pkg.secret) await this.loadPackage();
     this.renderServices(false);
+  }
+
+  /** The package the page gave (its services and credits left); without it the widget still books with it. */
+  async loadPackage() {
+    try {
+      this.pkgInfo = await this.call(`/packages/${encodeURIComponent(this.pkg.id)}`, { headers: { "X-Package-Secret": this.pkg.secret } });
+    } catch {
+      this.pkgInfo = null; // create-intent says precisely what is wrong with the package, beside its fields
+    }
   }
 
   get verifyPage() {
@@ -292,32 +338,35 @@ class BookingWidget extends HTMLElement {
     return heading;
   }
 
-  money(amount) {
-    return formatMoney(amount, (this.service && this.service.price.currency) || "usd");
-  }
-
   // ---- 1. service ------------------------------------------------------------------------------------------------
 
   renderServices(focus = true) {
     this.interacted = focus;
-    const services = this.config.services || [];
+    const covered = this.usePackage && this.pkgInfo && this.pkgInfo.services;
+    const services = (this.config.services || []).filter((s) => !covered || covered.includes(s.id));
     const list = el("ul", { class: "bw-services" });
     for (const service of services) {
       const deposit = service.payment_types && service.payment_types.includes("deposit");
-      const meta = deposit
-        ? `${service.duration_minutes} min · ${this.moneyOf(service.deposit)} deposit to book`
-        : `${service.duration_minutes} min · paid in full to book`;
+      const others = pricesOf(service).slice(1).map((p) => p.currency.toUpperCase());
+      const meta = [
+        `${service.duration_minutes} min`,
+        isFree(service) ? "no payment needed" : covered ? "one package credit" : deposit ? `${this.moneyOf(service.deposit)} deposit to book` : "paid in full to book",
+        others.length && !covered ? `also in ${others.join(", ")}` : null,
+      ];
       const button = el(
         "button",
         { type: "button", class: "bw-service", "data-service": service.id },
         el("span", { class: "bw-service-name" }, service.name),
-        el("span", { class: "bw-service-price" }, this.moneyOf(service.price)),
-        el("span", { class: "bw-service-meta" }, meta),
+        el("span", { class: "bw-service-price" }, isFree(service) ? "Free" : this.moneyOf(service.price)),
+        el("span", { class: "bw-service-meta" }, meta.filter(Boolean).join(" · ")),
       );
       button.addEventListener("click", () => this.chooseService(service));
       list.append(el("li", {}, button));
     }
-    this.showStep("Choose a service", services.length ? list : el("p", {}, "No services can be booked right now."));
+    const intro = covered
+      ? el("p", { class: "bw-muted bw-package-intro" }, `Booking with your package “${this.pkgInfo.name}”: ${credits(this.pkgInfo.credits_remaining)} left.`)
+      : null;
+    this.showStep("Choose a service", intro, services.length ? list : el("p", {}, "No services can be booked right now."));
   }
 
   moneyOf(price) {
@@ -326,6 +375,11 @@ class BookingWidget extends HTMLElement {
 
   chooseService(service) {
     this.clearNotice();
+    if (this.service !== service) {
+      this.promo = null;
+      this.currency = null;
+      this.backupSlot = null;
+    }
     this.service = service;
     this.paymentType = (service.payment_types || ["deposit"]).includes("deposit") ? "deposit" : "full";
     this.weekStart = null;
@@ -338,13 +392,27 @@ class BookingWidget extends HTMLElement {
 
   async openSlots(weekStart) {
     const loading = el("p", { class: "bw-loading" }, "Loading free times…");
-    this.showStep(this.rebookToken ? this.service.name : `Pick a time for ${this.service.name}`, this.serviceSummary(), loading);
+    const title = this.moving ? this.service.name : this.pickingBackup ? "Pick a backup time" : `Pick a time for ${this.service.name}`;
+    this.showStep(title, this.serviceSummary(), loading);
     this.announce("Loading free times");
     await this.loadWeek(weekStart);
   }
 
   serviceSummary() {
-    if (this.rebookToken) return null; // the step's heading names the service
+    if (this.moving) return null; // the step's heading names the service
+    if (this.pickingBackup) {
+      const back = el("button", { type: "button", class: "bw-btn bw-btn-link", "data-action": "back-to-details" }, "Back to your details");
+      back.addEventListener("click", () => {
+        this.pickingBackup = false;
+        this.renderDetails();
+      });
+      return el(
+        "div",
+        { class: "bw-summary" },
+        el("p", {}, el("strong", {}, "Your time: "), this.slotText(), el("br"), el("span", { class: "bw-muted" }, "A backup time is where we move your booking if we have to close that day.")),
+        back,
+      );
+    }
     const change = el("button", { type: "button", class: "bw-btn bw-btn-link", "data-action": "change-service" }, "Change service");
     change.addEventListener("click", () => {
       this.clearNotice();
@@ -401,7 +469,10 @@ class BookingWidget extends HTMLElement {
         for (const slot of day.slots) {
           count += 1;
           const time = formatTime(slot.start, this.timeZone);
-          const button = el("button", { type: "button", class: "bw-slot", "data-start": slot.start, "aria-label": `${longDay}, ${time}` }, time);
+          // While picking a backup, the booking's own time is shown but cannot be its own backup.
+          const own = this.pickingBackup && this.chosenSlot && slot.start === this.chosenSlot.start;
+          const label = own ? `${longDay}, ${time}, your chosen time` : `${longDay}, ${time}`;
+          const button = el("button", { type: "button", class: "bw-slot", "data-start": slot.start, "aria-label": label, disabled: own }, time);
           button.addEventListener("click", () => this.chooseSlot(slot));
           slots.append(el("li", {}, button));
         }
@@ -430,8 +501,16 @@ class BookingWidget extends HTMLElement {
 
   chooseSlot(slot) {
     this.clearNotice();
+    if (this.pickingBackup) {
+      this.pickingBackup = false;
+      this.backupSlot = slot;
+      this.renderDetails();
+      this.announce(`Backup time: ${this.slotText(slot)}`);
+      return;
+    }
     this.chosenSlot = slot;
-    if (this.rebookToken) this.renderRebook();
+    if (this.backupSlot && this.backupSlot.start === slot.start) this.backupSlot = null;
+    if (this.moving) this.renderRebook();
     else this.renderDetails();
   }
 
@@ -445,19 +524,23 @@ class BookingWidget extends HTMLElement {
     });
     const move = el("button", { type: "button", class: "bw-btn bw-rebook", "data-busy-label": "Moving your booking…" }, "Move my booking here");
     move.addEventListener("click", () => this.busy(move, () => this.rebook()));
+    const note = this.manageToken ? this.getAttribute("move-note") || "Your payment moves with it." : "Your payment moves with it: nothing more is charged.";
     this.showStep(
       "Move your booking",
       el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), el("br"), this.slotText())),
-      el("p", {}, "Your payment moves with it: nothing more is charged."),
+      el("p", { class: "bw-move-note" }, note),
       el("div", { class: "bw-actions" }, move, change),
     );
   }
 
   async rebook() {
     this.clearNotice();
+    const [path, token, done] = this.manageToken
+      ? ["/bookings/manage/reschedule", this.manageToken, "bw-rescheduled"]
+      : ["/bookings/rebook", this.rebookToken, "bw-rebooked"];
     let moved;
     try {
-      moved = await this.call("/bookings/rebook", { body: { token: this.rebookToken, start: this.chosenSlot.start } });
+      moved = await this.call(path, { body: { token, start: this.chosenSlot.start } });
     } catch (error) {
       if (error instanceof ApiError && error.code === "already_rebooked") {
         this.dispatchEvent(new CustomEvent("bw-rebooked", { bubbles: true, detail: null }));
@@ -471,17 +554,41 @@ class BookingWidget extends HTMLElement {
       this.showError(error, () => this.rebook());
       return;
     }
-    this.dispatchEvent(new CustomEvent("bw-rebooked", { bubbles: true, detail: moved }));
+    this.dispatchEvent(new CustomEvent(done, { bubbles: true, detail: moved }));
   }
 
-  slotText() {
-    return formatDateTime(this.chosenSlot.start, this.timeZone, undefined, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit" });
+  slotText(slot = this.chosenSlot) {
+    return formatDateTime(slot.start, this.timeZone, undefined, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit" });
   }
 
-  // ---- 3. payment choice and details ---------------------------------------------------------------------------
+  // ---- 3. options, payment choice and details ------------------------------------------------------------------
+
+  /** The price in the chosen currency: {amount, currency, deposit?}. */
+  get price() {
+    const prices = pricesOf(this.service);
+    return prices.find((p) => p.currency === this.currency) || prices[0];
+  }
+
+  /** The applied promo code when it applies to this service and currency. */
+  get appliedPromo() {
+    const answer = this.promo && this.promo.answer;
+    return answer && answer.valid && answer.discounted_price && answer.discounted_price.currency === this.price.currency ? this.promo : null;
+  }
+
+  get packageCovers() {
+    return this.usePackage && !isFree(this.service);
+  }
+
+  /** What the booking costs the client: nothing with a package credit, else the price less an applied promo code. */
+  get total() {
+    if (this.packageCovers) return 0;
+    const promo = this.appliedPromo;
+    return promo ? promo.answer.discounted_price.amount : this.price.amount;
+  }
 
   renderDetails() {
     const service = this.service;
+    const free = isFree(service);
     const change = el("button", { type: "button", class: "bw-btn bw-btn-link", "data-action": "change-time" }, "Change time");
     change.addEventListener("click", () => {
       this.clearNotice();
@@ -489,27 +596,17 @@ class BookingWidget extends HTMLElement {
     });
     const summary = el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, service.name), el("br"), this.slotText()), change);
 
-    const types = service.payment_types && service.payment_types.length ? service.payment_types : ["full"];
-    if (!types.includes(this.paymentType)) this.paymentType = types[0];
-    const balance = service.price.amount - service.deposit.amount;
-    const options = el("div", { class: "bw-options" });
-    for (const type of types) {
-      const id = `${this.uid}-pay-${type}`;
-      const [title, detail] =
-        type === "deposit"
-          ? [`Pay a ${this.moneyOf(service.deposit)} deposit now`, `${formatMoney(balance, service.price.currency)} is due at your appointment.`]
-          : [`Pay in full: ${this.moneyOf(service.price)}`, "Nothing more to pay at your appointment."];
-      const input = el("input", { type: "radio", name: `${this.uid}-payment-type`, id, value: type, checked: type === this.paymentType });
-      input.addEventListener("change", () => (this.paymentType = type));
-      options.append(el("label", { class: "bw-option", for: id }, input, el("span", {}, el("strong", {}, title), el("span", { class: "bw-muted" }, detail))));
-    }
-    const payment = el("fieldset", { class: "bw-fieldset" }, el("legend", { class: "bw-legend" }, "Payment"), options);
-
-    const phoneRequired = Boolean(service.phone_required || service.requires_phone);
+    const phoneRequired = Boolean(service.requires_phone);
+    this.submitButton = el("button", { type: "submit", class: "bw-btn bw-continue" });
+    this.paymentBox = el("div", { class: "bw-payment-box" });
+    this.currencyBox = free ? null : this.currencyPart();
+    this.promoBox = free ? null : this.promoPart();
     const form = el(
       "form",
       { class: "bw-form", novalidate: true },
-      payment,
+      el("div", { class: "bw-extras" }, this.backupPart(), free ? null : this.packagePart(), this.promoBox),
+      this.currencyBox,
+      this.paymentBox,
       el(
         "fieldset",
         { class: "bw-fieldset" },
@@ -520,21 +617,199 @@ class BookingWidget extends HTMLElement {
           type: "tel",
           autocomplete: "tel",
           required: phoneRequired,
-          hint: "With country code, e.g. +14155550100.",
+          hint: phoneRequired ? "We call you on it: with country code (E.164), e.g. +14155550100." : "With country code, e.g. +14155550100.",
         }),
       ),
+      el("div", { class: "bw-actions" }, this.submitButton),
     );
-    const submit = el("button", { type: "submit", class: "bw-btn bw-continue", "data-busy-label": "Holding your time…" }, "Continue to payment");
-    form.append(el("div", { class: "bw-actions" }, submit));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.busy(submit, () => this.createIntent(form));
+      this.busy(this.submitButton, () => this.createIntent(form));
     });
+    this.showOptions();
     this.showStep("Your booking", summary, form);
   }
 
-  field(name, label, { type = "text", autocomplete, required = false, hint } = {}) {
-    const id = `${this.uid}-${name}`;
+  /** Shows what the options chosen so far make of the price: the currency and promo code parts, the payment choice. */
+  showOptions() {
+    if (this.currencyBox) this.currencyBox.hidden = this.packageCovers;
+    if (this.promoBox) this.promoBox.hidden = this.packageCovers;
+    this.paymentBox.replaceChildren(this.paymentPart());
+    const nothingDue = this.total === 0;
+    this.submitButton.textContent = nothingDue ? "Book now" : "Continue to payment";
+    this.submitButton.dataset.busyLabel = nothingDue ? "Booking…" : "Holding your time…";
+  }
+
+  paymentPart() {
+    const service = this.service;
+    const price = this.price;
+    const total = this.total;
+    if (total === 0) {
+      const why = this.packageCovers
+        ? "One credit of your package pays for this session: nothing to pay."
+        : isFree(service)
+          ? "This service is free: nothing to pay."
+          : `Your promo code covers the whole price (${this.moneyOf(price)}): nothing to pay.`;
+      return el("p", { class: "bw-nothing-due" }, why);
+    }
+    const types = service.payment_types && service.payment_types.length ? service.payment_types : ["full"];
+    if (!types.includes(this.paymentType)) this.paymentType = types[0];
+    // The deposit's amount is the API's (per currency); after a discount it is a share of the new total.
+    const deposit = total === price.amount ? price.deposit : undefined;
+    const money = (amount) => formatMoney(amount, price.currency);
+    const options = el("div", { class: "bw-options" });
+    for (const type of types) {
+      const id = `${this.uid}-pay-${type}`;
+      const [title, detail] =
+        type === "full"
+          ? [`Pay in full: ${money(total)}`, "Nothing more to pay at your appointment."]
+          : deposit
+            ? [`Pay a ${this.moneyOf(deposit)} deposit now`, `${money(total - deposit.amount)} is due at your appointment.`]
+            : [`Pay a ${service.deposit_percent}% deposit now`, `The rest of ${money(total)} is due at your appointment.`];
+      const input = el("input", { type: "radio", name: `${this.uid}-payment-type`, id, value: type, checked: type === this.paymentType });
+      input.addEventListener("change", () => (this.paymentType = type));
+      options.append(el("label", { class: "bw-option", for: id }, input, el("span", {}, el("strong", {}, title), el("span", { class: "bw-muted" }, detail))));
+    }
+    return el("fieldset", { class: "bw-fieldset" }, el("legend", { class: "bw-legend" }, "Payment"), options);
+  }
+
+  currencyPart() {
+    const prices = pricesOf(this.service);
+    if (prices.length < 2) return null;
+    const options = el("div", { class: "bw-options bw-options-row" });
+    for (const price of prices) {
+      const id = `${this.uid}-currency-${price.currency}`;
+      const input = el("input", { type: "radio", name: `${this.uid}-currency`, id, value: price.currency, checked: price.currency === this.price.currency });
+      input.addEventListener("change", () => this.chooseCurrency(price.currency));
+      options.append(el("label", { class: "bw-option", for: id }, input, el("span", {}, el("strong", {}, price.currency.toUpperCase()), el("span", { class: "bw-muted" }, this.moneyOf(price)))));
+    }
+    return el("fieldset", { class: "bw-fieldset bw-currency" }, el("legend", { class: "bw-legend" }, "Pay in"), options);
+  }
+
+  async chooseCurrency(currency) {
+    this.currency = currency;
+    this.showOptions();
+    // A promo code's discounted price is per currency: ask again in the new one.
+    if (this.promo) await this.applyPromo(this.promo.code);
+  }
+
+  backupPart() {
+    const pick = el("button", { type: "button", class: "bw-btn bw-btn-secondary", "data-action": "pick-backup" }, this.backupSlot ? "Change" : "Add a backup time");
+    pick.addEventListener("click", () => {
+      this.clearNotice();
+      this.pickingBackup = true;
+      this.openSlots(this.weekStart);
+    });
+    if (!this.backupSlot) {
+      return el(
+        "div",
+        { class: "bw-backup" },
+        el("p", {}, el("strong", {}, "Backup time (optional)"), el("br"), el("span", { class: "bw-muted" }, "If we have to close on your day, we move your booking there.")),
+        pick,
+      );
+    }
+    const remove = el("button", { type: "button", class: "bw-btn bw-btn-link", "data-action": "remove-backup" }, "Remove");
+    remove.addEventListener("click", () => {
+      this.backupSlot = null;
+      this.renderDetails();
+      this.announce("Backup time removed.");
+    });
+    return el(
+      "div",
+      { class: "bw-backup", "data-backup": this.backupSlot.start },
+      el("p", {}, el("strong", {}, "Backup time: "), this.slotText(this.backupSlot)),
+      el("div", { class: "bw-actions", style: "margin-top: 0" }, pick, remove),
+    );
+  }
+
+  packagePart() {
+    const fieldsId = `${this.uid}-package-fields`;
+    const toggle = el("input", { type: "checkbox", id: `${this.uid}-use-package`, checked: this.usePackage, "aria-controls": fieldsId, "aria-expanded": String(this.usePackage) });
+    const info = this.pkgInfo && this.pkgInfo.package_id === this.pkg.id ? el("p", { class: "bw-hint" }, `“${this.pkgInfo.name}”: ${credits(this.pkgInfo.credits_remaining)} left.`) : null;
+    const fields = el(
+      "div",
+      { class: "bw-package-fields", id: fieldsId, hidden: !this.usePackage },
+      info,
+      this.field("package.id", "Package number", { value: this.pkg.id, onInput: (v) => (this.pkg.id = v), autocomplete: "off", hint: "It starts with pkg_; it is on your package's page." }),
+      this.field("package.secret", "Package key", { value: this.pkg.secret, onInput: (v) => (this.pkg.secret = v), autocomplete: "off" }),
+    );
+    toggle.addEventListener("change", () => {
+      this.usePackage = toggle.checked;
+      toggle.setAttribute("aria-expanded", String(toggle.checked));
+      fields.hidden = !toggle.checked;
+      this.showOptions();
+    });
+    return el("div", { class: "bw-package" }, el("label", { class: "bw-check", for: toggle.id }, toggle, "Use a package"), fields);
+  }
+
+  promoPart() {
+    const apply = el("button", { type: "button", class: "bw-btn bw-btn-secondary bw-apply" }, "Apply");
+    const box = this.field("promo_code", "Promo code (optional)", {
+      value: this.promoText || "",
+      autocomplete: "off",
+      button: apply,
+      onInput: (v) => {
+        this.promoText = v;
+        if (this.promo && this.promo.code !== v.toUpperCase()) {
+          // An edited code is not the one applied: the price goes back until it is applied.
+          this.promo = null;
+          this.promoResult.textContent = "";
+          this.showOptions();
+        }
+      },
+    });
+    this.promoResult = el("p", { class: "bw-result bw-promo-result", role: "status" });
+    box.append(this.promoResult);
+    const input = box.querySelector("input");
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault(); // Enter applies the code, it does not submit the booking
+        apply.click();
+      }
+    });
+    apply.addEventListener("click", () => this.busy(apply, () => this.applyPromo(input.value)));
+    if (this.promo) this.showPromoResult();
+    return box;
+  }
+
+  /** GET /promo/{code}: the price with it, or the one message for a code that cannot be used. True when it applies. */
+  async applyPromo(typed) {
+    const code = String(typed || "").trim().toUpperCase();
+    this.promoText = code;
+    if (!code) {
+      this.promo = null;
+      this.promoResult.textContent = "";
+      this.showOptions();
+      return true;
+    }
+    const params = new URLSearchParams({ service_id: this.service.id, currency: this.price.currency });
+    try {
+      this.promo = { code, answer: await this.call(`/promo/${encodeURIComponent(code)}?${params}`) };
+    } catch (error) {
+      this.promo = null;
+      const wait = error instanceof ApiError && error.status === 429 && error.retryAfter ? ` Please try again in ${Math.ceil(error.retryAfter)} s.` : "";
+      this.showPromoResult(`${error.message}${wait}`);
+      this.showOptions();
+      return false;
+    }
+    this.showPromoResult();
+    this.showOptions();
+    return Boolean(this.appliedPromo);
+  }
+
+  showPromoResult(failure) {
+    const promo = this.appliedPromo;
+    let text = failure || (this.promo && this.promo.answer.message) || "";
+    if (!failure && promo) {
+      const { price, discounted_price: now } = promo.answer;
+      text = `${promo.code} applied: ${this.moneyOf(now)} instead of ${this.moneyOf(price)}.`;
+    }
+    this.promoResult.dataset.kind = failure || !promo ? "error" : "ok";
+    this.promoResult.textContent = text;
+  }
+
+  field(name, label, { type = "text", autocomplete, required = false, hint, value, onInput, button } = {}) {
+    const id = `${this.uid}-${name.replace(/[^a-z0-9]+/gi, "-")}`;
     const hintId = `${id}-hint`;
     const errorId = `${id}-error`;
     const input = el("input", {
@@ -545,15 +820,15 @@ class BookingWidget extends HTMLElement {
       required,
       "aria-required": required ? "true" : null,
       "aria-describedby": hint ? hintId : null,
-      value: this.attendee[name] || "",
+      value: value !== undefined ? value : this.attendee[name] || "",
     });
-    input.addEventListener("input", () => (this.attendee[name] = input.value.trim()));
+    input.addEventListener("input", () => (onInput ? onInput(input.value.trim()) : (this.attendee[name] = input.value.trim())));
     return el(
       "div",
       { class: "bw-field", "data-field": name },
       el("label", { for: id }, label),
       hint ? el("p", { class: "bw-hint", id: hintId }, hint) : null,
-      input,
+      button ? el("div", { class: "bw-inline" }, input, button) : input,
       el("p", { class: "bw-field-error", id: errorId, hidden: true }),
     );
   }
@@ -564,9 +839,13 @@ class BookingWidget extends HTMLElement {
     for (const box of form.querySelectorAll(".bw-field")) {
       const input = box.querySelector("input");
       const error = box.querySelector(".bw-field-error");
-      const problem = problems.find((p) => p.field.replace(/^attendee\./, "") === box.dataset.field);
+      // The API names attendee fields "attendee.phone"; a package refused as a whole is shown on its number.
+      const problem = problems.find((p) => {
+        const name = p.field.replace(/^attendee\./, "");
+        return name === box.dataset.field || (name === "package" && box.dataset.field === "package.id");
+      });
       const hintId = box.querySelector(".bw-hint") && box.querySelector(".bw-hint").id;
-      if (problem) {
+      if (problem && !box.closest("[hidden]")) {
         error.textContent = problem.message.charAt(0).toUpperCase() + problem.message.slice(1);
         error.hidden = false;
         input.setAttribute("aria-invalid", "true");
@@ -586,23 +865,44 @@ class BookingWidget extends HTMLElement {
 
   localProblems() {
     const problems = [];
+    if (this.packageCovers) {
+      if (!this.pkg.id) problems.push({ field: "package.id", message: "Please enter your package's number." });
+      if (!this.pkg.secret) problems.push({ field: "package.secret", message: "Please enter your package's key." });
+    }
     if (!this.attendee.name) problems.push({ field: "name", message: "Please enter your name." });
     if (!this.attendee.email) problems.push({ field: "email", message: "Please enter your email address." });
     else if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(this.attendee.email)) problems.push({ field: "email", message: "Please enter a valid email address." });
+    // Only "missing" here: the API checks the number's form (E.164) and its message is shown beside the field.
+    if (this.service.requires_phone && !this.attendee.phone) problems.push({ field: "phone", message: "Please enter your phone number, with its country code." });
     return problems;
   }
 
   async createIntent(form) {
     this.clearNotice();
-    for (const input of form.querySelectorAll(".bw-field input")) this.attendee[input.name] = input.value.trim();
+    for (const input of form.querySelectorAll('.bw-field[data-field="name"] input, .bw-field[data-field="email"] input, .bw-field[data-field="phone"] input')) {
+      this.attendee[input.name] = input.value.trim();
+    }
     const local = this.localProblems();
     if (this.showFieldErrors(form, local)) {
       this.announce(`Please correct ${local.length === 1 ? "1 field" : `${local.length} fields`}.`);
       return;
     }
+    // A code typed but not applied yet is applied now: the client books at the price they saw.
+    const typed = (this.promoText || "").toUpperCase();
+    if (!this.packageCovers && this.promoBox && typed !== (this.promo ? this.promo.code : "")) await this.applyPromo(typed);
+    if (!this.packageCovers && this.promo && !this.appliedPromo) {
+      this.showFieldErrors(form, [{ field: "promo_code", message: this.promoResult.textContent || "This code cannot be used." }]);
+      return;
+    }
     const attendee = { name: this.attendee.name, email: this.attendee.email, time_zone: this.timeZone };
     if (this.attendee.phone) attendee.phone = this.attendee.phone;
-    const body = { service_id: this.service.id, start: this.chosenSlot.start, attendee, payment_type: this.paymentType };
+    const body = { service_id: this.service.id, start: this.chosenSlot.start, attendee, payment_type: this.total === 0 ? "full" : this.paymentType };
+    if (this.packageCovers) body.package = { id: this.pkg.id, secret: this.pkg.secret };
+    else {
+      if (this.price.currency !== this.service.price.currency) body.currency = this.price.currency;
+      if (this.appliedPromo) body.promo_code = this.appliedPromo.code;
+    }
+    if (this.backupSlot) body.backup_start = this.backupSlot.start;
     const bodyText = JSON.stringify(body);
     // The same attempt keeps its key: a retry or a second click finds the same hold and PaymentIntent.
     if (!this.attempt || this.attempt.body !== bodyText) this.attempt = { body: bodyText, key: uuid(), start: null };
@@ -615,7 +915,18 @@ class BookingWidget extends HTMLElement {
       return;
     }
     attempt.start = started;
-    await this.renderPayment(started);
+    if (!started.client_secret && started.verify_url) this.bookedWithoutPayment(started);
+    else await this.renderPayment(started);
+  }
+
+  /** Nothing was due (free, a 100% code, a package credit): the booking is paid already; verify confirms it. */
+  bookedWithoutPayment(started) {
+    this.dispatchEvent(new CustomEvent("bw-booked", { bubbles: true, detail: { booking_id: started.booking_id } }));
+    this.showStep("Booked", el("p", {}, "Nothing to pay. Confirming your booking…"));
+    this.announce("Booked. Confirming your booking.");
+    const target = new URL(started.verify_url);
+    target.searchParams.set("service", this.service.id);
+    location.assign(target.href);
   }
 
   createIntentFailed(form, error) {
@@ -623,7 +934,28 @@ class BookingWidget extends HTMLElement {
       this.showError(error, () => this.createIntent(form));
       return;
     }
-    if (error.status === 409 || error.code === "slot_not_offered") {
+    if (error.code === "promo_unavailable") {
+      this.promo = null;
+      this.showOptions();
+      this.showFieldErrors(form, [{ field: "promo_code", message: error.message }]);
+      this.announce(error.message);
+      return;
+    }
+    if (error.code.startsWith("package")) {
+      const fields = error.fields.length ? error.fields : [{ field: "package", message: error.message }];
+      if (this.showFieldErrors(form, fields)) {
+        this.announce(error.message);
+        return;
+      }
+    }
+    if (error.fields.some((f) => f.field === "backup_start")) {
+      // The backup time went or is not offered: the client picks another or books without one.
+      this.backupSlot = null;
+      this.renderDetails();
+      this.showNotice(`Your backup time: ${error.fields.find((f) => f.field === "backup_start").message}`, { kind: "error" });
+      return;
+    }
+    if (error.status === 409 || error.code === "slot_not_offered" || error.details.reason === "blocked_date") {
       // The slot went while the client was choosing: say so, then show the week again, refreshed.
       this.attempt = null;
       this.openSlots(this.weekStart).then(() => this.showNotice(error.message, { kind: "error" }));
@@ -662,6 +994,7 @@ class BookingWidget extends HTMLElement {
     const amounts = el(
       "dl",
       { class: "bw-amounts" },
+      started.discount ? [el("dt", {}, `Promo code ${started.promo_code}`), el("dd", { class: "bw-discount" }, `−${formatMoney(started.discount, currency)}`)] : null,
       el("dt", {}, "Due now"),
       el("dd", { class: "bw-due-now" }, formatMoney(started.amount_due_now, currency)),
       started.balance_due ? [el("dt", {}, "Due at your appointment"), el("dd", {}, formatMoney(started.balance_due, currency))] : null,

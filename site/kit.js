@@ -118,6 +118,27 @@ export function formatMoney(amount, currency, locale) {
   return format.format(Number(amount) / 10 ** digits);
 }
 
+/**
+ * A service's or package's prices, one per currency, its default first, each with its `deposit` when /config gives
+ * one: /config lists `price` (+ `deposit`), `prices` (every currency offered) and `deposits` (one per currency).
+ */
+export function pricesOf(item) {
+  const deposits = item.deposits || (item.deposit ? [item.deposit] : []);
+  const seen = new Set();
+  return [item.price, ...(item.prices || [])]
+    .filter((price) => price && !seen.has(price.currency) && seen.add(price.currency))
+    .map((price) => {
+      const deposit = deposits.find((d) => d.currency === price.currency);
+      return deposit ? { ...price, deposit } : price;
+    });
+}
+
+/** A service with nothing to pay (price 0): no payment step at all. */
+export const isFree = (service) => (service.free !== undefined ? Boolean(service.free) : Number(service.price.amount) === 0);
+
+/** "1 credit", "3 credits". */
+export const countOf = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
 /** The browser's IANA time zone. */
 export function clientTimeZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";

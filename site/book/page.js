@@ -61,9 +61,9 @@ export function notice(message, { kind = "info", retry, retryAfter = 0 } = {}) {
   return box;
 }
 
-/** A definition list of [label, value] pairs (null values skipped). */
+/** A definition list of [label, value] pairs (null pairs and null values skipped). */
 export function facts(pairs, className = "kit-facts") {
-  return el("dl", { class: className }, pairs.filter(([, value]) => value !== null && value !== undefined).flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value)]));
+  return el("dl", { class: className }, pairs.filter((pair) => pair && pair[1] !== null && pair[1] !== undefined).flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value)]));
 }
 
 /** Calls fn, waiting out a 503 (or a lost connection) up to `attempts` times as Retry-After asks. */

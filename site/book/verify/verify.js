@@ -75,14 +75,32 @@ function confirmed(booking, { rebooked = false } = {}) {
       ["Service", serviceName(booking.service_id || serviceId)],
       [sameZone ? "When" : "When (your time)", formatRange(booking.start, booking.end, timeZone)],
       sameZone ? null : [`At the business (${city(business.time_zone)})`, formatRange(booking.start, booking.end, business.time_zone)],
-      ["Paid", `${formatMoney(booking.amount_paid, currency)} ${booking.payment_type === "full" ? "(paid in full)" : "deposit"}`],
-      ["Due at your appointment", booking.balance_due ? formatMoney(booking.balance_due, currency) : "Nothing: paid in full"],
+      ["Paid", paidText(booking)],
+      ["Due at your appointment", booking.balance_due ? formatMoney(booking.balance_due, currency) : booking.amount_paid ? "Nothing: paid in full" : "Nothing"],
       ["Booking reference", booking.booking_id],
     ].filter(Boolean)),
+    manageSection(booking),
     el("div", { class: "kit-actions" }, homeLink("Book another appointment")),
   );
   document.body.dataset.state = pending ? "pending" : "confirmed";
   announce(heading);
+}
+
+function paidText(booking) {
+  if (!booking.amount_paid && !booking.balance_due) return booking.package_id ? "Nothing: one credit of your package" : "Nothing: no payment needed";
+  return `${formatMoney(booking.amount_paid, booking.currency)} ${booking.payment_type === "full" ? "(paid in full)" : "deposit"}`;
+}
+
+/** The manage link (long-lived, unlike this page's): the client's own way back to reschedule or cancel. */
+function manageSection(booking) {
+  if (!booking.manage_url) return null;
+  return el(
+    "section",
+    { class: "kit-manage", "aria-labelledby": "manage-title" },
+    el("h2", { id: "manage-title" }, "Change or cancel"),
+    el("p", {}, "Keep this link: with it you can see your booking, move it to another time or cancel it."),
+    el("a", { class: "kit-button kit-button-secondary kit-manage-link", href: booking.manage_url }, "Manage your booking"),
+  );
 }
 
 function slotLost(token, error) {
