@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--close-tab", action="store_true", help="pay, then never call create-token/verify")
     demo.add_argument("--jobs", action="store_true", help="the scheduled jobs: expiry, late confirmation, payouts")
     demo.add_argument("--owner", action="store_true", help="the owner's money: refund, balance, pay link, history")
+    demo.add_argument(
+        "--options", action="store_true", help="seed 003's options: WIMD25, a package, a blocked date moving a booking"
+    )
     clock = commands.add_parser("clock", help="move the running local runner's clock forward (e.g. 72h, 16m)")
     clock.add_argument("advance", help="how far: 90s, 16m, 72h, 3d")
     clock.add_argument("--api", default="http://127.0.0.1:3000")
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from local.demo import run_demo
 
-        return run_demo(args.api, close_tab=args.close_tab, jobs=args.jobs, owner=args.owner)
+        return run_demo(args.api, close_tab=args.close_tab, jobs=args.jobs, owner=args.owner, options=args.options)
     if args.command == "clock":
         from local.runner import advance_clock
 

@@ -324,6 +324,136 @@ def walk_owner(api: str) -> dict[str, Any]:
     return final
 
 
+COACHING = "skin-coaching"  # seed 003's call: 200.00 USD or 270.00 CAD, the coach calls the client (phone needed)
+PACKAGE = "coaching-3"  # 3 coaching calls paid upfront
+CLIENT = {"name": "Wim Demo", "email": "wim@example.com", "time_zone": "America/Toronto", "phone": "+14165550123"}
+
+
+def _slots(session: requests.Session, api: str, service_id: str, count: int) -> list[str]:
+    """`count` free starts of the service on one day, the first 2 h after the earliest (clock-safe), or fewer."""
+    params: dict[str, Any] = {"service_id": service_id, "days": 7}
+    for _ in range(WEEKS_TO_SEARCH):
+        week = session.get(f"{api}/availability", params=params).json()
+        slots = [slot["start"] for day in week["days"] for slot in day["slots"]]
+        if slots:
+            earliest = datetime.fromisoformat(slots[0])
+            later = [start for start in slots if datetime.fromisoformat(start) >= earliest + timedelta(hours=2)]
+            return later[:count] or slots[:count]
+        params["start"] = (date.fromisoformat(week["days"][-1]["date"]) + timedelta(days=1)).isoformat()
+    raise DemoFailed(f"no free slot for {service_id} in the next weeks")
+
+
+def _book(session: requests.Session, api: str, body: dict[str, Any], step: str) -> dict[str, Any]:
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    return _show(step, session.post(f"{api}/payments/create-intent", json=body, headers=headers))
+
+
+def _verify_link(session: requests.Session, api: str, info: dict[str, Any], verify_url: str) -> dict[str, Any]:
+    """What /book/verify does with the link's token; prints the Cal.com booking it made."""
+    token = verify_url.split("token=", 1)[1]
+    confirmation = _show("POST /bookings/verify", session.post(f"{api}/bookings/verify", json={"token": token}))
+    cal = _cal_booking(info, confirmation["cal_booking_uid"])
+    print(
+        f"   Cal.com: {cal['title']} on {cal['start']} ({cal['status']}); manage link {confirmation.get('manage_url')}"
+    )
+    return confirmation
+
+
+def walk_options(api: str) -> dict[str, Any]:
+    """Seed 003's booking options: a free session with WIMD25, a package bought and used, a blocked date moving a
+    booking to the client's backup time."""
+    session = requests.Session()
+    info = session.get(f"{api}/_local", timeout=5).json()
+    if info.get("stripe") != "double" or info.get("cal") != "double":
+        raise DemoFailed("the options demo drives the doubles: run it without real provider keys")
+    first, second, third = _slots(session, api, COACHING, 3)
+
+    print("\n== 1. A free session with the promo code WIMD25 (no card, no Stripe)")
+    _show("GET /promo/WIMD25", session.get(f"{api}/promo/WIMD25", params={"service_id": COACHING}))
+    free = _book(
+        session,
+        api,
+        {"service_id": COACHING, "start": first, "attendee": CLIENT, "promo_code": "WIMD25"},
+        "POST /payments/create-intent (promo_code WIMD25)",
+    )
+    if free["payment_intent_id"] is not None or not free["verify_url"]:
+        raise DemoFailed("a 100% promo code should book without a payment")
+    _verify_link(session, api, info, free["verify_url"])
+
+    print("\n== 2. A package of 3 coaching calls, bought in CAD, then one call booked with a credit")
+    bought = _show(
+        "POST /packages/purchase",
+        session.post(
+            f"{api}/packages/purchase",
+            json={"package_id": PACKAGE, "currency": "cad", "buyer": CLIENT},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        ),
+    )
+    _confirm_card(info, bought["payment_intent_id"])
+    secret = {"X-Package-Secret": bought["secret"]}
+    _show(
+        f"GET /packages/{bought['package_id']}", session.get(f"{api}/packages/{bought['package_id']}", headers=secret)
+    )
+    credit = _book(
+        session,
+        api,
+        {
+            "service_id": COACHING,
+            "start": second,
+            "attendee": CLIENT,
+            "package": {"id": bought["package_id"], "secret": bought["secret"]},
+        },
+        "POST /payments/create-intent (package credit)",
+    )
+    _verify_link(session, api, info, credit["verify_url"])
+    package = session.get(f"{api}/packages/{bought['package_id']}", headers=secret).json()
+    print(f"   package: {package['credits_used']} used, {package['credits_remaining']} remaining")
+
+    print("\n== 3. A deposit booking with a backup time; the owner blocks its date and it moves there")
+    held = _book(
+        session,
+        api,
+        {"service_id": COACHING, "start": third, "attendee": CLIENT, "backup_start": _other_day(session, api, third)},
+        "POST /payments/create-intent (backup_start)",
+    )
+    _confirm_card(info, held["payment_intent_id"])
+    booked = _wait_for_status(session, api, held["booking_id"], "CONFIRMED")
+    blocked_day = _business_date(session, api, third)  # the owner blocks dates in the business's time zone
+    answer = _show(
+        "POST /admin/blocked-dates",
+        session.post(
+            f"{api}/admin/blocked-dates",
+            json={"date": blocked_day, "reason": "coach away", "notify": True},
+            headers=_owner_headers() | {"Idempotency-Key": str(uuid.uuid4())},
+        ),
+    )
+    print(f"   blocked {answer['blocked']} day(s): moved {answer['moved']}, cancelled {answer['cancelled']}")
+    moved = session.get(f"{api}/admin/bookings/{held['booking_id']}", headers=_owner_headers()).json()
+    cal = _cal_booking(info, moved["cal_booking_uid"])
+    print(f"   {moved['booking_id']} was {booked['start']}, now {moved['start']} (Cal.com: {cal['start']})")
+    day = session.get(f"{api}/availability", params={"service_id": COACHING, "start": blocked_day, "days": 1}).json()
+    print(f"   {blocked_day} now offers {sum(len(d['slots']) for d in day['days'])} slots")
+    return moved
+
+
+def _other_day(session: requests.Session, api: str, start: str) -> str:
+    """A free start of the coaching service on another day than `start` (the backup must survive the block)."""
+    next_day = (date.fromisoformat(start[:10]) + timedelta(days=1)).isoformat()
+    params: dict[str, Any] = {"service_id": COACHING, "start": next_day, "days": 14}
+    week = session.get(f"{api}/availability", params=params).json()
+    for day in week["days"]:
+        for slot in day["slots"]:
+            return slot["start"]
+    raise DemoFailed("no free backup time in the two weeks after the booking")
+
+
+def _business_date(session: requests.Session, api: str, start: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(session.get(f"{api}/config").json()["business"]["time_zone"])
+    return datetime.fromisoformat(start).astimezone(zone).date().isoformat()
+
+
 def _stripe_transfers(info: dict[str, Any], booking_id: str) -> list[dict[str, Any]]:
     response = requests.get(
         f"{info['stripe_api']}/v1/transfers",
@@ -354,7 +484,9 @@ def _restore_clock(api: str, offset: float) -> None:
         print(f"\n(clock put back: offset {timedelta(seconds=offset)}, as before the demo)")
 
 
-def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False, owner: bool = False) -> int:
+def run_demo(
+    api: str, *, close_tab: bool = False, jobs: bool = False, owner: bool = False, options: bool = False
+) -> int:
     embedded: LocalEnvironment | None = None
     try:
         requests.get(f"{api}/_local", timeout=2)
@@ -366,7 +498,10 @@ def run_demo(api: str, *, close_tab: bool = False, jobs: bool = False, owner: bo
         api = embedded.api_url
     offset = _clock_offset(api)
     try:
-        final = walk_jobs(api) if jobs else walk_owner(api) if owner else walk(api, close_tab=close_tab)
+        if options:
+            final = walk_options(api)
+        else:
+            final = walk_jobs(api) if jobs else walk_owner(api) if owner else walk(api, close_tab=close_tab)
     except DemoFailed as exc:
         print(f"\nDEMO FAILED: {exc}")
         return 1

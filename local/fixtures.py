@@ -431,6 +431,24 @@ def _prepare_rebook(event: dict[str, Any], bench: Workbench) -> dict[str, Any]:
     return _with_body(event, {"token": token, "start": start})
 
 
+def _prepare_manage(event: dict[str, Any], bench: Workbench) -> dict[str, Any]:
+    """A confirmed booking's manage link (the verify answer's manage_url); a reschedule asks for another start."""
+    from urllib.parse import parse_qs, urlsplit
+
+    held = bench.hold(DEPOSIT_SERVICE)
+    bench.pay(held)
+    confirmation = bench.expect(200, "POST", "/bookings/verify", {"token": bench.token(held)})
+    manage_url = confirmation.get("manage_url")
+    if not manage_url:
+        raise ExampleNotPrepared(f"verify gave no manage link: {json.dumps(confirmation)[:400]}")
+    bench.note(f"  confirmed {held['booking_id']}; its manage link {manage_url}")
+    body = {"token": parse_qs(urlsplit(manage_url).query)["token"][0]}
+    if "start" in _body(event):
+        body["start"] = next(slot for slot in bench.bookable_slots(DEPOSIT_SERVICE) if slot != held["start"])
+        bench.note(f"  another start: {body['start']}")
+    return _with_body(event, body)
+
+
 def _prepare_owner(event: dict[str, Any], bench: Workbench) -> dict[str, Any]:
     """An owner route: a fresh dev owner token (as API Gateway passes its claims); a confirmed booking for a
     route about one booking, and a fresh Idempotency-Key for an action."""
@@ -459,6 +477,9 @@ PREPARE: dict[str, Callable[[dict[str, Any], Workbench], dict[str, Any]]] = {
     "POST /bookings/verify": _prepare_verify,
     "POST /bookings/pay": _prepare_pay,
     "POST /bookings/rebook": _prepare_rebook,
+    "POST /bookings/manage": _prepare_manage,
+    "POST /bookings/manage/cancel": _prepare_manage,
+    "POST /bookings/manage/reschedule": _prepare_manage,
 }
 
 

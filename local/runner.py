@@ -28,6 +28,7 @@ import requests
 from local.aws import create_alerts_topic, create_app_tables, fake_credentials, published_alerts, start_moto_server
 from local.dev_auth import ACCESS_TOKEN_MINUTES, DevSigner
 from local.lambda_runtime import LocalLambda, scheduler_event
+from local.seed import seed_promo_codes
 from local.template import load_template
 
 # Keys of the doubles. They only open the doubles on loopback; real keys come from the environment.
@@ -181,6 +182,7 @@ class LocalEnvironment:
         from booking.settings import get_settings
 
         get_settings.cache_clear()  # configuration is complete only now (the doubles' URLs)
+        seed_promo_codes()  # seed 003's WIMD25; kept as it is on a restart
         # The admin routes take tokens signed by the dev key in .local/ (the runner's stand-in for Cognito).
         self.signer = DevSigner.local()
         self.lam = LocalLambda(user_pool=self.signer.pool)

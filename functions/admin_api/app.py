@@ -1,5 +1,6 @@
 """GET /admin/bookings[/{booking_id}], /admin/summary, /admin/alerts: the owner's view of bookings, payments, flags
-and history, the totals of a filtered range, and the alerts sent to the owner (orphan payments included).
+and history, the totals of a filtered range, the alerts sent to the owner (orphan payments included), and
+GET /admin/promo-codes (the promo codes with their uses).
 
 Behind the HttpApi's JWT authorizer (a Cognito access token); owners and staff may read.
 """
@@ -11,8 +12,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from booking.domain.lifecycle import BookingStatus
+from booking.flows import blocked_dates, packages
 from booking.http import api_handler, create_app, responses
-from booking.owner import auth
+from booking.owner import auth, promos
 from booking.owner import views as owner
 
 app = create_app()
@@ -104,6 +106,55 @@ def list_alerts(
 def get_booking(booking_id: Annotated[str, Path(pattern=r"^bk_[0-9a-f]{24}$")]) -> owner.OwnerBooking:
     auth.require(app.current_event, "staff")
     return owner.booking(booking_id)
+
+
+@app.get(
+    "/admin/promo-codes",
+    summary="Every promo code with its uses taken and remaining",
+    tags=["admin"],
+    responses=responses(200, "The promo codes, in code order", 401, 403),
+)
+def list_promo_codes() -> promos.PromoCodes:
+    auth.require(app.current_event, "staff")
+    return promos.list_codes()
+
+
+@app.get(
+    "/admin/packages",
+    summary="Packages clients bought, newest first: credits used, money refunded; a page at a time",
+    tags=["admin"],
+    responses=responses(200, "A page of packages, and the cursor of the next page", 401, 403, 422),
+)
+def list_packages(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page, unchanged")
+    ] = None,
+) -> packages.OwnerPackages:
+    auth.require(app.current_event, "staff")
+    return packages.owner_list(limit, cursor)
+
+
+@app.get(
+    "/admin/packages/<package_id>",
+    summary="One package: buyer, credits, the bookings they paid for, refunds and history",
+    tags=["admin"],
+    responses=responses(200, "The package", 401, 403, 404, 422),
+)
+def get_package(package_id: Annotated[str, Path(pattern=r"^pkg_[0-9a-f]{24}$")]) -> packages.OwnerPackage:
+    auth.require(app.current_event, "staff")
+    return packages.owner_view(package_id)
+
+
+@app.get(
+    "/admin/blocked-dates",
+    summary="Blocked dates, each with what blocking them did (bookings moved, cancelled, not decided yet)",
+    tags=["admin"],
+    responses=responses(200, "Every block, by first date", 401, 403),
+)
+def list_blocked_dates() -> blocked_dates.BlockedDates:
+    auth.require(app.current_event, "staff")
+    return blocked_dates.list_blocked()
 
 
 lambda_handler = api_handler(app)

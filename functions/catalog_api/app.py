@@ -1,4 +1,5 @@
-"""GET /config, GET /services and GET /availability: what the site shows before the client picks a slot.
+"""GET /config, GET /services, GET /availability and GET /promo/{code}: what the site shows before the client
+books.
 
 The template also gives this function the API's `$default` route: a request no route matches gets the error shape
 (404 route_not_found, or 405 method_not_allowed with `Allow`) from booking.http, not API Gateway's own 404.
@@ -11,7 +12,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from booking.api_models import (
     BookingRulesOut,
@@ -19,6 +20,7 @@ from booking.api_models import (
     CognitoSignIn,
     LocalSignIn,
     NoSignIn,
+    PackageOut,
     ServiceOut,
     ServicesOut,
     SiteConfig,
@@ -28,7 +30,9 @@ from booking.api_models import (
 from booking.clock import now
 from booking.domain.catalog import get_catalog
 from booking.flows.availability import AvailabilityView, bookable_slots, check_window
-from booking.http import api_handler, create_app, responses
+from booking.flows.promos import CODE_PATTERN, PromoCheck
+from booking.flows.promos import check as check_promo
+from booking.http import ErrorBody, api_handler, create_app, responses
 from booking.settings import MissingSetting, Settings, get_settings, stripe_publishable_key
 
 app = create_app()
@@ -67,9 +71,10 @@ def site_config() -> Response[SiteConfig]:
     catalog = get_catalog()
     config = SiteConfig(
         business=BusinessOut(name=catalog.business.name, time_zone=catalog.business.time_zone),
-        currencies=sorted({service.price.currency for service in catalog.services}),
+        currencies=sorted({currency for service in catalog.services for currency in service.currencies}),
         stripe=StripeOut(publishable_key=stripe_publishable_key(), js_url=settings.stripe_js_url),
         services=[ServiceOut.of(service) for service in catalog.services],
+        packages=[PackageOut.of(package) for package in catalog.packages],
         booking=BookingRulesOut(hold_minutes=settings.hold_minutes, token_minutes=settings.token_minutes),
         owner_sign_in=_owner_sign_in(settings),
     )
@@ -106,6 +111,26 @@ def availability(
     first_day = start or today
     check_window(first_day, today)
     return bookable_slots(service, first_day, days, zone, current)
+
+
+@app.get(
+    "/promo/<code>",
+    summary="May this promo code be used for this service, and what would the booking cost (rate-limited per IP)",
+    tags=["catalog"],
+    responses=responses(200, "Valid or not: unknown, inactive, expired and used-up codes answer alike", 422)
+    | {
+        429: {
+            "description": "Too many checks from this address; see Retry-After",
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    },
+)
+def promo_check(
+    code: Annotated[str, Path(pattern=CODE_PATTERN, description="Case-insensitive")],
+    service_id: Annotated[str, Query(min_length=1, max_length=64)],
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$", description="One of the service's")] = None,
+) -> PromoCheck:
+    return check_promo(code, service_id, currency, app.current_event.request_context.http.source_ip)
 
 
 lambda_handler = api_handler(app)

@@ -9,7 +9,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic.networks import validate_email
 from pydantic_core import CoreSchema
 
-from booking.domain.catalog import Service, validate_time_zone
+from booking.domain.catalog import Package, Service, validate_time_zone
 from booking.domain.models import Attendee
 from booking.domain.pricing import PaymentType, quote
 
@@ -151,6 +151,30 @@ class ServicesOut(BaseModel):
     services: list[ServiceOut]
 
 
+class PackageOut(BaseModel):
+    """A package on sale, as the site's package page offers it (POST /packages/purchase buys one)."""
+
+    id: str
+    name: str
+    sessions: int
+    price: PriceOut
+    prices: list[PriceOut] = Field(description="The price in each currency offered, the default (`price`) first")
+    services: list[str] = Field(description="The services a credit books")
+    expires_days: int | None = Field(description="Days from the purchase to use the credits; null = no expiry")
+
+    @classmethod
+    def of(cls, package: Package) -> PackageOut:
+        return cls(
+            id=package.id,
+            name=package.name,
+            sessions=package.sessions,
+            price=PriceOut(amount=package.price.amount, currency=package.price.currency),
+            prices=[PriceOut(amount=price.amount, currency=price.currency) for price in package.all_prices],
+            services=list(package.services),
+            expires_days=package.expires_days,
+        )
+
+
 class BusinessOut(BaseModel):
     name: str
     time_zone: str = Field(description="IANA zone of the business; availability defaults to it")
@@ -197,5 +221,6 @@ class SiteConfig(BaseModel):
     currencies: list[str] = Field(description="Lower-case ISO 4217 codes of the services' prices")
     stripe: StripeOut
     services: list[ServiceOut]
+    packages: list[PackageOut] = Field(default_factory=list, description="Prepaid packages on sale")
     booking: BookingRulesOut
     owner_sign_in: Annotated[CognitoSignIn | LocalSignIn | NoSignIn, Field(discriminator="mode")]

@@ -51,6 +51,7 @@ class Settings(BaseModel):
     cal_max_attempts: int = Field(default=3, ge=1, le=5)
     confirm_deadline_seconds: float = Field(default=12.0, gt=0, description="Budget for one Cal.com confirmation")
     confirm_lease_seconds: int = Field(default=30, ge=5, description="How long one worker owns a confirmation")
+    promo_checks_per_minute: int = Field(default=20, ge=1, description="GET /promo requests per source IP a minute")
 
 
 def stripe_publishable_key() -> str:

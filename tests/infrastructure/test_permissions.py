@@ -40,15 +40,18 @@ def grants(
 
 # Why each: the code path that needs it (functions/<name>/app.py -> shared/booking/...).
 EXPECTED = {
-    # availability: Cal.com's free slots minus the seats held here (SlotIndex); never money
-    "CatalogFunction": grants(indexes=("SlotIndex",), secrets=(CAL_KEY,)),
+    # availability: Cal.com's free slots minus the seats held here (SlotIndex); never money. GET /promo: the code's
+    # item (GetItem) and the caller's rate counter (UpdateItem), each limited to its keys (LEADING_KEYS)
+    # Blocked dates: the blocks' partition (Query, LEADING_KEYS), one query per availability call
+    "CatalogFunction": grants((GET, UPDATE, "Query"), indexes=("SlotIndex",), secrets=(CAL_KEY,)),
     # the HELD booking, its seat and the idempotency claim in one transaction (a retry deletes a stale claim);
     # the PaymentIntent in Stripe; the slot re-checked in Cal.com
-    "CreateIntentFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY)),
+    # the start refused on a blocked date (Query on the blocks' partition, LEADING_KEYS)
+    "CreateIntentFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY)),
     # reads the PaymentIntent, records PAID, writes the token; alerts an unexpected payment
     "CreateTokenFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,), alerts=True),
     # redeems the token, books in Cal.com, refunds and frees the seat when the slot was lost; PutItem: the owner's
-    # alert items only (ALERT# keys, see ALERT_ONLY_PUT)
+    # alert items and the client's manage link only (ALERT# and MANAGE# keys, see LEADING_KEYS)
     "VerifyBookingFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
     # the inbox, the booking by PaymentIntent, refunds/reversals, Cal.com cancellation of a refunded booking
     "StripeWebhookFunction": grants(
@@ -59,12 +62,24 @@ EXPECTED = {
         (GET, PUT, UPDATE, DELETE), ("CalUidIndex",), (STRIPE_KEY, CAL_KEY, CAL_WEBHOOK), alerts=True
     ),
     # the owner's list and summary (StartIndex, then the bookings by key), flagged bookings and the owner's alerts
-    # (AttentionIndex's "OPEN" and "ALERT" partitions); reads only, no secret
-    "AdminApiFunction": grants((GET, BATCH_GET), ("StartIndex", "AttentionIndex")),
+    # (AttentionIndex's "OPEN" and "ALERT" partitions); the promo codes (Query on their "PROMO" partition only,
+    # LEADING_KEYS); the blocked dates (the "BLOCKED" partition, the same statement); reads only, no secret
+    "AdminApiFunction": grants((GET, BATCH_GET, "Query"), ("StartIndex", "AttentionIndex")),
     # refunds, cancellations (Cal.com too), balances and fees: money and the calendar, and the owner's alerts
-    "OwnerActionsFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # blocked dates: the blocks (Query on their partition, LEADING_KEYS), the bookings on them (the owner's
+    # date-range listing: StartIndex, then BatchGetItem), backup starts checked like create-intent's
+    "OwnerActionsFunction": grants(
+        (GET, PUT, UPDATE, DELETE, BATCH_GET, "Query"), ("StartIndex",), (STRIPE_KEY, CAL_KEY), alerts=True
+    ),
     # another time on the same payment (Cal.com), or the refund when none is chosen (Stripe)
-    "RebookFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # ... and the new start refused on a blocked date (Query on the blocks' partition, LEADING_KEYS)
+    "RebookFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # the client's manage link: a cancellation (Cal.com, the seat, the policy's refund) or a move (Cal.com, the new
+    # seat, a late fee charged to the saved card); the new time is never on a blocked date (Query on "BLOCKED")
+    "ManageBookingFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    # a package bought (its item and the purchase's key in one transaction) and its PaymentIntent; read, with its
+    # bookings, and activated when Stripe says it was paid
+    "PackagesFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,)),
     # the client's pay link: the balance's PaymentIntent in Stripe
     "PayBalanceFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,)),
     # expiry, late confirmation, inbox retries (which run the webhooks' handlers), owed money
@@ -79,7 +94,19 @@ EXPECTED = {
     "PayoutsCronFunction": grants((GET, PUT, UPDATE, DELETE), ("PayoutIndex",), (STRIPE_KEY, CAL_KEY), alerts=True),
 }
 # Functions that write nothing but alert items with PutItem: their grant is limited to the ALERT# partition keys.
-ALERT_ONLY_PUT = ("VerifyBookingFunction", "PayoutsCronFunction")
+ALERT_ONLY_PUT = ("PayoutsCronFunction",)
+# Table-wide grants limited to some partition keys: (function, action) -> the keys (dynamodb:LeadingKeys).
+LEADING_KEYS = {
+    ("CatalogFunction", "dynamodb:GetItem"): ["PROMO"],  # a public route reads promo codes only
+    ("CatalogFunction", "dynamodb:UpdateItem"): ["RATE#*"],  # ... and counts its callers' requests, nothing else
+    ("AdminApiFunction", "dynamodb:Query"): ["PROMO", "BLOCKED"],  # the owner's list of codes, of blocked dates
+    ("CatalogFunction", "dynamodb:Query"): ["BLOCKED"],  # availability skips blocked dates
+    ("CreateIntentFunction", "dynamodb:Query"): ["BLOCKED"],  # ... and create-intent refuses them
+    ("RebookFunction", "dynamodb:Query"): ["BLOCKED"],
+    ("OwnerActionsFunction", "dynamodb:Query"): ["BLOCKED"],  # the blocks themselves
+    ("VerifyBookingFunction", "dynamodb:PutItem"): ["ALERT#*", "MANAGE#*"],  # alerts and the manage link's token
+    ("ManageBookingFunction", "dynamodb:Query"): ["BLOCKED"],  # a new time is never on a blocked date
+}
 SECRET_VARIABLES = {
     STRIPE_KEY: "STRIPE_SECRET_KEY_ARN",
     STRIPE_WEBHOOK: "STRIPE_WEBHOOK_SECRET_ARN",
@@ -104,6 +131,19 @@ def test_functions_that_only_record_alerts_may_put_only_alert_items(logical_id: 
     ]
     assert [s["Action"] for s in statements] == ["dynamodb:PutItem"]
     assert statements[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ALERT#*"]}}
+
+
+@pytest.mark.parametrize(("logical_id", "action"), sorted(LEADING_KEYS))
+def test_table_wide_grants_limited_to_some_keys_name_exactly_those_keys(logical_id: str, action: str) -> None:
+    statements = [
+        statement
+        for policy in load_template()["Resources"][logical_id]["Properties"]["Policies"]
+        for statement in policy.get("Statement", [])
+        if action in str(statement["Action"]) and statement["Resource"] == {"Fn::GetAtt": "BookingsTable.Arn"}
+    ]
+    assert [s["Action"] for s in statements] == [action]
+    expected = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": LEADING_KEYS[(logical_id, action)]}}
+    assert statements[0]["Condition"] == expected
 
 
 def test_every_function_is_pinned() -> None:

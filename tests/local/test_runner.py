@@ -76,6 +76,15 @@ def test_owner_demo_refunds_collects_and_completes_a_pay_link() -> None:
     assert "balance of 8250 paid (pay_link" in out  # Bea paid it herself on the pay page
 
 
+def test_options_demo_books_free_with_wimd25_uses_a_package_and_moves_a_booking_off_a_blocked_date() -> None:
+    out = _demo("--options")
+    assert '"payment_intent_id": null' in out  # WIMD25: no payment at all
+    assert "package: 1 used, 2 remaining" in out
+    assert "moved 1, cancelled 0" in out
+    assert " now offers 0 slots" in out
+    assert "Demo finished" in out
+
+
 @pytest.fixture
 def runner() -> Iterator[str]:
     port = _free_port()

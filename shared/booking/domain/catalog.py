@@ -124,7 +124,6 @@ class Service(BaseModel):
         description="A paid booking whose slot was lost may pick another time this long; 0 = refund at once",
     )
 
-
     @model_validator(mode="after")
     def _check_prices(self) -> Service:
         _check_currencies(self.all_prices, self.id)
