@@ -366,7 +366,8 @@ def walk_options(api: str) -> dict[str, Any]:
     info = session.get(f"{api}/_local", timeout=5).json()
     if info.get("stripe") != "double" or info.get("cal") != "double":
         raise DemoFailed("the options demo drives the doubles: run it without real provider keys")
-    first, second, third = _slots(session, api, COACHING, 3)
+    first, second = _slots(session, api, COACHING, 2)
+    third = _other_day(session, api, second)  # the day the owner blocks holds only this booking
 
     print("\n== 1. A free session with the promo code WIMD25 (no card, no Stripe)")
     _show("GET /promo/WIMD25", session.get(f"{api}/promo/WIMD25", params={"service_id": COACHING}))

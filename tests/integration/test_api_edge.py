@@ -16,7 +16,12 @@ from tests.integration.helpers import cal_booking_posts, scan_table
 from tests.support import ATTENDEE, ApiClient, owner_headers
 
 OPENAPI: dict[str, Any] = json.loads((ROOT / "openapi.json").read_text(encoding="utf-8"))
-SAMPLE_PARAMETERS = {"booking_id": "bk_0123456789abcdef01234567", "code": "late_payment"}
+SAMPLE_PARAMETERS = {
+    "booking_id": "bk_0123456789abcdef01234567",
+    "code": "late_payment",
+    "package_id": "pkg_0123456789abcdef01234567",
+    "block_id": "blk_0123456789abcdef01234567",
+}
 JSON_LIMIT = 64 * 1024
 WEBHOOK_LIMIT = 1024 * 1024
 
@@ -219,14 +224,14 @@ def test_each_unknown_field_is_named_nested_ones_with_their_path(api: ApiClient)
         "start": api.first_slot(),
         "attendee": {**ATTENDEE, "age": 36},
         "amount": 1,
-        "currency": "eur",
+        "price": 1,
     }
     response = api.post("/payments/create-intent", body)
     assert_error_shape(response, 422, "validation_error")
     assert {(f["field"], f["message"]) for f in response.body["error"]["fields"]} == {
         ("attendee.age", "unknown field"),
         ("amount", "unknown field"),
-        ("currency", "unknown field"),
+        ("price", "unknown field"),
     }
 
 

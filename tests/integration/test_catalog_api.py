@@ -34,7 +34,7 @@ def test_services_lists_the_catalog_with_server_owned_prices(api: ApiClient) -> 
     # Then it gets each catalog service with its price in minor units and the deposit percent
     assert response.status == 200
     by_id = {service["id"]: service for service in response.body["services"]}
-    assert set(by_id) == {"signature-facial", "brow-lamination", "skin-consultation"}
+    assert set(by_id) == {"signature-facial", "brow-lamination", "skin-consultation", "intro-call", "skin-coaching"}
     assert by_id["signature-facial"] == {
         "id": "signature-facial",
         "name": "Signature Facial (60 min)",
@@ -44,7 +44,18 @@ def test_services_lists_the_catalog_with_server_owned_prices(api: ApiClient) -> 
         "deposit_percent": 50,
         "payment_types": ["deposit", "full"],
         "capacity": 1,
+        "prices": [{"amount": 16500, "currency": "usd"}],
+        "deposits": [{"amount": 8250, "currency": "usd"}],
+        "free": False,
+        "requires_phone": False,
+        "max_reschedules": None,
     }
+    # seed 003's options: a free call, and a call in USD or CAD that needs a phone and caps reschedules
+    assert (by_id["intro-call"]["free"], by_id["intro-call"]["payment_types"]) == (True, ["full"])
+    coaching = by_id["skin-coaching"]
+    assert coaching["prices"] == [{"amount": 20000, "currency": "usd"}, {"amount": 27000, "currency": "cad"}]
+    assert coaching["deposits"] == [{"amount": 10000, "currency": "usd"}, {"amount": 13500, "currency": "cad"}]
+    assert (coaching["requires_phone"], coaching["max_reschedules"]) == (True, 2)
 
 
 def test_availability_has_one_entry_per_requested_day_with_start_end_slots(api: ApiClient, clock: Clock) -> None:

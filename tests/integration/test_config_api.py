@@ -45,14 +45,24 @@ def test_config_has_the_business_the_stripe_key_the_services_and_the_booking_rul
     assert response.status == 200, response.body
     catalog = get_catalog()
     assert response.body["business"] == {"name": catalog.business.name, "time_zone": catalog.business.time_zone}
-    assert response.body["currencies"] == ["usd"]
+    assert response.body["currencies"] == ["cad", "usd"]
     assert response.body["stripe"] == {
         "publishable_key": os.environ["STRIPE_PUBLISHABLE_KEY"],
         "js_url": "https://js.stripe.com/v3/",
     }
     assert response.body["booking"] == {"hold_minutes": 15, "token_minutes": 30}
     assert response.body["owner_sign_in"] == {"mode": "none"}
-    assert set(response.body) == {"business", "currencies", "stripe", "services", "booking", "owner_sign_in"}
+    assert set(response.body) == {
+        "business",
+        "currencies",
+        "stripe",
+        "services",
+        "packages",
+        "booking",
+        "owner_sign_in",
+    }
+    [package] = response.body["packages"]
+    assert (package["id"], package["sessions"], package["services"]) == ("coaching-3", 3, ["skin-coaching"])
     # And each service as the widget shows it: price, deposit, the payment types it may offer, capacity
     by_id = {service["id"]: service for service in response.body["services"]}
     assert [service["id"] for service in response.body["services"]] == [s.id for s in catalog.services]
@@ -65,6 +75,11 @@ def test_config_has_the_business_the_stripe_key_the_services_and_the_booking_rul
         "deposit_percent": 50,
         "payment_types": ["deposit", "full"],
         "capacity": 1,
+        "prices": [{"amount": 16500, "currency": "usd"}],
+        "deposits": [{"amount": 8250, "currency": "usd"}],
+        "free": False,
+        "requires_phone": False,
+        "max_reschedules": None,
     }
     # A deposit of 100% is the full price: only "full" is offered
     consultation = by_id["skin-consultation"]

@@ -153,12 +153,15 @@ def test_client_sent_amount_is_refused_and_the_catalog_price_is_charged(
 ) -> None:
     # Given a client that tries to set its own price
     request: dict[str, Any] = {"service_id": FACIAL, "start": api.first_slot(), "attendee": ATTENDEE}
-    priced = {"amount": 1, "amount_due_now": 1, "total": 1, "currency": "jpy", "deposit_percent": 1}
+    priced = {"amount": 1, "amount_due_now": 1, "total": 1, "deposit_percent": 1}
     # When it starts a booking
     refused = api.post("/payments/create-intent", {**request, **priced})
     # Then the price is not the client's to send: each field is refused by name, and nothing reaches Stripe
     assert refused.status == 422, refused.body
     assert refused.error_fields == set(priced)
+    # The currency is the client's choice only among the catalog's prices of the service
+    other_currency = api.post("/payments/create-intent", {**request, "currency": "jpy"})
+    assert (other_currency.status, other_currency.error_fields) == (422, {"currency"})
     assert payment_intent_creates(stripe_double) == []
     # And without them, the catalog's price is quoted and sent to Stripe
     response = api.post("/payments/create-intent", request)

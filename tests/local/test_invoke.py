@@ -91,13 +91,14 @@ def test_several_examples_default_to_the_first_by_file_name_and_name_the_others(
 
     # Then the first in file-name order ran, the message names the other, and the named one ran when asked
     assert default.returncode == 0 and answer_of(default.stdout)["event"] == "availability.json"
-    assert "others: config, list_services" in default.stderr
+    assert "others: config, list_services, promo_check" in default.stderr
     assert named.returncode == 0 and answer_of(named.stdout)["event"] == "list_services.json"
     assert listed.stdout.splitlines() == [
         "CatalogFunction",
         "  functions/catalog_api/events/availability.json  (default)",
         "  functions/catalog_api/events/config.json",
         "  functions/catalog_api/events/list_services.json",
+        "  functions/catalog_api/events/promo_check.json",
     ]
 
 
