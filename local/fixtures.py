@@ -52,8 +52,15 @@ def _example_start() -> datetime:
     return datetime(day.year, day.month, day.day, 17, tzinfo=UTC)
 
 
+MANAGE_TOKEN = "example-token-from-the-confirmations-manage-url"  # noqa: S105 - a placeholder, replaced on use
+
+
 def _api_events() -> None:
     start = _example_start()
+    # API Gateway checked the owner's token and passes its claims (every value a string): the function reads those.
+    owner = {name: gateway_claim(value) for name, value in DevSigner.in_memory().claims("owner").items()}
+    owner_bearer = "Bearer <the owner's Cognito access token>"
+    owner_json = {"authorization": owner_bearer, "content-type": "application/json"}
     examples = {
         "catalog_api/events/config.json": http_event("GET", "/config"),
         "catalog_api/events/list_services.json": http_event("GET", "/services"),
@@ -115,15 +122,75 @@ def _api_events() -> None:
                 "idempotency-key": "refund-late-start-0001",
             },
             body=json.dumps({"amount": 2000, "reason": "the session started 20 minutes late"}),
-            jwt_claims={name: gateway_claim(value) for name, value in DevSigner.in_memory().claims("owner").items()},
+            jwt_claims=owner,
         ),
         "admin_api/events/list_flagged.json": http_event(
             "GET",
             "/admin/bookings",
             headers={"authorization": "Bearer <the owner's Cognito access token>"},
             query={"flagged": "true"},
-            jwt_claims={name: gateway_claim(value) for name, value in DevSigner.in_memory().claims("owner").items()},
+            jwt_claims=owner,
         ),
+        "catalog_api/events/promo_check.json": http_event(
+            "GET", "/promo/WIMD25", route_key="GET /promo/{code}", query={"service_id": "skin-coaching"}
+        ),
+        "admin_api/events/list_promo_codes.json": http_event(
+            "GET", "/admin/promo-codes", headers={"authorization": owner_bearer}, jwt_claims=owner
+        ),
+        "admin_api/events/list_blocked_dates.json": http_event(
+            "GET", "/admin/blocked-dates", headers={"authorization": owner_bearer}, jwt_claims=owner
+        ),
+        "owner_actions/events/spring_promo_code.json": http_event(
+            "POST",
+            "/admin/promo-codes",
+            headers=owner_json | {"idempotency-key": "promo-spring10-0001"},
+            body=json.dumps(
+                {
+                    "code": "SPRING10",
+                    "kind": "percent",
+                    "value": 10,
+                    "max_uses": 50,
+                    "valid_until": "2027-06-01T00:00:00Z",
+                }
+            ),
+            jwt_claims=owner,
+        ),
+        "owner_actions/events/training_day_block.json": http_event(
+            "POST",
+            "/admin/blocked-dates",
+            headers=owner_json | {"idempotency-key": "block-training-day-0001"},
+            body=json.dumps({"date": (start + timedelta(days=7)).date().isoformat(), "reason": "training day"}),
+            jwt_claims=owner,
+        ),
+        "packages_api/events/purchase.json": http_event(
+            "POST",
+            "/packages/purchase",
+            headers={"content-type": "application/json", "idempotency-key": "example-package-purchase-0001"},
+            body=json.dumps(
+                {
+                    "package_id": "coaching-3",
+                    "currency": "usd",
+                    "buyer": {"name": "Grace Hopper", "email": "grace@example.com", "time_zone": "America/Toronto"},
+                }
+            ),
+        ),
+        **{
+            f"manage_booking/events/{name}.json": http_event(
+                "POST", path, headers={"content-type": "application/json"}, body=json.dumps(body)
+            )
+            for name, path, body in (
+                ("manage", "/bookings/manage", {"token": MANAGE_TOKEN}),
+                ("manage_cancel", "/bookings/manage/cancel", {"token": MANAGE_TOKEN}),
+                (
+                    "manage_reschedule",
+                    "/bookings/manage/reschedule",
+                    {
+                        "token": MANAGE_TOKEN,
+                        "start": (start + timedelta(days=2, hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    },
+                ),
+            )
+        },
     }
     for relative, event in examples.items():
         _write(ROOT / "functions" / relative, event)
@@ -461,6 +528,11 @@ def _prepare_owner(event: dict[str, Any], bench: Workbench) -> dict[str, Any]:
         bench.confirmed(held)
         rest = path.split("/")[4:]  # what follows /admin/bookings/{booking_id}
         path = "/".join(["", "admin", "bookings", held["booking_id"], *rest])
+        headers["idempotency-key"] = str(uuid.uuid4())
+    if route_key == "POST /admin/blocked-dates":
+        # A day far ahead (inside the booking window, past every demo's bookings), blocked once per run
+        day = (datetime.now(UTC).date() + timedelta(days=300)).isoformat()
+        event = _with_body(event, _body(event) | {"date": day})
         headers["idempotency-key"] = str(uuid.uuid4())
     token, claims = bench.owner_claims()
     headers["authorization"] = f"Bearer {token}"
