@@ -22,6 +22,7 @@ from tests.support import (
     Clock,
     Worker,
     alerts,
+    booking,
     deliver_cal,
     deliver_stripe,
     owner_headers,
@@ -238,6 +239,25 @@ def test_a_cancellation_inside_the_free_window_gives_the_credit_back_and_a_late_
     assert credits(body) == {early["booking_id"]: "returned", late["booking_id"]: "forfeited"}
     assert (body["credits_used"], body["credits_remaining"]) == (1, 2)
     assert stripe_refunds(package["payment_intent_id"]) == []
+
+
+def test_a_session_whose_slot_cal_com_refuses_gets_its_credit_back_and_leaves_nothing_owed(
+    api: ApiClient, stripe_double: StripeDouble, cal_double: CalDouble
+) -> None:
+    # Given a session booked with a credit, and someone booking that time directly in Cal.com before verify
+    package = paid_package(api, stripe_double)
+    [start] = starts(api, 1)
+    started = book_with(api, package, start)
+    assert started.status == 201, started.body
+    cal_double.take_slot(booking(started.body["booking_id"]).event_type_id, start)
+    # When the client verifies: the slot is lost (the coaching call refunds at once: no rebook window)
+    assert api.verify(started.body["token"]).error_code == "slot_unavailable"
+    # Then the credit is back in the same transaction, and no money is owed (nothing was paid)
+    lost = booking(started.body["booking_id"])
+    assert (lost.status, lost.money_state) == ("SLOT_UNAVAILABLE", None)
+    body = view(api, package)
+    assert credits(body) == {started.body["booking_id"]: "returned"}
+    assert (body["credits_used"], body["credits_remaining"]) == (0, 3)
 
 
 def test_two_concurrent_cancellations_give_the_credit_back_once(

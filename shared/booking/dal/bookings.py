@@ -805,10 +805,18 @@ def _due_instead(actions: list[Action], due: datetime) -> list[Action]:
 
 
 def lose_slot(
-    booking: Booking, *, actor: str, reason: str, now: datetime, fields: dict[str, Any], due: datetime
+    booking: Booking,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    fields: dict[str, Any],
+    due: datetime,
+    give_back_credit: bool = False,
 ) -> Booking:
     """SLOT_UNAVAILABLE, due at `due` (its rebook window's end, or NOTHING_DUE), and the seat freed if the booking
-    still holds it (Cal.com refused the slot), in one transaction."""
+    still holds it (Cal.com refused the slot), in one transaction; with `give_back_credit` (refunded at once) the
+    package credit it took goes back in that transaction too."""
     actions, condition, after = _transition_update(
         booking, BookingStatus.SLOT_UNAVAILABLE, actor=actor, reason=reason, now=now, fields=fields
     )
@@ -817,6 +825,8 @@ def lose_slot(
     pk, sk = seat_keys(booking.seat)
     if _seat_owner(pk, sk) == booking.booking_id:
         tx.delete("seat", SeatItem(pk, sk), SeatItem.booking_id == booking.booking_id)
+    if give_back_credit and booking.package_id:
+        packages.give_back_credit(tx, booking.package_id, booking.booking_id, now)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -833,20 +843,24 @@ def rebook_windows_ended(before: datetime, limit: int) -> Iterator[Booking]:
 
 def close_rebook_window(booking: Booking, *, actor: str, reason: str, now: datetime, fields: dict[str, Any]) -> Booking:
     """Record in the history that the lost booking's rebook window closed and write `fields` (the refund owed), in
-    one write conditional on the booking still lost at the slot read and no refund decided yet."""
+    one write conditional on the booking still lost at the slot read and no refund decided yet; a package credit
+    the booking took goes back in the same transaction."""
     actions, condition, after = _transition_update(
         booking, BookingStatus.SLOT_UNAVAILABLE, actor=actor, reason=reason, now=now, fields=fields
     )
-    item = _booking_ref(booking.booking_id)
+    tx = Transaction()
+    tx.update(
+        "booking",
+        _booking_ref(booking.booking_id),
+        _due_instead(actions, NOTHING_DUE),
+        condition & BookingItem.auto_refund_reason.does_not_exist(),
+    )
+    if booking.package_id:
+        packages.give_back_credit(tx, booking.package_id, booking.booking_id, now)
     try:
-        item.update(
-            actions=_due_instead(actions, NOTHING_DUE),
-            condition=condition & BookingItem.auto_refund_reason.does_not_exist(),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise StaleBooking(booking.booking_id) from exc
-        raise
+        tx.commit()
+    except TransactionCancelled as exc:
+        raise StaleBooking(booking.booking_id) from exc
     return after
 
 

@@ -78,8 +78,9 @@ def lose_slot(
         actor=actor,
         reason=reason,
         now=now,
-        fields=fields | {"auto_refund_reason": refund} | owed_now(),
+        fields=fields | {"auto_refund_reason": refund} | (owed_now() if booking.payment_intent_ids else {}),
         due=store.NOTHING_DUE,
+        give_back_credit=True,  # a session paid with a package credit gets the credit back, as money would be
     )
     metrics.add_metric(name="LostSlotRefunded", unit="Count", value=1)
     return settle(flag(lost, flag_code, refund))
@@ -98,8 +99,9 @@ def close_window(booking: Booking, *, actor: str) -> Booking | None:
     hours = get_catalog().service(booking.service_id).rebook_window_hours
     chosen = f"no other time chosen within {hours} h after the slot was lost" if hours else "the slot was lost"
     reason = f"{chosen}; refunded in full"
+    owed = owed_now() if booking.payment_intent_ids else {}  # nothing paid (free, a package credit): nothing owed
     closed = store.close_rebook_window(
-        booking, actor=actor, reason=reason, now=now, fields={"auto_refund_reason": reason} | owed_now()
+        booking, actor=actor, reason=reason, now=now, fields={"auto_refund_reason": reason} | owed
     )
     metrics.add_metric(name="RebookWindowClosed", unit="Count", value=1)
     return settle(flag(closed, "rebook_window_closed", reason))
