@@ -32,7 +32,7 @@ from booking.domain.catalog import get_catalog
 from booking.flows.availability import AvailabilityView, bookable_slots, check_window
 from booking.flows.promos import CODE_PATTERN, PromoCheck
 from booking.flows.promos import check as check_promo
-from booking.http import ErrorBody, api_handler, create_app, responses
+from booking.http import api_handler, create_app, responses
 from booking.settings import MissingSetting, Settings, get_settings, stripe_publishable_key
 
 app = create_app()
@@ -117,13 +117,7 @@ def availability(
     "/promo/<code>",
     summary="May this promo code be used for this service, and what would the booking cost (rate-limited per IP)",
     tags=["catalog"],
-    responses=responses(200, "Valid or not: unknown, inactive, expired and used-up codes answer alike", 422)
-    | {
-        429: {
-            "description": "Too many checks from this address; see Retry-After",
-            "content": {"application/json": {"model": ErrorBody}},
-        }
-    },
+    responses=responses(200, "Valid or not: unknown, inactive, expired and used-up codes answer alike", 422, 429),
 )
 def promo_check(
     code: Annotated[str, Path(pattern=CODE_PATTERN, description="Case-insensitive")],

@@ -61,6 +61,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     413: _error_doc("The body is larger than the route accepts (64 KiB; webhooks 1 MiB); nothing was done"),
     415: _error_doc("The body is not sent as application/json"),
     422: _error_doc("Invalid input; `fields` names each offending field"),
+    429: _error_doc("Too many requests from this address; Retry-After says when to try again; nothing was done"),
     502: _error_doc("A provider refused the request"),
     503: _error_doc("A provider or the database is unavailable; nothing was lost, retry later"),
 }

@@ -21,6 +21,8 @@ CONFIRMATION_FIELDS = {
     "balance_due",
     "currency",
     "payment_type",
+    "promo_code",
+    "package_id",
     "manage_url",
 }
 

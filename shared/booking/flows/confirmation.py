@@ -66,6 +66,8 @@ class Confirmation(BaseModel):
     balance_due: int
     currency: str
     payment_type: str
+    promo_code: str | None = None
+    package_id: str | None = None  # paid with one of this package's credits
     manage_url: str | None = None  # the client's link to see, cancel or reschedule the booking (flows/manage.py)
 
     @classmethod
@@ -82,6 +84,8 @@ class Confirmation(BaseModel):
             balance_due=booking.balance_due,
             currency=booking.currency,
             payment_type=booking.payment_type,
+            promo_code=booking.promo_code,
+            package_id=booking.package_id,
         )
 
 
