@@ -70,35 +70,48 @@ class ReschedulePolicy(BaseModel):
     late_fee_percent: int = Field(default=0, ge=0, le=100, description="Fee for a late reschedule, of the price")
 
 
-def _price_in(prices: list[Money], currency: str | None, owner: str) -> Money:
-    """The price in `currency` (None: the first, the default one); another currency is the client's mistake."""
-    if currency is None:
-        return prices[0]
-    for price in prices:
-        if price.currency == currency.lower():
-            return price
-    offered = ", ".join(price.currency for price in prices)
-    raise InvalidRequest(
-        f"{owner} is not sold in {currency.upper()}; pick one of: {offered}.",
-        fields={"currency": f"one of {offered}"},
-    )
+class Priced(BaseModel):
+    """A service or a package: a default price, and the same in other currencies (one price per currency)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    price: Money = Field(description="The default price (the first currency offered)")
+    prices: list[Money] = Field(default_factory=list, description="The same in other currencies")
+
+    @model_validator(mode="after")
+    def _one_price_per_currency(self) -> Priced:
+        currencies = [price.currency for price in self.all_prices]
+        if len(currencies) != len(set(currencies)):
+            raise ValueError(f"{self.id}: one price per currency")
+        return self
+
+    @property
+    def all_prices(self) -> list[Money]:
+        return [self.price, *self.prices]
+
+    def price_in(self, currency: str | None) -> Money:
+        """The price in `currency` (None: the default one); another currency is the client's mistake."""
+        if currency is None:
+            return self.price
+        for price in self.all_prices:
+            if price.currency == currency.lower():
+                return price
+        offered = ", ".join(price.currency for price in self.all_prices)
+        raise InvalidRequest(
+            f"{self.name} is not sold in {currency.upper()}; pick one of: {offered}.",
+            fields={"currency": f"one of {offered}"},
+        )
 
 
-def _check_currencies(prices: list[Money], owner: str) -> None:
-    currencies = [price.currency for price in prices]
-    if len(currencies) != len(set(currencies)):
-        raise ValueError(f"{owner}: one price per currency")
-
-
-class Service(BaseModel):
+class Service(Priced):
     model_config = ConfigDict(frozen=True)
 
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
     name: str = Field(min_length=1)
     cal_event_type_id: int = Field(gt=0)
     duration_minutes: int = Field(gt=0, le=24 * 60)
-    price: Money = Field(description="The default price (the first currency offered)")
-    prices: list[Money] = Field(default_factory=list, description="The same service in other currencies")
     requires_phone: bool = Field(default=False, description="The client must give an E.164 phone number")
     reschedule: ReschedulePolicy = ReschedulePolicy()
     deposit_percent: int = Field(default=50, ge=1, le=100)
@@ -124,15 +137,6 @@ class Service(BaseModel):
         description="A paid booking whose slot was lost may pick another time this long; 0 = refund at once",
     )
 
-    @model_validator(mode="after")
-    def _check_prices(self) -> Service:
-        _check_currencies(self.all_prices, self.id)
-        return self
-
-    @property
-    def all_prices(self) -> list[Money]:
-        return [self.price, *self.prices]
-
     @property
     def currencies(self) -> list[str]:
         return [price.currency for price in self.all_prices]
@@ -141,11 +145,8 @@ class Service(BaseModel):
     def is_free(self) -> bool:
         return self.price.amount == 0
 
-    def price_in(self, currency: str | None) -> Money:
-        return _price_in(self.all_prices, currency, self.name)
 
-
-class Package(BaseModel):
+class Package(Priced):
     """Prepaid sessions (seed 003: "3-session package, $500, pays all upfront, books 1 session at a time")."""
 
     model_config = ConfigDict(frozen=True)
@@ -153,22 +154,9 @@ class Package(BaseModel):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
     name: str = Field(min_length=1)
     sessions: int = Field(ge=1, le=100)
-    price: Money
-    prices: list[Money] = Field(default_factory=list)
     services: list[str] = Field(min_length=1, description="Services a credit books")
     expires_days: int | None = Field(default=None, ge=1, le=3650, description="Credits lapse this long after purchase")
 
-    @model_validator(mode="after")
-    def _check_prices(self) -> Package:
-        _check_currencies(self.all_prices, self.id)
-        return self
-
-    @property
-    def all_prices(self) -> list[Money]:
-        return [self.price, *self.prices]
-
-    def price_in(self, currency: str | None) -> Money:
-        return _price_in(self.all_prices, currency, self.name)
 
 
 class Business(BaseModel):

@@ -274,29 +274,21 @@ def create_refund(
 ) -> RefundView:
     """`key` is decided by the caller from what Stripe already has (see money/refunds.py); `request` names the
     owner's request (its Idempotency-Key hash) so a retry finds the refunds it made, even after 24 h."""
-    metadata = {"booking_id": booking.booking_id, "purpose": purpose, "why": reason[:500]}
-    if request:
-        metadata["request"] = request
-    with provider_errors("refund the payment"):
-        created = client().v1.refunds.create(
-            params={
-                "payment_intent": payment_intent_id,
-                "amount": amount,
-                "reason": "requested_by_customer",
-                "metadata": metadata,
-            },
-            options={"idempotency_key": key},
-        )
-    return RefundView.from_stripe(created)
+    return _refund({"booking_id": booking.booking_id}, payment_intent_id, amount, purpose, reason, key, request)
 
 
 def create_package_refund(
     package_id: str, payment_intent_id: str, amount: int, *, purpose: str, reason: str, key: str, request: str
 ) -> RefundView:
-    """A refund of a package's payment; `key` is decided by the caller from the refunds Stripe already has, and
-    `request` (the owner's Idempotency-Key hash) lets a retry find it after Stripe forgot the key."""
-    metadata = {"package_id": package_id, "purpose": purpose, "why": reason[:500], "request": request}
-    with provider_errors("refund the package"):
+    """A refund of a package's payment; `key` and `request` as for a booking's (`create_refund`)."""
+    return _refund({"package_id": package_id}, payment_intent_id, amount, purpose, reason, key, request)
+
+
+def _refund(
+    owner: dict[str, str], payment_intent_id: str, amount: int, purpose: str, reason: str, key: str, request: str
+) -> RefundView:
+    metadata = owner | {"purpose": purpose, "why": reason[:500]} | ({"request": request} if request else {})
+    with provider_errors("refund the payment"):
         created = client().v1.refunds.create(
             params={
                 "payment_intent": payment_intent_id,
