@@ -10,6 +10,11 @@
 | idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | -                                                |
 | inbox event | EVENT#{source}#{event identity}  | EVENT       | Inbox (failed, awaiting a retry)                 |
 | owner alert | ALERT#{sha256(cause)}            | ALERT       | Attention ("ALERT" partition; dal/alerts.py)     |
+| promo code  | PROMO                            | CODE#{code} | -                                                |
+| package     | PACKAGE#{pkg_id}                 | PACKAGE     | Start ("PACKAGE" partition, by purchase time)    |
+| block       | BLOCKED                          | BLOCK#{..}  | -                                                |
+| manage link | MANAGE#{sha256(token)}           | MANAGE      | -                                                |
+| rate        | RATE#{scope}#{key}               | {window}    | -                                                |
 """
 
 from __future__ import annotations
