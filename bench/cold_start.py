@@ -59,7 +59,7 @@ from local.runner import (
     DOUBLE_STRIPE_KEY,
     DOUBLE_STRIPE_WEBHOOK_SECRET,
 )
-from local.template import FunctionSpec, functions, load_template
+from local.template import FunctionSpec, functions, load_template, resolve
 from tests.support import ATTENDEE, stripe_event
 
 REQUIREMENTS = ROOT / "shared" / "requirements.txt"
@@ -190,6 +190,8 @@ FIRST_EVENTS: dict[str, Callable[[World, FunctionSpec], FirstEvent]] = {
     "AdminApiFunction": lambda world, spec: _fixture(spec, "list_flagged.json"),
     "OwnerActionsFunction": lambda world, spec: _fixture(spec, "refund.json"),
     "RebookFunction": lambda world, spec: _fixture(spec, "rebook.json"),
+    "ManageBookingFunction": lambda world, spec: _fixture(spec, "manage.json"),  # an unknown link: 404, all imported
+    "PackagesFunction": lambda world, spec: _fixture(spec, "purchase.json"),
     "PayBalanceFunction": lambda world, spec: _fixture(spec, "pay.json"),
     "ExpireHoldsFunction": _scheduled,
     "PayoutsCronFunction": _payouts,
@@ -226,13 +228,19 @@ def lambda_environment(spec: FunctionSpec, secret_arns: dict[str, str]) -> dict[
         "OwnerAlertsTopic": os.environ["OWNER_ALERTS_TOPIC_ARN"],
         "StripeApiBase": os.environ["STRIPE_API_BASE"],
         "CalApiBase": os.environ["CAL_API_BASE"],
+        "OwnerDashboardClient": "bench-dashboard-client",
+        "StripePublishableKey": "pk_test_local_double",  # a required parameter: no default in the template
+        "AWS::Region": FAKE_AWS.get("AWS_REGION", "us-east-1"),
     }
     env: dict[str, str] = {}
     for name, value in spec.environment.items():
+        if isinstance(value, dict) and set(value) == {"Fn::If"}:
+            # The template's conditions test optional parameters (a sign-in domain) left empty by default: false
+            value = value["Fn::If"][2]
         if isinstance(value, dict):
-            if set(value) != {"Ref"}:
-                raise SystemExit(f"{spec.logical_id}: cannot resolve {name}={value} (only Ref is supported)")
-            value = refs[value["Ref"]]
+            if not set(value) <= {"Ref", "Fn::Sub"}:
+                raise SystemExit(f"{spec.logical_id}: cannot resolve {name}={value} (Ref, Sub and If only)")
+            value = resolve(value, refs)
         env[name] = str(value)
     return (
         env
