@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from local.runner import DOUBLE_STRIPE_KEY
-from tests.browser.conftest import Site, wait_css, wait_text
+from tests.browser.conftest import SCREENSHOTS, Site, wait_css, wait_text
 
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -214,3 +214,24 @@ def take_in_cal(site: Site, event_type_id: int, start: str) -> None:
         timeout=10,
     )
     response.raise_for_status()
+
+
+def set_date(driver: WebDriver, element_id: str, value: str) -> None:
+    # Chromium's date input takes typed digits in the locale's order; setting the value is what a picker does.
+    driver.execute_script("document.getElementById(arguments[0]).value = arguments[1]", element_id, value)
+
+
+def dialog_screenshots(driver: WebDriver, name: str, dialog: str = "dialog#confirm") -> None:
+    """An open modal dialog as the user sees it: the viewport at desktop size and 360 px wide (the full-page
+    capture of `screenshots` re-lays the page out and loses the dialog's top layer)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
+    try:
+        driver.save_screenshot(str(SCREENSHOTS / f"{name}-desktop.png"))
+        driver.set_window_size(360, 780)
+        driver.save_screenshot(str(SCREENSHOTS / f"{name}-phone.png"))
+        script = "return document.querySelector(arguments[0]).getBoundingClientRect().width"
+        width = driver.execute_script(script, dialog)
+        assert width <= 360, f"{name}: the dialog is wider than the phone"
+    finally:
+        driver.set_window_size(size["width"], size["height"])

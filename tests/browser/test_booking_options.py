@@ -256,7 +256,7 @@ def test_the_manage_page_reschedules_then_cancels_with_the_refund_shown_first(
     dialog = wait_css(driver, "dialog.kit-dialog")
     assert "We refund $100.00 to your card." in dialog.text
     assert driver.switch_to.active_element == driver.find_element(By.CSS_SELECTOR, ".kit-keep")
-    screenshots(driver, "options-manage-cancel-dialog")
+    pages.dialog_screenshots(driver, "options-manage-cancel-dialog", "dialog.kit-dialog")
     axe_check(driver)
     driver.find_element(By.CSS_SELECTOR, ".kit-keep").click()
     WebDriverWait(driver, 5).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog.kit-dialog"))

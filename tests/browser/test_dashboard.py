@@ -24,7 +24,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from local.runner import DOUBLE_STRIPE_KEY
-from tests.browser.conftest import SCREENSHOTS, Site, console_errors, wait_css, wait_text
+from tests.browser.conftest import Site, console_errors, wait_css, wait_text
+from tests.browser.pages import dialog_screenshots, set_date
 
 SERVICE = "brow-lamination"  # 89.99: a 45.00 deposit and a 44.99 balance
 DEPOSIT, BALANCE = 4500, 4499
@@ -93,11 +94,6 @@ def utc_day(start: str) -> str:
     return datetime.fromisoformat(start).astimezone(UTC).date().isoformat()
 
 
-def set_date(driver: WebDriver, element_id: str, value: str) -> None:
-    # Chromium's date input takes typed digits in the locale's order; setting the value is what a picker does.
-    driver.execute_script("document.getElementById(arguments[0]).value = arguments[1]", element_id, value)
-
-
 def row_of(driver: WebDriver, name: str) -> WebElement:
     return driver.find_element(By.XPATH, f"//table[@id='bookings']//tr[.//button[normalize-space()='{name}']]")
 
@@ -130,21 +126,6 @@ def confirm_in_dialog(driver: WebDriver, expected_effect: list[str], expected_bu
     assert driver.execute_script("return document.getElementById('confirm').contains(document.activeElement)")
     go.click()
     WebDriverWait(driver, 30).until(lambda d: not d.find_element(By.ID, "confirm").get_attribute("open"))
-
-
-def dialog_screenshots(driver: WebDriver, name: str) -> None:
-    """An open modal dialog as the owner sees it: the viewport at desktop size and 360 px wide (the full-page
-    capture of `screenshots` re-lays the page out and loses the dialog's top layer)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    size = driver.get_window_size()
-    try:
-        driver.save_screenshot(str(SCREENSHOTS / f"{name}-desktop.png"))
-        driver.set_window_size(360, 780)
-        driver.save_screenshot(str(SCREENSHOTS / f"{name}-phone.png"))
-        width = driver.execute_script("return document.getElementById('confirm').getBoundingClientRect().width")
-        assert width <= 360, f"{name}: the dialog is wider than the phone"
-    finally:
-        driver.set_window_size(size["width"], size["height"])
 
 
 def history_lines(driver: WebDriver) -> list[str]:

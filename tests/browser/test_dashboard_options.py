@@ -26,7 +26,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from local.runner import DOUBLE_STRIPE_KEY
 from tests.browser.conftest import Site, console_errors, wait_css, wait_text
-from tests.browser.test_dashboard import confirm_in_dialog, dialog_screenshots, set_date
+from tests.browser.pages import dialog_screenshots, set_date
+from tests.browser.test_dashboard import confirm_in_dialog
 
 Axe = Callable[[WebDriver], None]
 Shots = Callable[[WebDriver, str], Any]

@@ -158,7 +158,6 @@ class Package(Priced):
     expires_days: int | None = Field(default=None, ge=1, le=3650, description="Credits lapse this long after purchase")
 
 
-
 class Business(BaseModel):
     model_config = ConfigDict(frozen=True)
 
