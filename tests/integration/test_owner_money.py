@@ -318,6 +318,13 @@ def test_a_card_needing_authentication_gets_a_pay_link_the_client_completes(
     assert api.post("/bookings/pay", {"token": token}).body["status"] == "paid"
     assert api.post("/bookings/pay", {"token": "x" * 43}).status == 404
 
+    # A dispute of that balance reaches the booking (its PaymentIntent is indexed only by the pay link's item)
+    dispute = stripe_double.create_dispute(str(of_purpose(bid, "balance")[0].latest_charge))
+    disputed = deliver_stripe(
+        api, stripe_double, stripe_event(stripe_double, "charge.dispute.created", str(dispute["id"]))["id"]
+    )
+    assert disputed.status == 200 and disputed.body["outcome"].startswith("flagged"), disputed.body
+
 
 def test_a_balance_paid_offline_closes_the_open_card_payment(
     api: ApiClient, stripe_double: StripeDouble, tuesday: Any

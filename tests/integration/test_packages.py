@@ -27,6 +27,7 @@ from tests.support import (
     deliver_stripe,
     owner_headers,
     pay,
+    stripe_client,
     stripe_event,
     unique_key,
 )
@@ -383,6 +384,37 @@ def test_a_dashboard_refund_counts_toward_the_share(api: ApiClient, stripe_doubl
     assert response.body["refunded"] == 33333 - 10000
     assert refunded_amounts(package["payment_intent_id"]) == [10000, 23333]
     assert response.body["package"]["amount_refunded"] == 33333
+
+
+def test_a_dashboard_refund_shows_on_the_package_when_stripe_reports_it(
+    api: ApiClient, stripe_double: StripeDouble
+) -> None:
+    # Given a paid package, refunded 100.00 in the Stripe Dashboard
+    package = paid_package(api, stripe_double)
+    refund = dashboard_refund(package["payment_intent_id"], 10000)
+    # When Stripe's signed charge.refunded arrives (twice: Stripe may deliver an event again)
+    event = stripe_event(stripe_double, "charge.refunded", refund.charge)
+    for _ in range(2):
+        assert deliver_stripe(api, stripe_double, event["id"]).status == 200
+    # Then the owner sees what Stripe returned, once; no money moved by us, the package still books
+    seen = api.request("GET", f"/admin/packages/{package['package_id']}", headers=owner_headers("staff"))
+    assert seen.status == 200, seen.body
+    assert (seen.body["amount_refunded"], seen.body["status"]) == (10000, "active")
+    assert refunded_amounts(package["payment_intent_id"]) == [10000]
+
+
+def test_a_dispute_of_a_packages_payment_alerts_the_owner_once(api: ApiClient, stripe_double: StripeDouble) -> None:
+    # Given a paid package whose payment the buyer disputes with the bank
+    package = paid_package(api, stripe_double)
+    charge = stripe_client().v1.payment_intents.retrieve(package["payment_intent_id"]).latest_charge
+    dispute = stripe_double.create_dispute(str(charge))
+    # When Stripe's charge.dispute.created arrives (and again)
+    event = stripe_event(stripe_double, "charge.dispute.created", str(dispute["id"]))
+    for _ in range(2):
+        assert deliver_stripe(api, stripe_double, event["id"]).status == 200
+    # Then the owner is alerted once, naming the package
+    disputed = [a for a in alerts() if package["package_id"] in a["subject"]]
+    assert [a["subject"] for a in disputed] == [f"[package {package['package_id']}] Payment disputed; payout blocked"]
 
 
 def test_a_refund_retried_after_stripe_forgot_its_key_reads_stripe_and_never_refunds_twice(

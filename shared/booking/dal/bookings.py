@@ -589,10 +589,17 @@ def money_owed(limit: int, before: datetime) -> list[str]:
     return ids
 
 
-def booking_id_by_payment_intent(payment_intent_id: str) -> str | None:
-    for item in BookingItem.payment_intent_index.query(payment_intent_id, limit=1):
-        return item.pk.removeprefix("BOOKING#")
-    return None
+def payment_intent_owner(payment_intent_id: str) -> tuple[str | None, str | None]:
+    """(booking id, package id) whose first payment is this PaymentIntent (PaymentIntentIndex), or neither.
+
+    The index holds every item with a `payment_intent_id`: bookings and packages, and pay links too (a pay link
+    names its balance's PaymentIntent, which no booking item holds as its own), so the item's key says which."""
+    for item in BookingItem.payment_intent_index.query(payment_intent_id, limit=4):
+        if item.pk.startswith("BOOKING#"):
+            return item.pk.removeprefix("BOOKING#"), None
+        if item.pk.startswith("PACKAGE#"):
+            return None, item.pk.removeprefix("PACKAGE#")
+    return None, None
 
 
 def booking_ids_by_cal_uid(uid: str, limit: int = 100) -> list[str]:

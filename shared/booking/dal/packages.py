@@ -309,6 +309,23 @@ def finish_refund(
     return _update(package_id, actions, condition)
 
 
+def record_stripe_refunds(package_id: str, *, new_refund_ids: set[str], amount_refunded: int, now: datetime) -> bool:
+    """Copy what Stripe says was refunded (a refund made in the Dashboard) onto the package, while no refund of
+    ours is in flight (its holder records it as the lease ends); each refund once, by its id. False if a refund
+    is in flight or the refunds were recorded meanwhile."""
+    condition = PackageItem.money_lease_until.does_not_exist() | (PackageItem.money_lease_until <= now)
+    for refund_id in new_refund_ids:
+        condition = condition & (PackageItem.refund_ids.does_not_exist() | ~PackageItem.refund_ids.contains(refund_id))
+    actions = [PackageItem.amount_refunded.set(amount_refunded), PackageItem.updated_at.set(now)]
+    if new_refund_ids:
+        actions.append(PackageItem.refund_ids.add(new_refund_ids))
+    try:
+        _update(package_id, actions, condition)
+    except PackageChanged:
+        return False
+    return True
+
+
 def end_lease(package_id: str, holder: str) -> None:
     """The refund failed before it could be recorded: end the lease (the package stays REFUNDED; a retry reads
     Stripe and makes what is still owed)."""

@@ -474,6 +474,25 @@ def refund(package_id: str, body: PackageRefundRequest, *, actor: str, request: 
     return PackageRefund(message=message, refunded=refunded, package=_owner(recorded))
 
 
+def stripe_refunded(package_id: str) -> str:
+    """Stripe reports a refund of the package's payment (ours, or one made in the Dashboard): the owner's view
+    shows what Stripe says was returned. Money is never decided here: the owner's refund reads Stripe itself."""
+    package = package_store.read(package_id)
+    if package is None or not package.payment_intent_id:
+        return "ignored: unknown package"
+    logger.append_keys(package_id=package_id)
+    refunds = payments.refunds_of(package.payment_intent_id)
+    returned = sum(r.amount for r in refunds if r.counts)
+    new = {r.refund_id for r in refunds} - package.refund_ids
+    if not new and returned == package.amount_refunded:
+        return f"package refunds recorded: {returned}"
+    if not package_store.record_stripe_refunds(
+        package_id, new_refund_ids=new, amount_refunded=returned, now=clock_now()
+    ):
+        return "a refund of ours is in flight or recorded it: it records what Stripe says"
+    return f"package refunds recorded: {returned}"
+
+
 def _lease(package_id: str, holder: str, *, actor: str, reason: str) -> PackageRecord:
     deadline = time.monotonic() + LEASE_WAIT_SECONDS
     while True:

@@ -36,7 +36,7 @@ from booking.money import payouts
 from booking.money.collections import LATER_PURPOSES
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
-from booking.owner.alerts import flag, orphan_payment
+from booking.owner.alerts import SUBJECTS, alert_about, flag, orphan_payment
 from booking.providers import payments
 from booking.providers.payments import PaymentIntentView
 from booking.secrets import provider_secret
@@ -137,21 +137,33 @@ def _booking_of(obj: dict[str, Any]) -> Booking | None:
 
 
 def _booking_id(obj: dict[str, Any], payment_intent_id: str | None) -> str | None:
+    return _owner_of(obj, payment_intent_id)[0]
+
+
+def _owner_of(obj: dict[str, Any], payment_intent_id: str | None) -> tuple[str | None, str | None]:
+    """(booking id, package id) of the payment an object is about: one of them, or neither (not ours)."""
     metadata = obj.get("metadata") or {}
-    booking_id = metadata.get("booking_id")
-    if booking_id:
-        return str(booking_id)
+    if metadata.get("booking_id"):
+        return str(metadata["booking_id"]), None
+    if metadata.get("package_id"):
+        return None, str(metadata["package_id"])
     if not payment_intent_id:
-        return None
-    found = store.booking_id_by_payment_intent(payment_intent_id)
+        return None, None
+    found, package_id = store.payment_intent_owner(payment_intent_id)
+    if package_id:
+        return None, package_id
     if found is None and obj.get("object") in ("dispute", "refund", "charge"):
-        # A balance or fee payment is not indexed by its PaymentIntent; its metadata names the booking.
+        # A balance, fee or package payment is not indexed by its PaymentIntent; its metadata names its owner.
         try:
-            found = payments.retrieve_payment_intent(payment_intent_id).metadata.get("booking_id")
+            intent_metadata = payments.retrieve_payment_intent(payment_intent_id).metadata
         except PaymentProviderError as exc:
             if exc.details.get("provider_code") != "resource_missing":
                 raise
-    return found
+            return None, None
+        if intent_metadata.get("purpose") == payments.PACKAGE_PURPOSE:
+            return None, intent_metadata.get("package_id")
+        found = intent_metadata.get("booking_id")
+    return found, None
 
 
 def payment_succeeded(obj: dict[str, Any]) -> str:
@@ -256,7 +268,10 @@ def payment_canceled(obj: dict[str, Any]) -> str:
 
 def _booking_for(obj: dict[str, Any]) -> tuple[Booking | None, str]:
     """The booking a charge, refund or dispute is about, or why the event is ignored."""
-    booking_id = _booking_id(obj, obj.get("payment_intent"))
+    return _booking_named(_booking_id(obj, obj.get("payment_intent")))
+
+
+def _booking_named(booking_id: str | None) -> tuple[Booking | None, str]:
     if booking_id is None:
         return None, "ignored: not a booking payment"
     booking = store.get_booking(booking_id)
@@ -267,7 +282,11 @@ def _booking_for(obj: dict[str, Any]) -> tuple[Booking | None, str]:
 
 
 def _settle_for(obj: dict[str, Any]) -> tuple[Booking | None, str]:
-    booking, ignored = _booking_for(obj)
+    """A refund changed: settle the booking against Stripe, or record a package's refunds as Stripe has them."""
+    booking_id, package_id = _owner_of(obj, obj.get("payment_intent"))
+    if package_id:
+        return None, packages.stripe_refunded(package_id)
+    booking, ignored = _booking_named(booking_id)
     return (settle(booking, stripe_changed=True), "") if booking is not None else (None, ignored)
 
 
@@ -292,7 +311,10 @@ def refund_updated(obj: dict[str, Any]) -> str:
 
 
 def dispute_created(obj: dict[str, Any]) -> str:
-    booking, ignored = _booking_for(obj)
+    booking_id, package_id = _owner_of(obj, obj.get("payment_intent"))
+    if package_id:
+        return _package_disputed(package_id, obj)
+    booking, ignored = _booking_named(booking_id)
     if booking is None:
         return ignored
     if booking.dispute_status not in ("won", "lost"):
@@ -300,6 +322,24 @@ def dispute_created(obj: dict[str, Any]) -> str:
     flag(booking, "disputed", f"dispute {obj.get('id')}: {obj.get('reason')} ({obj.get('amount')}); payout blocked")
     metrics.add_metric(name="DisputeOpened", unit="Count", value=1)
     return "flagged: disputed, payout blocked"
+
+
+def _package_disputed(package_id: str, obj: dict[str, Any]) -> str:
+    """A package's payment disputed: no payout or booking money depends on it, but the owner must know (the
+    evidence is answered in the Stripe Dashboard), once per dispute."""
+    dispute_id, amount, currency = obj.get("id"), obj.get("amount"), obj.get("currency")
+    alert_about(
+        f"[package {package_id}] {SUBJECTS['disputed']}",
+        f"Dispute {dispute_id} ({obj.get('reason')}) on the payment of package {package_id}: {amount} {currency}.\n"
+        "What to do: answer it in the Stripe Dashboard; the package's sessions stay bookable meanwhile.",
+        "disputed",
+        cause=f"package_dispute:{dispute_id}",
+        payment_intent_id=obj.get("payment_intent"),
+        amount=amount if isinstance(amount, int) else None,
+        currency=currency if isinstance(currency, str) else None,
+    )
+    metrics.add_metric(name="DisputeOpened", unit="Count", value=1)
+    return "owner alerted: a package's payment is disputed"
 
 
 def dispute_closed(obj: dict[str, Any]) -> str:
