@@ -21,7 +21,7 @@ EXPECTED: dict[BookingStatus, set[BookingStatus]] = {
     S.NO_SHOW: set(),
     S.CANCELLED: set(),
 }
-ALLOWED_PAIRS = [(source, target) for source, targets in EXPECTED.items() for target in targets]
+ALLOWED_PAIRS = [(source, target) for source, targets in EXPECTED.items() for target in sorted(targets)]
 FORBIDDEN_PAIRS = [
     (source, target)
     for source, target in itertools.product(BookingStatus, BookingStatus)
