@@ -175,6 +175,8 @@ def create_tables(client: Any, names: dict[str, str]) -> None:
         }
         if props.get("GlobalSecondaryIndexes"):
             kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         client.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:

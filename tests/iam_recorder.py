@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from local.iam import Permission, function_permissions
+from local.iam import SES_IDENTITY, Permission, function_permissions
 from local.lambda_runtime import FunctionPool
 from local.template import functions
 
@@ -103,7 +103,15 @@ class AccessRecorder:
                 resource += f"/index/{params['IndexName']}"
             return {Permission(f"dynamodb:{operation}", resource)}
         if service == "sns" and operation == "Publish":
+            if params.get("PhoneNumber"):  # a text message: no topic, so only a grant on "*" allows it
+                return {Permission("sns:Publish", "*")}
             return {Permission("sns:Publish", self._logical_id(params.get("TopicArn", "")))}
+        if service == "sesv2" and operation == "SendEmail":
+            sender = params.get("FromEmailAddress", "")
+            identity = (
+                SES_IDENTITY if sender and sender == os.environ.get("NOTIFY_FROM_EMAIL") else f"identity/{sender}"
+            )
+            return {Permission("ses:SendEmail", identity)}
         if service == "secretsmanager" and operation == "GetSecretValue":
             return {Permission("secretsmanager:GetSecretValue", self._logical_id(params["SecretId"]))}
         return {Permission(f"{service}:{operation}", "*")}

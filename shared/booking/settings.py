@@ -40,6 +40,7 @@ class Settings(BaseModel):
     stripe_webhook_secret_arn: str = Field(default="", description="Secret holding {stripe_webhook_secret}")
     cal_api_key_arn: str = Field(default="", description="Secret holding {cal_api_key}")
     cal_webhook_secret_arn: str = Field(default="", description="Secret holding {cal_webhook_secret}")
+    link_signing_key_arn: str = Field(default="", description="Secret holding {link_signing_key} (manage, pay links)")
     owner_alerts_topic_arn: str = Field(default="", description="SNS topic of the owner's alerts")
     payout_hold_hours: int = Field(default=72, ge=0, description="Provider payouts wait this long after payment")
     catalog_path: str = Field(default="", description="Catalog JSON; empty = the catalog shipped in the layer")
@@ -52,6 +53,17 @@ class Settings(BaseModel):
     confirm_deadline_seconds: float = Field(default=12.0, gt=0, description="Budget for one Cal.com confirmation")
     confirm_lease_seconds: int = Field(default=30, ge=5, description="How long one worker owns a confirmation")
     promo_checks_per_minute: int = Field(default=20, ge=1, description="GET /promo requests per source IP a minute")
+    # Notifications (notify/): email through SES from this address (its identity verified in SES); empty = no
+    # email of ours, and Cal.com's own emails reach the client whatever CLIENT_EMAILS says.
+    notify_from_email: str = Field(default="", description="From address of our emails (an SES identity)")
+    owner_email: str = Field(default="", description="Where owner alerts are emailed (empty = the SNS topic only)")
+    client_emails: Literal["ours", "calcom", "both"] = Field(
+        default="ours",
+        description="Who emails the client: ours (Cal.com gets a relay address), calcom (only Cal.com's), or both "
+        "(Cal.com's confirmation, reschedule and cancellation emails; ours for the rest)",
+    )
+    sms_enabled: bool = Field(default=False, description="Text messages through SNS (seed 003: wired, off)")
+    notify_max_attempts: int = Field(default=6, ge=1, le=20, description="Sends tried before a message is failed")
 
 
 def stripe_publishable_key() -> str:

@@ -108,7 +108,7 @@ def record(alert: Alert) -> bool:
     return True
 
 
-def _alert(item: AlertItem) -> Alert:
+def to_alert(item: AlertItem) -> Alert:
     return Alert(
         alert_id=item.pk.removeprefix("ALERT#"),
         cause=item.cause,
@@ -133,7 +133,7 @@ def newest(limit: int, resume: dict[str, Any] | None = None) -> AlertPage:
         last_evaluated_key=resume,
         page_size=limit + 1,
     )
-    alerts = [_alert(item) for item in query]
+    alerts = [to_alert(item) for item in query]
     return AlertPage(alerts=alerts, resume=query.last_evaluated_key)
 
 
@@ -155,3 +155,11 @@ def decode_resume(cursor: str) -> dict[str, Any]:
         "attention": {"S": ALERTS_PARTITION},
         "attention_since": {"S": since},
     }
+
+
+def get(pk: str) -> Alert | None:
+    """One alert by its item key (ALERT#...): the notifier reads what it emails the owner."""
+    try:
+        return to_alert(AlertItem.get(pk, "ALERT", consistent_read=True))
+    except AlertItem.DoesNotExist:
+        return None

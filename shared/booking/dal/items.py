@@ -15,6 +15,7 @@
 | block       | BLOCKED                          | BLOCK#{..}  | -                                                |
 | manage link | MANAGE#{sha256(token)}           | MANAGE      | -                                                |
 | rate        | RATE#{scope}#{key}               | {window}    | -                                                |
+| message     | its subject's pk (BOOKING#, ...) | MSG#{key}#{channel} | Outbox (sparse: while due or being sent)  |
 """
 
 from __future__ import annotations
@@ -148,6 +149,18 @@ class MoneyIndex(GlobalSecondaryIndex["BookingItem"]):
     money_due_at = UTCDateTimeAttribute(range_key=True)
 
 
+class OutboxIndex(GlobalSecondaryIndex["MessageItem"]):
+    """Messages still to send (sparse: "DUE" while pending or leased), by when they are due (a reminder's time, a
+    retry's backoff, a lease's expiry): the notifier's sweep reads only what is due."""
+
+    class Meta:
+        index_name = "OutboxIndex"
+        projection = AllProjection()
+
+    outbox_state = UnicodeAttribute(hash_key=True)
+    send_at = UTCDateTimeAttribute(range_key=True)
+
+
 class AttendeeMap(MapAttribute):
     name = UnicodeAttribute()
     email = UnicodeAttribute()
@@ -254,6 +267,8 @@ class BookingItem(Model):
     backup_start = UTCDateTimeAttribute(null=True)
     reschedule_count = NumberAttribute(default=0)
     manage_token_hash = UnicodeAttribute(null=True)
+    notify_email = BooleanAttribute(null=True)  # absent on bookings made before notifications: email yes, SMS no
+    notify_sms = BooleanAttribute(null=True)
     flags = ListAttribute(of=FlagMap, default=list)
     flag_codes = UnicodeSetAttribute(null=True)  # makes "flag once per code" one conditional write
     attention = UnicodeAttribute(null=True)  # "OPEN" while flags await the owner
@@ -481,3 +496,32 @@ __all__ = [
     "SeatItem",
     "TokenItem",
 ]
+
+
+class MessageItem(Model):
+    """One (subject, message, channel): written once before it is sent (the once-only record), then leased,
+    sent, retried with backoff or failed; kept as the owner's record of what was sent."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)  # the subject's own key: BOOKING#{id}, PACKAGE#{id}, ALERT#{hash}
+    sk = UnicodeAttribute(range_key=True)  # MSG#{message key}#{channel}
+    message_key = UnicodeAttribute()  # "confirmed", "reminder:24:2026-12-01T15:00:00Z", "refund:re_...", ...
+    kind = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    recipient = UnicodeAttribute()  # email address or E.164 number (the subject's own, copied at planning)
+    subject_id = UnicodeAttribute()  # booking_id, package_id or alert_id
+    context = UnicodeAttribute(default="{}")  # JSON: what the event knew (a refund id, the new start, ...)
+    msg_status = UnicodeAttribute()  # PENDING, SENDING, SENT, FAILED, WITHDRAWN
+    outbox_state = UnicodeAttribute(null=True)  # "DUE" while PENDING or SENDING (OutboxIndex), removed after
+    send_at = UTCDateTimeAttribute(null=True)
+    outbox_index = OutboxIndex()
+    lease = UnicodeAttribute(null=True)  # the worker sending it now
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+    provider_message_id = UnicodeAttribute(null=True)  # SES MessageId / SNS MessageId
+    sent_at = UTCDateTimeAttribute(null=True)
+    withdrawn_reason = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()

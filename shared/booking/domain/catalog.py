@@ -130,6 +130,14 @@ class Service(Priced):
     no_show_fee_percent: int = Field(
         default=0, ge=0, le=100, description="A no-show owes this share of the price; what was paid counts toward it"
     )
+    reminder_hours: list[Annotated[int, Field(ge=1, le=24 * 30)]] = Field(
+        default_factory=lambda: [24],
+        max_length=3,
+        description="Reminders this many hours before the start (none when booked later than that); [] = none",
+    )
+    preparation: str | None = Field(
+        default=None, max_length=1000, description="What the client should do before the session (in messages)"
+    )
     rebook_window_hours: int = Field(
         default=0,
         ge=0,

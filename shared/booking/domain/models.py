@@ -147,6 +147,8 @@ class Booking(BaseModel):
     backup_start: datetime | None = None  # the client's second choice, used when the owner blocks the date
     reschedule_count: int = 0
     manage_token_hash: str | None = None  # the client's manage link (hashed; revoked by removing it)
+    notify_email: bool = True  # the client's choices at booking (create-intent `notify`)
+    notify_sms: bool = False
     flags: list[Flag] = Field(default_factory=list)
     history: list[TransitionRecord] = Field(default_factory=list)
     refunds: list[RefundRecord] = Field(default_factory=list)

@@ -262,7 +262,14 @@ class OwedRefund(BaseModel):
     reason: str
 
 
-def cancellation_of(booking: Booking, ledger: Ledger) -> CancellationTerms | None:
+class PaidSoFar(BaseModel):
+    """The two totals a cancellation is priced on: from Stripe (a Ledger) or, for a message, from our records."""
+
+    captured: int
+    reschedule_fees: int
+
+
+def cancellation_of(booking: Booking, ledger: Ledger | PaidSoFar) -> CancellationTerms | None:
     """How a cancelled booking is priced on what Stripe captured: by the owner's refund choice when the owner
     cancelled (`policy` = as if the client cancelled then; None for `none`: everything is kept), else by who
     cancelled (the business refunds everything)."""

@@ -1,6 +1,7 @@
 """Things a person must look at: flagged on the booking (findable in the admin API), recorded as an alert item
-(`GET /admin/alerts`, the dashboard's "Needs attention") and sent to the owner once per cause through the SNS
-topic (email subscription in the template). Money with no booking of ours (an orphan payment) has no booking to
+(`GET /admin/alerts`, the dashboard's "Needs attention") and sent to the owner once per cause: emailed by the
+notifier from the alert item when our emails are on (OWNER_EMAIL), else through the SNS topic (email subscription
+in the template). Money with no booking of ours (an orphan payment) has no booking to
 flag: its alert item is where the owner finds it.
 """
 
@@ -136,7 +137,10 @@ def alert_about(
 
 
 def _publish(subject: str, message: str, code: str) -> None:
-    topic = get_settings().owner_alerts_topic_arn
+    settings = get_settings()
+    if settings.owner_email and settings.notify_from_email:
+        return  # the notifier emails it to the owner from the alert item (notify/events.alert_inserted)
+    topic = settings.owner_alerts_topic_arn
     if not topic:
         logger.warning("no OWNER_ALERTS_TOPIC_ARN: alert only logged", extra={"flag": code, "subject": subject})
         return
