@@ -4,6 +4,7 @@ handed to NotificationsFunction by `deliver` as Lambda's event source mapping wo
 from __future__ import annotations
 
 import email
+import email.policy
 import os
 from collections.abc import Iterator
 from email.message import Message
@@ -78,13 +79,18 @@ def _all_sms() -> list[tuple[str, str]]:
 def emails(to: str | None = None) -> list[Message]:
     """The emails SES accepted during this test (parsed MIME), oldest first."""
     seen = {id(m) for m in _sent_before}
-    parsed = [email.message_from_bytes(m.raw_data if isinstance(m.raw_data, bytes) else m.raw_data.encode())
-              for m in _all_emails() if id(m) not in seen]
+    parsed = [
+        email.message_from_bytes(
+            m.raw_data if isinstance(m.raw_data, bytes) else m.raw_data.encode(), policy=email.policy.default
+        )
+        for m in _all_emails()
+        if id(m) not in seen
+    ]
     return [m for m in parsed if to is None or m["To"] == to]
 
 
 def texts() -> list[tuple[str, str]]:
-    return _all_sms()[len(_sms_before):]
+    return _all_sms()[len(_sms_before) :]
 
 
 def body(message: Message, subtype: str = "plain") -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formataddr, make_msgid
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from booking.aws import client
 from booking.notify.messages import Channel, Outgoing
 from booking.settings import get_settings
 
+SMTP_POLICY = SMTP.clone(max_line_length=998)
 TAG_VALUE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -34,8 +36,10 @@ class MessageChannel(Protocol):
 
 def mime(outgoing: Outgoing, *, sender: str, sender_name: str) -> EmailMessage:
     rendered = outgoing.rendered
-    message = EmailMessage()
-    message["Subject"] = rendered.subject
+    # SMTP's CRLF line endings; headers folded only past RFC 5322's 998 (the 78 default folds a long subject
+    # right after "Subject:", which some clients show as a leading space).
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["Subject"] = " ".join(rendered.subject.split())  # one line, whatever a template's whitespace
     message["From"] = formataddr((sender_name, sender))
     message["To"] = outgoing.to
     message["Message-ID"] = make_msgid(domain=sender.partition("@")[2] or None)
