@@ -315,6 +315,5 @@ def _package_fields(item: MessageItem, extra: dict[str, Any]) -> dict[str, Any]:
             service_name=service.name,
             start=booking.slot_start,
             end=booking.slot_end,
-            manage_url=_manage_url(booking),
         )
     return fields
