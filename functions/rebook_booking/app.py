@@ -19,7 +19,7 @@ app = create_app()
     ),
 )
 def rebook_booking(body: RebookRequest) -> Rebooked:
-    return with_manage_link(rebook(body.token, body.start), body.token)
+    return with_manage_link(rebook(body.token, body.start))
 
 
 lambda_handler = api_handler(app)

@@ -19,7 +19,7 @@ app = create_app()
 )
 def verify(body: VerifyRequest) -> Confirmation:
     record = redeem(body.token)
-    return with_manage_link(confirm_booking(record.booking_id, actor="client"), body.token)
+    return with_manage_link(confirm_booking(record.booking_id, actor="client"))
 
 
 lambda_handler = api_handler(app)

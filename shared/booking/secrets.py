@@ -12,6 +12,8 @@ container's shared botocore session (booking.aws) so no second session parses bo
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import os
 from functools import cache
@@ -20,7 +22,9 @@ from typing import Any, Literal
 from booking.aws import client
 from booking.settings import get_settings
 
-SecretName = Literal["stripe_secret_key", "stripe_webhook_secret", "cal_api_key", "cal_webhook_secret"]
+SecretName = Literal[
+    "stripe_secret_key", "stripe_webhook_secret", "cal_api_key", "cal_webhook_secret", "link_signing_key"
+]
 SECRET_CACHE_SECONDS = 300
 
 
@@ -59,3 +63,11 @@ def same_secret(given: str, expected: str) -> bool:
     """Constant-time comparison of a credential or signature from a request with ours, as bytes: a header may
     hold any characters (HTTP APIs deliver them decoded), and `hmac.compare_digest` refuses non-ASCII `str`."""
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+def link_token(message: str) -> str:
+    """The token of a client's link (manage, pay): HMAC-SHA256 of `message` under the link signing key, URL-safe
+    base64. Derived, never stored (only its hash is), so any function allowed to read the key names the same link:
+    the page that confirms a booking and the email about it agree."""
+    mac = hmac.new(provider_secret("link_signing_key").encode(), message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from booking.flows.manage import issue_link, manage_url
+from booking.secrets import link_token
 from local.cal_double import CalDouble
 from local.stripe_double import StripeDouble
 from tests.integration import test_packages as packages
@@ -42,8 +44,10 @@ from tests.support import (
     Clock,
     booking,
     deliver_cal,
+    deliver_stripe,
     owner_headers,
     pay,
+    stripe_event,
     unique_key,
 )
 
@@ -141,6 +145,60 @@ def test_an_unknown_token_is_404_and_the_link_ends_a_week_after_the_meeting(
     travel_to(clock, monday + timedelta(days=7, minutes=46))
     expired = manage(api, token)
     assert expired.status == 410 and expired.error_code == "token_expired"
+
+
+def test_a_booking_confirmed_by_stripes_webhook_alone_gets_a_link_that_opens_it(
+    api: ApiClient, stripe_double: StripeDouble, monday: datetime
+) -> None:
+    # Given a coaching call paid by a client who closed the tab: Stripe's webhook confirmed it, no verify token
+    # was ever issued
+    intent = api.paid_booking(service_id=COACHING, start=iso(monday), attendee=CLIENT)
+    event = stripe_event(stripe_double, "payment_intent.succeeded", intent["payment_intent_id"])
+    assert deliver_stripe(api, stripe_double, event["id"]).status == 200
+    bid = intent["booking_id"]
+    assert booking(bid).status == "CONFIRMED" and booking(bid).manage_token_hash is None
+
+    # When the confirmation email names its manage link
+    url = issue_link(bid)
+
+    # Then the link is issued once, the same every time, and opens the booking
+    assert url and url.startswith("https://site.example/book/manage?token=")
+    assert issue_link(bid) == url and manage_url(booking(bid)) == url
+    assert len([item for item in scan_table() if item["pk"]["S"].startswith("MANAGE#")]) == 1
+    opened = manage(api, token_of(url))
+    assert opened.status == 200, opened.body
+    assert opened.body["booking"]["booking_id"] == bid and opened.body["cancellation"]["allowed"]
+
+
+def test_the_verify_page_and_the_emails_name_the_same_link(api: ApiClient, monday: datetime) -> None:
+    confirmed = coaching(api, monday)
+    assert issue_link(confirmed["booking_id"]) == confirmed["manage_url"]
+    assert manage_url(booking(confirmed["booking_id"])) == confirmed["manage_url"]
+
+
+def test_a_cancelled_booking_names_no_link(api: ApiClient, monday: datetime) -> None:
+    bid, token = client_booking(api, monday)
+    assert manage(api, token, "cancel").status == 200
+    assert issue_link(bid) is None
+    assert manage(api, token).status == 200  # the link given out still shows the cancellation
+
+
+def test_another_signing_key_names_another_token_that_opens_nothing(
+    api: ApiClient, monday: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a booking whose link was issued under the deployment's key
+    confirmed = coaching(api, monday)
+    bid, token = confirmed["booking_id"], token_of(confirmed["manage_url"])
+    with monkeypatch.context() as patched:
+        # When the key is another one (a function given the wrong secret, or someone guessing it)
+        patched.setenv("LINK_SIGNING_KEY", "not-the-deployments-key")
+        forged = link_token(f"manage-link:{bid}:0")
+        # Then it derives another token, which opens nothing, and names no link for the booking
+        assert forged != token
+        assert (manage(api, forged).status, manage(api, forged).error_code) == (404, "token_not_found")
+        assert issue_link(bid) is None
+    assert issue_link(bid) == confirmed["manage_url"]
+    assert manage(api, token).status == 200
 
 
 # --- cancelling -------------------------------------------------------------------------------------------------
@@ -506,6 +564,21 @@ def test_a_revoked_link_is_404_and_the_verify_page_then_gives_a_new_one(api: Api
     assert fresh and token_of(fresh) != token
     assert manage(api, token_of(fresh)).status == 200
     assert manage(api, token).status == 404
+    assert issue_link(bid) == fresh  # ... and the emails name that new one
+
+
+def test_after_a_revocation_the_next_link_named_is_a_new_one(api: ApiClient, monday: datetime) -> None:
+    # Given a booking whose link was revoked, and nobody opened the verify page since
+    bid, token = client_booking(api, monday)
+    headers = owner_headers() | {"Idempotency-Key": unique_key()}
+    assert api.post(f"/admin/bookings/{bid}/manage-link/revoke", {}, headers=headers).status == 200
+    # When a message names the booking's link
+    fresh = manage_url(booking(bid))
+    # Then it is a new link that works; the old one stays dead
+    assert fresh and token_of(fresh) != token
+    assert manage(api, token_of(fresh)).status == 200
+    assert manage(api, token).status == 404
+    assert len([item for item in scan_table() if item["pk"]["S"].startswith("MANAGE#")]) == 1
 
 
 def test_only_owners_revoke_links(api: ApiClient, monday: datetime) -> None:

@@ -7,9 +7,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from booking.flows.manage import manage_url
 from local.cal_double import CalDouble
 from local.lambda_runtime import LocalLambda
 from local.stripe_double import StripeDouble
@@ -304,4 +306,99 @@ def test_rebook_input_is_checked(api: ApiClient, clock: Clock) -> None:
     confirmed = api.confirmed_booking(service_id=BROW, start=start, attendee=OTHER)
     closed = rebook(api, confirmed["token"], other_slots(api, BROW, mine["start"], start)[0])
     assert (closed.status, closed.error_code) == (409, "booking_closed")
+    assert booking(mine["booking_id"]).status == "SLOT_UNAVAILABLE"
+
+
+# --- through the manage link (the slot-lost message names it) ----------------------------------------------------
+
+
+def manage(api: ApiClient, url: str, action: str = "", **body: Any) -> ApiResponse:
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    return api.post(f"/bookings/manage{'/' + action if action else ''}", {"token": token, **body})
+
+
+def test_a_lost_booking_s_manage_link_says_so_and_moves_it_on_the_same_payment(
+    api: ApiClient, clock: Clock, stripe_double: StripeDouble, cal_double: CalDouble
+) -> None:
+    # Given a late payment whose slot was taken: the slot-lost message names the booking's manage link
+    mine, _ = late_payment_slot_lost(api, clock)
+    url = manage_url(booking(mine["booking_id"]))
+    assert url
+
+    # When the client opens it
+    shown = manage(api, url)
+
+    # Then it says the slot was lost, that cancelling refunds everything, and that another time may be picked
+    assert shown.status == 200, shown.body
+    assert shown.body["booking"]["status"] == "slot_unavailable"
+    assert shown.body["cancellation"] | {"reason": ""} == {
+        "allowed": True,
+        "refund": mine["amount_due_now"],
+        "fee": 0,
+        "credit_returned": None,
+        "reason": "",
+    }
+    assert shown.body["reschedule"]["allowed"] and "pick another time until" in shown.body["reschedule"]["reason"]
+
+    # When the client picks another time through the link
+    new_start = other_slots(api, BROW, mine["start"])[0]
+    posts_before = len(stripe_double.requests)
+    moved = manage(api, url, "reschedule", start=new_start)
+
+    # Then the booking is rebooked (not moved in Cal.com: it had no Cal.com booking) on the same payment
+    assert moved.status == 200, moved.body
+    assert moved.body["booking"]["status"] == "confirmed"
+    assert instant(moved.body["booking"]["start"]) == instant(new_start)
+    assert moved.body["booking"]["reschedule_count"] == 0  # a rebook is not one of the client's reschedules
+    [cal] = live_cal_bookings(cal_double)
+    assert instant(cal["start"]) == instant(new_start) and cal["metadata"]["booking_id"] == mine["booking_id"]
+    assert stripe_posts_since(stripe_double, posts_before) == []
+    stored = booking(mine["booking_id"])
+    assert [(h.source, h.target) for h in stored.history][-2:] == [("SLOT_UNAVAILABLE", "PAID"), ("PAID", "CONFIRMED")]
+    # And the same link keeps working at the new time, and the same request again changes nothing
+    assert manage_url(stored) == url
+    again = manage(api, url, "reschedule", start=new_start)
+    assert (again.status, again.body) == (200, moved.body)
+
+
+def test_cancelling_a_lost_booking_through_its_link_refunds_it_in_full_once(
+    api: ApiClient, clock: Clock, lam: LocalLambda
+) -> None:
+    mine, _ = late_payment_slot_lost(api, clock)
+    url = manage_url(booking(mine["booking_id"]))
+    assert url
+
+    cancelled = manage(api, url, "cancel")
+    again = manage(api, url, "cancel")
+
+    assert cancelled.status == 200, cancelled.body
+    assert [r.amount for r in refunds_for(mine["payment_intent_id"])] == [mine["amount_due_now"]]
+    stored = booking(mine["booking_id"])
+    assert stored.status == "SLOT_UNAVAILABLE" and stored.amount_refunded == mine["amount_due_now"]
+    assert "the client chose the refund" in (stored.auto_refund_reason or "")
+    assert stored.history[-1].actor == "client"
+    assert cancelled.body["cancellation"]["allowed"] is False
+    assert cancelled.body["cancellation"]["refund"] == mine["amount_due_now"]
+    assert cancelled.body["reschedule"]["allowed"] is False
+    assert (again.status, again.error_code) == (409, "booking_closed")
+    # Nothing more to do for the cleanup job, and no other time may be picked now
+    clock.advance(hours=49)
+    assert run_job(lam, CLEANUP)["rebook_windows_closed"] == 0
+    assert len(refunds_for(mine["payment_intent_id"])) == 1
+    late = manage(api, url, "reschedule", start=other_slots(api, BROW, mine["start"])[0])
+    assert (late.status, late.error_code) == (409, "rebook_window_closed")
+
+
+def test_after_the_window_a_lost_booking_s_link_offers_no_other_time(api: ApiClient, clock: Clock) -> None:
+    mine, _ = late_payment_slot_lost(api, clock)
+    url = manage_url(booking(mine["booking_id"]))
+    assert url
+    clock.advance(hours=48, minutes=1)
+
+    shown = manage(api, url)
+    moved = manage(api, url, "reschedule", start=other_slots(api, BROW, mine["start"])[0])
+
+    assert shown.status == 200 and shown.body["reschedule"]["allowed"] is False
+    assert shown.body["cancellation"]["allowed"]  # the refund is owed either way: asking for it takes it now
+    assert (moved.status, moved.error_code) == (409, "rebook_window_closed")
     assert booking(mine["booking_id"]).status == "SLOT_UNAVAILABLE"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from booking.dal.bookings import IDEMPOTENCY_TTL
 from booking.dal.items import IdempotencyItem, PayLinkItem
@@ -25,12 +25,28 @@ class PayLink(BaseModel):
 
 
 def save_pay_link(link: PayLink) -> None:
-    PayLinkItem(
+    """Store the link once; the same link saved again (its token is derived from the PaymentIntent) only moves
+    its expiry later, never earlier."""
+    item = PayLinkItem(
         f"PAYLINK#{link.token_hash}",
         "PAYLINK",
         expires_ttl=link.expires_at,
         **link.model_dump(exclude={"token_hash"}),
-    ).save(condition=PayLinkItem.pk.does_not_exist())
+    )
+    try:
+        item.save(condition=PayLinkItem.pk.does_not_exist())
+        return
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    try:
+        item.update(
+            actions=[PayLinkItem.expires_at.set(link.expires_at), PayLinkItem.expires_ttl.set(link.expires_at)],
+            condition=PayLinkItem.pk.exists() & (PayLinkItem.expires_at < link.expires_at),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise  # else: it expires as late already
 
 
 def get_pay_link(token_hash: str) -> PayLink | None:

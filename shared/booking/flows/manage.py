@@ -7,9 +7,10 @@ and its `move_to`), so the webhook Cal.com sends afterwards finds the work done 
 
 The token (256 bits) is stored only as its SHA-256, one per booking (`dal/manage_tokens.py`), and works until
 the booking's end + LINK_GRACE (checked here on the booking's current end; the TTL only cleans up). It is derived
-from the verify token the client redeems (HMAC keyed with it), so a verify page opened again shows the same link,
-though we never store it. The owner may revoke it; a verify link opened after that gives a new one (the count of
-revocations is part of the derivation), never the revoked one back.
+from the booking's id under the server's link signing key (`secrets.link_token`), so whoever may read that key
+names the same link without storing it: the verify page, the rebook page and the emails (`manage_url`), also for
+a booking confirmed by the webhooks or the cleanup job alone. The owner may revoke it; the link named after that
+is a new one (the count of revocations is part of the derivation), never the revoked one back.
 
 Policy (the service's catalog entry):
 - cancelling: refund by the cancellation policy on what was paid (`domain.policy.cancellation_terms`, as the
@@ -18,13 +19,13 @@ Policy (the service's catalog entry):
   `late_fee_percent` of the price is charged to the card saved with the deposit first, off-session, once per
   reschedule (its key names the reschedule's number, so a retry finds it in Stripe). A card that cannot pay it
   moves nothing (409 reschedule_fee_failed); a slot lost between the charge and Cal.com refunds it.
+- a booking whose slot was lost (SLOT_UNAVAILABLE; the slot-lost message names its link): the lost-slot rules
+  (`flows/lost_slot.py`) - moving it is the rebook on the same payment (`flows/rebook.py`, within the rebook
+  window, no fee, no cap), cancelling takes the full refund now instead of at the window's end.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -55,16 +56,21 @@ from booking.errors import (
 from booking.flows import calendar_sync, cancellation
 from booking.flows.availability import check_bookable
 from booking.flows.confirmation import Confirmation
+from booking.flows.lost_slot import rebook_until
+from booking.flows.rebook import rebook_booking
 from booking.money import collections
-from booking.money.ledger import Held, under_money_lease, with_reschedule_fees
+from booking.money.ledger import Held, owed_now, under_money_lease, with_reschedule_fees
+from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.providers import payments
+from booking.secrets import link_token
 from booking.settings import get_settings
 
 S = BookingStatus
 LINK_GRACE = timedelta(days=7)  # the link works until the booking's end + this
 TTL_MARGIN = timedelta(days=1)
-LINKED = frozenset({S.PAID, S.CONFIRMED, S.COMPLETED})  # a confirmation's statuses: these get a link
+# A confirmation's statuses, and a lost slot's (its message sends the client to pick another time or the refund)
+LINKED = frozenset({S.PAID, S.CONFIRMED, S.COMPLETED, S.SLOT_UNAVAILABLE})
 CLIENT_CAN_CHANGE = frozenset({S.PAID, S.CONFIRMED})
 REVOKED = "manage link revoked"
 FEE_PURPOSE = "reschedule_fee"
@@ -174,36 +180,42 @@ class ManageView(BaseModel):
 # --- the link ------------------------------------------------------------------------------------------------
 
 
-def with_manage_link(confirmation: Confirmation, verify_token: str) -> Confirmation:
-    """The confirmation /bookings/verify answers, with the booking's manage link."""
-    return confirmation.model_copy(update={"manage_url": issue_link(confirmation.booking_id, verify_token)})
+def with_manage_link(confirmation: Confirmation) -> Confirmation:
+    """The confirmation /bookings/verify (or /bookings/rebook) answers, with the booking's manage link."""
+    return confirmation.model_copy(update={"manage_url": issue_link(confirmation.booking_id)})
 
 
-def issue_link(booking_id: str, verify_token: str) -> str | None:
-    """The booking's manage link, issued once: the same on every verify of the same token. None when the booking
-    has another verify token's link (the client holds that one), or is not confirmed (paid) any more."""
-    booking = store.get_booking(booking_id)
+def issue_link(booking_id: str) -> str | None:
+    """The booking's manage link, issued on first use: the same on every call until the owner revokes it. None
+    when the booking is not confirmed (paid) any more, or has a link this derivation does not name."""
+    booking = store.get_booking(booking_id)  # as it is now: a revocation since an older read changes the link
     if booking is None or booking.status not in LINKED:
         return None
-    token = _link_token(verify_token, _revocations(booking))
+    token = _link_token(booking_id, _revocations(booking))
     token_hash = digest(token)
     if booking.manage_token_hash not in (None, token_hash):
-        return None
+        return None  # a link issued before the key-derived ones (from a verify token): only its holder has it
     if booking.manage_token_hash is None:
         try:
             issued = manage_tokens.issue(
                 booking_id, token_hash, now=clock_now(), keep_until=_link_end(booking) + TTL_MARGIN
             )
         except manage_tokens.LinkTaken:
-            return None  # another verify link's request got there first
+            return None  # revoked and issued again since the read: that newer link is not this one
         if issued:
             metrics.add_metric(name="ManageLinkIssued", unit="Count", value=1)
+    else:  # kept as long as the booking's current end needs (a rebook moves it later)
+        manage_tokens.keep_until(token_hash, _link_end(booking) + TTL_MARGIN)
     return f"{str(get_settings().site_base_url).rstrip('/')}/book/manage?{urlencode({'token': token})}"
 
 
-def _link_token(verify_token: str, generation: int) -> str:
-    mac = hmac.new(verify_token.encode(), f"manage-link:{generation}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+def manage_url(booking: Booking) -> str | None:
+    """The manage link a message about `booking` names (the notifier): `issue_link`, on the booking as it is now."""
+    return issue_link(booking.booking_id)
+
+
+def _link_token(booking_id: str, generation: int) -> str:
+    return link_token(f"manage-link:{booking_id}:{generation}")
 
 
 def _revocations(booking: Booking) -> int:
@@ -281,6 +293,8 @@ def _credit_comes_back(booking: Booking, service: Service, at: datetime, by_busi
 
 
 def _cancellation(booking: Booking, service: Service, now: datetime) -> CancellationOffer:
+    if booking.status == S.SLOT_UNAVAILABLE:
+        return _lost_slot_cancellation(booking)
     if booking.status == S.CANCELLED:
         by_business = booking.cancelled_by == "business" and booking.cancel_refund != "policy"
         return CancellationOffer(
@@ -352,6 +366,8 @@ def _reschedule_refusal(booking: Booking, service: Service, now: datetime) -> Do
 
 
 def _reschedule_offer(booking: Booking, service: Service, now: datetime) -> RescheduleOffer:
+    if booking.status == S.SLOT_UNAVAILABLE:
+        return _lost_slot_rebook(booking, now)
     cap = service.reschedule.max_count
     fee = _late_fee(booking, service, now) if booking.status in CLIENT_CAN_CHANGE else 0
     refusal = _reschedule_refusal(booking, service, now)
@@ -370,6 +386,36 @@ def _reschedule_offer(booking: Booking, service: Service, now: datetime) -> Resc
     )
 
 
+def _lost_slot_cancellation(booking: Booking) -> CancellationOffer:
+    """A lost slot is refunded in full (`lost_slot.py`): now if the client asks, else when the rebook window ends."""
+    credit = True if booking.package_id else None
+    if booking.auto_refund_reason:
+        return CancellationOffer(
+            allowed=False,
+            refund=booking.amount_refunded,
+            fee=0,
+            credit_returned=credit,
+            reason=booking.auto_refund_reason,
+        )
+    return CancellationOffer(
+        allowed=True,
+        refund=max(_paid_by_card(booking) - booking.amount_refunded, 0),
+        fee=0,
+        credit_returned=credit,
+        reason="the booked time was lost: cancelling refunds everything paid",
+    )
+
+
+def _lost_slot_rebook(booking: Booking, now: datetime) -> RescheduleOffer:
+    """Another time on the same payment while the rebook window is open (`flows/rebook.py`)."""
+    until = rebook_until(booking)
+    if until is None or until <= now:
+        reason = booking.auto_refund_reason or "The time to pick another slot has passed; the payment is refunded."
+        return RescheduleOffer(allowed=False, remaining=None, fee=0, reason=reason)
+    reason = f"the booked time was lost: pick another time until {until:%Y-%m-%d %H:%M} UTC, on the same payment"
+    return RescheduleOffer(allowed=True, remaining=None, fee=0, reason=reason)
+
+
 # --- changing it ---------------------------------------------------------------------------------------------
 
 
@@ -378,6 +424,8 @@ def cancel(token: str) -> ManageView:
     cancellation now). The pricing is written first, so that webhook, if it comes before our cancellation (Cal.com
     names the API key's owner, the business, as the canceller), prices it the client's way too."""
     booking = _open(token)
+    if booking.status == S.SLOT_UNAVAILABLE:
+        return _view(_refund_lost_slot(booking))
     now = clock_now()
     refusal = _cancel_refusal(booking, now)
     if refusal is not None:
@@ -406,9 +454,13 @@ def cancel(token: str) -> ManageView:
 
 
 def reschedule(token: str, start: datetime) -> ManageView:
-    """Move the booking to another free start of its service, on the same payment (+ a late fee, charged first)."""
+    """Move the booking to another free start of its service, on the same payment (+ a late fee, charged first).
+    A booking whose slot was lost is rebooked instead (`flows/rebook.py`: within its window, no fee, no cap)."""
     booking = _open(token)
     booking_id = booking.booking_id
+    if booking.status == S.SLOT_UNAVAILABLE:
+        rebook_booking(booking_id, start)
+        return _view(_kept_linked(store.get_booking(booking_id) or booking))
     if booking.status == S.CONFIRMED and booking.slot_start == start.astimezone(UTC):
         return _view(booking)  # there already: the same request again (its answer was lost) moves and charges nothing
     now = clock_now()
@@ -432,10 +484,34 @@ def reschedule(token: str, start: datetime) -> ManageView:
         if fee_payment:
             _refund_fee(booking_id, fee_payment)  # nothing moved: the fee goes back
         raise
+    metrics.add_metric(name="ClientRescheduled", unit="Count", value=1)
+    return _view(_kept_linked(moved))
+
+
+def _kept_linked(moved: Booking) -> Booking:
+    """The link's item is kept until the booking's new end + LINK_GRACE."""
     if moved.manage_token_hash:
         manage_tokens.keep_until(moved.manage_token_hash, _link_end(moved) + TTL_MARGIN)
-    metrics.add_metric(name="ClientRescheduled", unit="Count", value=1)
-    return _view(moved)
+    return moved
+
+
+def _refund_lost_slot(booking: Booking) -> Booking:
+    """The client takes the refund instead of another time: the rebook window closes now, as the cleanup job closes
+    it when it ends (the full refund owed and the package credit back in one conditional write), then settled."""
+    if booking.auto_refund_reason:
+        raise BookingClosed(
+            booking.booking_id, booking.status.value, f"Nothing to cancel: {booking.auto_refund_reason}."
+        )
+    reason = "the client chose the refund instead of another time (manage link); refunded in full"
+    owed = owed_now() if booking.payment_intent_ids else {}  # nothing paid (a package credit): nothing owed
+    try:
+        closed = store.close_rebook_window(
+            booking, actor="client", reason=reason, now=clock_now(), fields={"auto_refund_reason": reason} | owed
+        )
+    except store.StaleBooking:
+        raise Conflict("The booking changed meanwhile; look at it again.", booking_id=booking.booking_id) from None
+    metrics.add_metric(name="LostSlotRefundChosen", unit="Count", value=1)
+    return settle(closed)
 
 
 def _charge_fee(booking_id: str, fee: int, number: int) -> str:

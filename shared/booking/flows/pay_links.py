@@ -1,8 +1,10 @@
 """Pay links: how a client completes a balance or a fee the saved card could not pay (it needed the client's
 authentication, or was declined).
 
-`SITE_BASE_URL/book/pay?token=...`: the token is 256 random bits given out once and stored only as its SHA-256,
-valid PAY_LINK_DAYS. It opens one PaymentIntent, which the page confirms with Stripe.js
+`SITE_BASE_URL/book/pay?token=...`: the token (256 bits) is derived from the PaymentIntent's id under the server's
+link signing key (`secrets.link_token`) and stored only as its SHA-256, valid PAY_LINK_DAYS from the last time it
+was given out. So the same PaymentIntent always has the same link, and the notifier names it (`pay_url`) without
+storing anything. It opens one PaymentIntent, which the page confirms with Stripe.js
 (`stripe.confirmCardPayment(client_secret, {payment_method})`). It is single-use in effect: once that payment
 has succeeded (or was cancelled because the owner took it in cash), the link answers so and hands out nothing.
 Stripe's `payment_intent.succeeded` webhook records the payment on the booking, as for any later payment.
@@ -10,7 +12,6 @@ Stripe's `payment_intent.succeeded` webhook records the payment on the booking, 
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from booking.errors import DomainError, TokenExpired, TokenNotFound
 from booking.observability import logger
 from booking.providers import payments
 from booking.providers.payments import PaymentIntentView
+from booking.secrets import link_token
 from booking.settings import get_settings
 
 PAY_LINK_DAYS = 7
@@ -50,10 +52,11 @@ class PayPage(BaseModel):
 
 
 def link_for(booking: Booking, intent: PaymentIntentView) -> str | None:
-    """A new pay link for an open PaymentIntent of the booking (None once it succeeded or is processing)."""
+    """The pay link of an open PaymentIntent of the booking (None once it succeeded, is processing or was
+    cancelled): the same link on every call, stored once, valid PAY_LINK_DAYS from now."""
     if intent.status in ("succeeded", "processing", "canceled"):
         return None
-    token = secrets.token_urlsafe(32)
+    token = _token(intent.id)
     now = clock_now()
     store.save_pay_link(
         PayLink(
@@ -67,6 +70,20 @@ def link_for(booking: Booking, intent: PaymentIntentView) -> str | None:
             expires_at=now + timedelta(days=PAY_LINK_DAYS),
         )
     )
+    return _url(token)
+
+
+def pay_url(payment_intent_id: str) -> str:
+    """The pay link `link_for` gave out for this PaymentIntent, named without writing (the notifier: the payment
+    needed the client's action, so the collection that found so stored the link)."""
+    return _url(_token(payment_intent_id))
+
+
+def _token(payment_intent_id: str) -> str:
+    return link_token(f"pay-link:{payment_intent_id}")
+
+
+def _url(token: str) -> str:
     return f"{str(get_settings().site_base_url).rstrip('/')}/book/pay?{urlencode({'token': token})}"
 
 

@@ -70,12 +70,18 @@ class Rebooked(Confirmation):
 
 
 def rebook(token: str, start: datetime) -> Rebooked:
-    record = redeem_for_rebook(token)
+    """POST /bookings/rebook: the token create-token or verify gave out when the slot was lost."""
+    return rebook_booking(redeem_for_rebook(token).booking_id, start)
+
+
+def rebook_booking(booking_id: str, start: datetime) -> Rebooked:
+    """Move the lost booking to `start` on the same payment, once, within its rebook window (also reached through
+    the booking's manage link: `flows/manage.reschedule`)."""
     requested = start.astimezone(UTC)
     for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
-        booking = store.get_booking(record.booking_id)
+        booking = store.get_booking(booking_id)
         if booking is None:
-            raise BookingNotFound(record.booking_id)
+            raise BookingNotFound(booking_id)
         if _rebooked_to(booking, requested):
             return _confirm(booking)  # the same rebook again
         if booking.status != S.SLOT_UNAVAILABLE:
@@ -108,7 +114,7 @@ def rebook(token: str, start: datetime) -> Rebooked:
         metrics.add_metric(name="Rebooked", unit="Count", value=1)
         logger.info("rebooked on the same payment", extra={"start": new_start.isoformat()})
         return _confirm(moved)
-    raise store.StaleBooking(record.booking_id)
+    raise store.StaleBooking(booking_id)
 
 
 def _rebooked_to(booking: Booking, start: datetime) -> bool:

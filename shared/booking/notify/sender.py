@@ -271,10 +271,10 @@ def _booking_fields(item: MessageItem, booking: Booking, extra: dict[str, Any]) 
 
 
 def _manage_url(booking: Booking) -> str | None:
-    from booking.flows.manage import issue_link
+    from booking.flows.manage import manage_url
 
     try:
-        return issue_link(booking.booking_id)
+        return manage_url(booking)
     except Exception:  # a message without its link beats no message; the verify page still gives it
         logger.exception("manage link could not be issued for a message", extra={"booking_id": booking.booking_id})
         return None
