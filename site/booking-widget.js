@@ -185,6 +185,7 @@ class BookingWidget extends HTMLElement {
     this.timeZone = clientTimeZone();
     this.paymentType = "deposit";
     this.attendee = { name: "", email: "", phone: "" };
+    this.textReminder = false; // "Text me a reminder" (create-intent notify.sms)
     this.attempt = null; // {body, key, start}: one create-intent attempt and its Idempotency-Key
     this.currency = null; // null: the service's default price
     this.promo = null; // {code, answer}: the code the client applied and GET /promo's answer for it
@@ -618,7 +619,12 @@ class BookingWidget extends HTMLElement {
           autocomplete: "tel",
           required: phoneRequired,
           hint: phoneRequired ? "We call you on it: with country code (E.164), e.g. +14155550100." : "With country code, e.g. +14155550100.",
+          onInput: (phone) => {
+            this.attendee.phone = phone;
+            if (this.smsBox) this.smsBox.hidden = !phone;
+          },
         }),
+        this.smsPart(),
       ),
       el("div", { class: "bw-actions" }, this.submitButton),
     );
@@ -628,6 +634,16 @@ class BookingWidget extends HTMLElement {
     });
     this.showOptions();
     this.showStep("Your booking", summary, form);
+  }
+
+  /** "Text me a reminder": offered only when the business sends text messages (GET /config) and a phone is given. */
+  smsPart() {
+    this.smsBox = null;
+    if (!(this.config.notifications && this.config.notifications.sms)) return null;
+    const toggle = el("input", { type: "checkbox", id: `${this.uid}-sms`, checked: this.textReminder });
+    toggle.addEventListener("change", () => (this.textReminder = toggle.checked));
+    this.smsBox = el("div", { class: "bw-sms", hidden: !this.attendee.phone }, el("label", { class: "bw-check", for: toggle.id }, toggle, "Text me a reminder"));
+    return this.smsBox;
   }
 
   /** Shows what the options chosen so far make of the price: the currency and promo code parts, the payment choice. */
@@ -903,6 +919,7 @@ class BookingWidget extends HTMLElement {
       if (this.appliedPromo) body.promo_code = this.appliedPromo.code;
     }
     if (this.backupSlot) body.backup_start = this.backupSlot.start;
+    if (this.smsBox && !this.smsBox.hidden && this.textReminder) body.notify = { sms: true };
     const bodyText = JSON.stringify(body);
     // The same attempt keeps its key: a retry or a second click finds the same hold and PaymentIntent.
     if (!this.attempt || this.attempt.body !== bodyText) this.attempt = { body: bodyText, key: uuid(), start: null };

@@ -109,6 +109,17 @@ def get_booking(booking_id: Annotated[str, Path(pattern=r"^bk_[0-9a-f]{24}$")]) 
 
 
 @app.get(
+    "/admin/bookings/<booking_id>/messages",
+    summary="What the client was or will be told about one booking: each message, its channel and status",
+    tags=["admin"],
+    responses=responses(200, "The booking's messages, oldest first", 401, 403, 404, 422),
+)
+def get_booking_messages(booking_id: Annotated[str, Path(pattern=r"^bk_[0-9a-f]{24}$")]) -> owner.OwnerMessages:
+    auth.require(app.current_event, "staff")
+    return owner.booking_messages(booking_id)
+
+
+@app.get(
     "/admin/promo-codes",
     summary="Every promo code with its uses taken and remaining",
     tags=["admin"],

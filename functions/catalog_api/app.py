@@ -20,6 +20,7 @@ from booking.api_models import (
     CognitoSignIn,
     LocalSignIn,
     NoSignIn,
+    NotificationsOut,
     PackageOut,
     ServiceOut,
     ServicesOut,
@@ -76,6 +77,7 @@ def site_config() -> Response[SiteConfig]:
         services=[ServiceOut.of(service) for service in catalog.services],
         packages=[PackageOut.of(package) for package in catalog.packages],
         booking=BookingRulesOut(hold_minutes=settings.hold_minutes, token_minutes=settings.token_minutes),
+        notifications=NotificationsOut(sms=settings.sms_enabled),
         owner_sign_in=_owner_sign_in(settings),
     )
     return Response(

@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from booking.api_models import CreateIntentRequest
-from booking.flows.intents import BookingRequest, PaymentStart, start_booking
+from booking.flows.intents import BookingRequest, NotifyChoice, PaymentStart, start_booking
 from booking.http import api_handler, create_app, responses
 
 app = create_app()
@@ -41,6 +41,7 @@ def create_intent(
         package_id=body.package.id if body.package else None,
         package_secret=body.package.secret if body.package else None,
         backup_start=body.backup_start,
+        notify=NotifyChoice(email=body.notify.email, sms=body.notify.sms),
     )
     return start_booking(request, idempotency_key)
 

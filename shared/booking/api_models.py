@@ -73,6 +73,13 @@ class PackageCredential(RequestBody):
     secret: str = Field(min_length=1, max_length=200, description="The secret given when the package was bought")
 
 
+class NotifyIn(RequestBody):
+    """How the client wants to hear about the booking (the business's settings decide what is sent at all)."""
+
+    email: bool = Field(default=True, description="Emails about the booking")
+    sms: bool = Field(default=False, description="Text messages (needs attendee.phone; sent only when SMS is on)")
+
+
 class CreateIntentRequest(RequestBody):
     service_id: str = Field(min_length=1, max_length=64)
     start: AwareDatetime = Field(description="Slot start with a UTC offset, as /availability lists it")
@@ -84,6 +91,7 @@ class CreateIntentRequest(RequestBody):
     backup_start: AwareDatetime | None = Field(
         default=None, description="A second start of the same service, used if the owner blocks the first's date"
     )
+    notify: NotifyIn = Field(default_factory=NotifyIn, description="The client's choice of messages")
 
 
 class CreateTokenRequest(RequestBody):
@@ -214,6 +222,10 @@ class NoSignIn(BaseModel):
     mode: Literal["none"] = "none"
 
 
+class NotificationsOut(BaseModel):
+    sms: bool = Field(description="Text messages are on: the widget offers 'Text me a reminder'")
+
+
 class SiteConfig(BaseModel):
     """What the site kit needs before its first call (GET /config)."""
 
@@ -223,4 +235,5 @@ class SiteConfig(BaseModel):
     services: list[ServiceOut]
     packages: list[PackageOut] = Field(default_factory=list, description="Prepaid packages on sale")
     booking: BookingRulesOut
+    notifications: NotificationsOut
     owner_sign_in: Annotated[CognitoSignIn | LocalSignIn | NoSignIn, Field(discriminator="mode")]

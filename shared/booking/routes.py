@@ -25,6 +25,7 @@ ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/webhooks/cal"),
         ("GET", "/admin/bookings"),
         ("GET", "/admin/bookings/{booking_id}"),
+        ("GET", "/admin/bookings/{booking_id}/messages"),
         ("GET", "/admin/summary"),
         ("GET", "/admin/alerts"),
         ("POST", "/admin/bookings/{booking_id}/refund"),

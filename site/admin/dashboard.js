@@ -542,9 +542,70 @@ function renderDetail(b) {
     table("Payments", ["When", "What", "How", "Amount", "Status", "Id"], [firstPayment, ...later], "No payment."),
     el("h3", {}, "Refunds"),
     table("Refunds", ["When", "Amount", "Purpose", "Outcome", "Stripe refund", "Why"], refunds, "No refund."),
+    el("section", { "aria-labelledby": "d-messages", id: "d-messages-section" }, el("h3", { id: "d-messages" }, "Messages"), el("p", { class: "kit-muted", id: "messages-loading" }, "Loading the messages…")),
     el("h3", {}, "History"),
     table("History: who did what, when", ["When", "Who", "Change", "Why"], history, "No history."),
   );
+  loadMessages(b.booking_id);
+}
+
+// ---- a booking's messages ----------------------------------------------------------------------------------------------
+
+const MESSAGE_KINDS = {
+  confirmed: "Booking confirmation",
+  reminder: "Reminder",
+  rescheduled: "New time",
+  cancelled: "Cancellation",
+  payment_received: "Payment receipt",
+  payment_action: "Payment needs action",
+  refund_issued: "Refund",
+  slot_lost: "Slot lost",
+  package_bought: "Package bought",
+  credit_used: "Package credit used",
+  owner_alert: "Alert to the owner",
+};
+
+function messageName(m) {
+  const name = MESSAGE_KINDS[m.kind] || titleCase(m.kind);
+  const hours = m.kind === "reminder" ? /^reminder:(\d+):/.exec(m.message_key) : null;
+  return hours ? `${name}, ${hours[1]} h before` : name;
+}
+
+/** Where a message stands: a badge, and what the owner needs to know (when it went, when it is due, why not). */
+function messageStatus(m) {
+  const tries = m.attempts > 1 ? `, after ${m.attempts} tries` : "";
+  const [text, kind, detail] = {
+    SENT: ["Sent", null, `${when(m.sent_at)}${tries}`],
+    PENDING: ["Pending", "info", m.send_at ? `Due ${when(m.send_at)}` + (m.last_error ? `; the last try failed: ${m.last_error}` : "") : "–"],
+    SENDING: ["Sending", "info", m.send_at ? `Started; retried ${when(m.send_at)} if it stalls` : "Being sent"],
+    FAILED: ["Failed", "error", `${m.last_error || "No reason given"} (${m.attempts} ${m.attempts === 1 ? "try" : "tries"})`],
+    WITHDRAWN: ["Withdrawn", "muted", m.withdrawn_reason || "Not needed any more"],
+  }[m.status] || [titleCase(m.status), "muted", "–"];
+  return [el("span", { class: "kit-badge", "data-kind": kind }, text), detail];
+}
+
+async function loadMessages(bookingId) {
+  const section = $("d-messages-section");
+  section.setAttribute("aria-busy", "true");
+  let content;
+  try {
+    const answer = await call(`/admin/bookings/${encodeURIComponent(bookingId)}/messages`);
+    const rows = answer.messages.map((m) => {
+      const [badge, detail] = messageStatus(m);
+      return [messageName(m), m.channel === "sms" ? "Text" : "Email", m.recipient, badge, detail];
+    });
+    content = table("Messages to the client and the owner about this booking", ["Message", "Channel", "To", "Status", "Details"], rows, "No message was sent or planned.", {
+      id: "messages",
+      rowAttributes: (r) => ({ "data-status": answer.messages[r].status, "data-kind": answer.messages[r].kind }),
+    });
+  } catch (error) {
+    if (!state.token) return;
+    content = el("p", { class: "kit-error", id: "messages-error" }, `The messages could not be loaded: ${explain(error)}`);
+  } finally {
+    section.removeAttribute("aria-busy");
+  }
+  if (state.selected?.booking_id !== bookingId || !section.isConnected) return; // another booking is shown now
+  fill(section, section.querySelector("h3"), content);
 }
 
 // ---- the confirm dialog ------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ export function facts(pairs) {
  * a table for screen readers whatever CSS display it gets. `caption` is read out; `visibleCaption` shows it too. */
 export function table(caption, headings, rows, empty, { id, visibleCaption = false, rowAttributes } = {}) {
   if (!rows.length) return el("p", { class: "kit-muted", id: id ? id + "-empty" : null }, empty);
-  const kind = (heading) => (/Amount|Uses|Credits|Remaining|Refund/.test(heading) ? "dash-num" : /Why|Reason/.test(heading) ? "dash-wrap" : null);
+  const kind = (heading) => (/Amount|Uses|Credits|Remaining|Refund/.test(heading) ? "dash-num" : /Why|Reason|Details/.test(heading) ? "dash-wrap" : null);
   return el(
     "div",
     { class: "dash-table-wrap", tabindex: "0", role: "region", "aria-label": caption },

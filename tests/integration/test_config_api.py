@@ -52,12 +52,14 @@ def test_config_has_the_business_the_stripe_key_the_services_and_the_booking_rul
     }
     assert response.body["booking"] == {"hold_minutes": 15, "token_minutes": 30}
     assert response.body["owner_sign_in"] == {"mode": "none"}
+    assert response.body["notifications"] == {"sms": False}
     assert set(response.body) == {
         "business",
         "currencies",
         "stripe",
         "services",
         "packages",
+        "notifications",
         "booking",
         "owner_sign_in",
     }

@@ -45,6 +45,7 @@ INTENT_FIELDS = {
     "package_id",
     "token",
     "verify_url",
+    "notify",
 }
 
 

@@ -43,6 +43,13 @@ from booking.settings import get_settings, stripe_publishable_key
 OPERATION = "create-intent"
 
 
+class NotifyChoice(BaseModel):
+    """The client's choice of messages about the booking (stored on it as notify_email / notify_sms)."""
+
+    email: bool = True
+    sms: bool = False
+
+
 class BookingRequest(BaseModel):
     """A validated create-intent request (the HTTP model is mapped to this by the handler)."""
 
@@ -55,6 +62,7 @@ class BookingRequest(BaseModel):
     package_id: str | None = None
     package_secret: str | None = None
     backup_start: datetime | None = None
+    notify: NotifyChoice = Field(default_factory=NotifyChoice)
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -76,6 +84,7 @@ class PaymentStart(BaseModel):
     publishable_key: str = Field(description="Stripe's publishable key, for Stripe(pk) with client_secret")
     token: str | None = Field(description="Nothing due: the booking is paid already; verify with this token")
     verify_url: str | None = Field(description="Nothing due: where the client confirms the booking")
+    notify: NotifyChoice = Field(description="The client's choice of messages, as stored on the booking")
 
 
 def new_booking_id() -> str:
@@ -100,6 +109,11 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         raise InvalidRequest(
             f"{service.name} needs a phone number to reach you.",
             fields={"attendee.phone": "required, in E.164 form (e.g. +14155550100)"},
+        )
+    if request.notify.sms and not request.attendee.phone:
+        raise InvalidRequest(
+            "Text reminders need a phone number.",
+            fields={"attendee.phone": "required for notify.sms, in E.164 form (e.g. +14155550100)"},
         )
     start = check_bookable(service, request.start, now)
     backup_start = _backup_start(service, request, start, now)
@@ -127,6 +141,8 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         discount=price.discount,
         package_id=request.package_id,
         backup_start=backup_start,
+        notify_email=request.notify.email,
+        notify_sms=request.notify.sms,
         created_at=now,
         updated_at=now,
     )
@@ -211,6 +227,7 @@ def _payment_start(
         publishable_key=publishable_key,
         token=token,
         verify_url=verify_url,
+        notify=NotifyChoice(email=booking.notify_email, sms=booking.notify_sms),
     )
 
 

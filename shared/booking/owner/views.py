@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +16,8 @@ from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import BalanceState, Booking, Flag, Payment, TransitionRecord
 from booking.errors import BookingNotFound, InvalidRequest
+from booking.notify import outbox
+from booking.notify.messages import Channel, Kind
 
 MAX_RANGE = timedelta(days=366)  # the longest date range one list request may ask for
 
@@ -167,6 +170,40 @@ def booking(booking_id: str) -> OwnerBooking:
     if found is None:
         raise BookingNotFound(booking_id)
     return OwnerBooking.of(found)
+
+
+class OwnerMessage(BaseModel):
+    """One message about the booking through one channel, and where it stands."""
+
+    message_key: str = Field(description='What it is about: "confirmed", "reminder:24:<start>", "refund:<id>", ...')
+    kind: Kind
+    channel: Channel
+    recipient: str = Field(description="The address or phone number it goes to (as the booking shows the client's)")
+    status: Literal["PENDING", "SENDING", "SENT", "FAILED", "WITHDRAWN"]
+    attempts: int = Field(description="Sends tried so far")
+    last_error: str | None = Field(description="Why the last try failed (SES's or SNS's answer)")
+    send_at: datetime | None = Field(description="While pending: when it is due (a reminder's time, a retry's)")
+    sent_at: datetime | None
+    created_at: datetime
+    withdrawn_reason: str | None = Field(description="Why it will not be sent (the booking moved or ended)")
+
+
+class OwnerMessages(BaseModel):
+    messages: list[OwnerMessage]  # oldest first
+
+
+def booking_messages(booking_id: str) -> OwnerMessages:
+    """What the client (and the owner) were or will be told about the booking, by email or text."""
+    found = store.get_booking(booking_id)
+    if found is None:
+        raise BookingNotFound(booking_id)
+    fields = set(OwnerMessage.model_fields)
+    return OwnerMessages(
+        messages=[
+            OwnerMessage.model_validate(message.model_dump(include=fields))
+            for message in outbox.messages_of(store.booking_pk(booking_id))
+        ]
+    )
 
 
 def bookings(

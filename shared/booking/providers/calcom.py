@@ -16,6 +16,10 @@ request provably never reached Cal.com (connect timeout) or was throttled (429).
 raised as `CalendarDown` so the caller can look for the booking before trying again. A 429 is retried only when
 Cal.com lets the key through again within MAX_THROTTLE_WAIT_SECONDS; otherwise `CalendarThrottled` says how long
 to wait, so the site is told that instead of a request held open for a minute.
+
+The attendee's email Cal.com is given follows CLIENT_EMAILS (notify/preferences.py): when our emails replace
+Cal.com's, it is the business's relay address for the booking, so Cal.com's own emails never reach the client; the
+lookup by attendee email uses the same address, and the client's own is kept in the metadata (`client_email`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from booking.clock import iso_z
+from booking.notify.preferences import cal_attendee_email
 from booking.secrets import provider_secret
 from booking.settings import get_settings
 
@@ -165,7 +170,9 @@ class CalBooking(BaseModel):
 
 
 class NewCalBooking(BaseModel):
-    """What we ask Cal.com to book (CreateBookingInput_2024_08_13)."""
+    """What we ask Cal.com to book (CreateBookingInput_2024_08_13). `attendee_email` is the client's; Cal.com is
+    given the address CLIENT_EMAILS says (the relay address of `metadata["booking_id"]` when ours replace its
+    emails)."""
 
     event_type_id: int
     start: datetime
@@ -176,9 +183,15 @@ class NewCalBooking(BaseModel):
     metadata: dict[str, str]
 
     def body(self) -> dict[str, Any]:
+        booking_id = self.metadata.get("booking_id")
+        email = cal_attendee_email(booking_id, self.attendee_email) if booking_id else self.attendee_email
+        metadata = self.metadata
+        if email != self.attendee_email:
+            # Cal.com's limits (50 keys, 40-character keys, 500-character values) hold: an address is <= 254.
+            metadata = {**metadata, "client_email": self.attendee_email}
         attendee: dict[str, Any] = {
             "name": self.attendee_name,
-            "email": self.attendee_email,
+            "email": email,
             "timeZone": self.attendee_time_zone,
             "language": "en",
         }
@@ -188,8 +201,15 @@ class NewCalBooking(BaseModel):
             "start": iso_z(self.start),
             "eventTypeId": self.event_type_id,
             "attendee": attendee,
-            "metadata": self.metadata,
+            "metadata": metadata,
         }
+
+
+def is_attendee_of(booking_id: str, client_email: str, address: str) -> bool:
+    """Whether a Cal.com attendee's email is our booking's: the client's own or the booking's relay address
+    (whatever CLIENT_EMAILS says now: it may have changed since the booking was made)."""
+    address = address.lower()
+    return address == client_email.lower() or f"+{booking_id}@" in address
 
 
 _sessions = threading.local()
@@ -299,6 +319,7 @@ class CalClient:
         self, *, event_type_id: int, attendee_email: str, start: datetime, booking_id: str
     ) -> CalBooking | None:
         """Our booking in Cal.com, found by the booking_id we put in its metadata (after an ambiguous create).
+        `attendee_email` is the client's: Cal.com is asked for the address the create gave it (NewCalBooking).
 
         In a seated booking the metadata is per seat (`attendees[].metadata`): the answer is narrowed to our seat
         (`seat_uid` set). A cancelled one is returned too (when no live one exists): it must not be booked again.
@@ -312,7 +333,7 @@ class CalClient:
             idempotent=True,
             params={
                 "eventTypeId": event_type_id,
-                "attendeeEmail": attendee_email,
+                "attendeeEmail": cal_attendee_email(booking_id, attendee_email),
                 "afterStart": iso_z(start),
                 "beforeEnd": iso_z(start + timedelta(days=1)),
                 "take": 50,

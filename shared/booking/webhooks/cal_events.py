@@ -25,6 +25,7 @@ from booking.flows.calendar_sync import move_to, superseded
 from booking.flows.cancellation import cancel
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
+from booking.providers.calcom import is_attendee_of
 from booking.secrets import provider_secret, same_secret
 from booking.webhooks.inbox import process_once
 
@@ -129,7 +130,7 @@ def _our_bookings(event: CalEvent, *uids: str) -> list[Booking]:
         found = [b for b in (store.get_booking(i) for i in store.booking_ids_by_cal_uid(uid)) if b] if uid else []
         if len(found) > 1:
             emails = {str(a.get("email") or "").lower() for a in event.body.get("attendees") or []}
-            found = [booking for booking in found if booking.attendee.email.lower() in emails]
+            found = [b for b in found if any(is_attendee_of(b.booking_id, b.attendee.email, e) for e in emails)]
         if found:
             logger.append_keys(booking_id=found[0].booking_id)
             return found
