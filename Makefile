@@ -13,6 +13,7 @@ API := http://127.0.0.1:$(PORT)
 
 .PHONY: venv browser-tools run token demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod publish-site clean
 .PHONY: bench-coldstart bench-cost
+.PHONY: bench-reminders
 .PHONY: bench bench-races fuzz chaos
 
 $(STAMP): requirements-dev.txt shared/requirements.txt
@@ -38,6 +39,10 @@ token: venv  ## print a dev access token the local runner accepts: make token [R
 
 demo: venv  ## walk the whole booking flow against the running local API (or an embedded one)
 	$(BIN)/python -m local demo --api $(API) $(ARGS)
+
+.PHONY: clock
+clock: venv  ## move the running runner's clock forward, then run the scheduled functions once: make clock BY=24h
+	$(BIN)/python -m local clock --api $(API) $(or $(BY),1h)
 
 test: venv browser-tools lint openapi-check  ## everything CI runs: template lint, ruff, OpenAPI freshness, the tests (browser ones included)
 	$(BIN)/python -m pytest
@@ -91,10 +96,13 @@ bench-coldstart: venv  ## cold start of every function beside `import boto3`, wi
 bench-cost: venv  ## DynamoDB, Stripe and Cal.com calls per flow and the AWS cost of 1,000 bookings
 	$(BIN)/python -m bench.cost $(ARGS)
 
+bench-reminders: venv  ## reminders by the 5-minute sweep or by EventBridge Scheduler one-time schedules: measured, priced
+	$(BIN)/python -m bench.reminders $(ARGS)
+
 bench-races: venv  ## N clients race for M slots on a fresh local runner: bookings, double bookings (exit 1 if any), 409s, latency
 	$(BIN)/python -m bench.races $(ARGS)
 
-bench: bench-coldstart bench-cost bench-races  ## every benchmark, one after the other (each prints its figures)
+bench: bench-coldstart bench-cost bench-reminders bench-races  ## every benchmark, one after the other (each prints its figures)
 
 fuzz: venv  ## the fuzz tests alone (schemathesis + hypothesis against a local runner); deeper: make fuzz FUZZ_EXAMPLES=300
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz $(ARGS)

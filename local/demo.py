@@ -1,7 +1,9 @@
 """The booking flow as the marketing site drives it, against the local runner, printing every step.
 
 services -> availability -> create-intent -> confirm the card with Stripe (as Stripe.js would)
--> create-token -> verify -> the confirmed booking. With no runner listening it starts an embedded one.
+-> create-token -> verify -> the confirmed booking -> its confirmation email -> the clock moves to a day before the
+session and the reminder goes. With no runner listening it starts an embedded one. Every demo ends with the messages
+its flow sent (the runner's local outbox: nothing leaves the machine).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import requests
@@ -34,13 +36,17 @@ def _show(step: str, response: requests.Response) -> dict[str, Any]:
     return body
 
 
-def _first_slot(session: requests.Session, api: str) -> dict[str, Any]:
+def _first_slot(session: requests.Session, api: str, not_before: datetime | None = None) -> dict[str, Any]:
+    """The first free slot (from `not_before` on, when given)."""
     params: dict[str, Any] = {"service_id": SERVICE_ID, "days": 7}  # no start: this week, in the business's zone
     for _ in range(WEEKS_TO_SEARCH):
         response = session.get(f"{api}/availability", params=params)
         availability = _show(f"GET /availability {params}", response) if not response.ok else response.json()
         slots = [slot for day in availability["days"] for slot in day["slots"]]
         print(f"\n== GET /availability {params}  -> HTTP {response.status_code}: {len(slots)} free slots")
+        if not_before is not None:
+            slots = [slot for slot in slots if datetime.fromisoformat(slot["start"]) >= not_before]
+            print(f"   {len(slots)} of them from {not_before.isoformat(timespec='minutes')} on")
         if slots:
             print(f"   first: {slots[0]}")
             return slots[0]
@@ -79,7 +85,8 @@ def walk(api: str, *, close_tab: bool = False) -> dict[str, Any]:
     info = session.get(f"{api}/_local", timeout=5).json()
     services = _show("GET /services", session.get(f"{api}/services"))
     assert any(service["id"] == SERVICE_ID for service in services["services"])
-    slot = _first_slot(session, api)
+    # More than a day ahead, so the service's reminder (24 h before) is planned and the demo can show it.
+    slot = _first_slot(session, api, None if close_tab else _runner_now(info) + timedelta(hours=REMINDER_LEAD_HOURS))
     intent = _show(
         "POST /payments/create-intent",
         session.post(
@@ -113,7 +120,53 @@ def walk(api: str, *, close_tab: bool = False) -> dict[str, Any]:
         f"   paid {confirmation['amount_paid'] / 100:.2f} {confirmation['currency'].upper()} now, "
         f"balance due {confirmation['balance_due'] / 100:.2f}; Cal.com uid {confirmation['cal_booking_uid']}"
     )
+    seen = _outbox_ids(session, api)
+    print("\n== The client's confirmation (GET /_local/outbox?to=ada@example.com)")
+    _print_messages(_outbox(session, api, to="ada@example.com")[-1:])
+    reminder_at = datetime.fromisoformat(slot["start"]) - timedelta(hours=24) + timedelta(minutes=1)
+    print("\n== A day before the session: the clock moves there and the scheduled functions run")
+    _advance(session, api, seconds=(reminder_at - _runner_now(info)).total_seconds())
+    reminders = [message for message in _outbox(session, api, to="ada@example.com") if message["id"] not in seen]
+    _print_messages(reminders)
+    if not any(message["subject"].startswith("Reminder") for message in reminders):
+        raise DemoFailed("no reminder was sent when the clock reached a day before the session")
     return confirmation
+
+
+REMINDER_LEAD_HOURS = 26  # the default service's reminder is 24 h before; 2 h more keep it planned
+
+
+def _runner_now(info: dict[str, Any]) -> datetime:
+    """The runner's clock (moved by an earlier demo or a developer's `make clock`)."""
+    return datetime.now(UTC) + timedelta(seconds=float(info.get("clock_offset_seconds") or 0))
+
+
+def _outbox(session: requests.Session, api: str, to: str | None = None) -> list[dict[str, Any]]:
+    """The runner's local outbox, oldest first, each message with an `id` (its channel and provider id)."""
+    response = session.get(f"{api}/_local/outbox", params={"to": to} if to else None, timeout=120)
+    response.raise_for_status()
+    return [
+        message | {"id": f"{message['channel']}:{message['message_id']}"} for message in response.json()["messages"]
+    ]
+
+
+def _outbox_ids(session: requests.Session, api: str) -> set[str]:
+    return {message["id"] for message in _outbox(session, api)}
+
+
+def _print_messages(messages: list[dict[str, Any]], lines: int = 4) -> None:
+    """Subject, recipient and the first lines of each email; each text message whole."""
+    if not messages:
+        print("   (none)")
+    for message in messages:
+        if message["channel"] == "sms":
+            print(f"   SMS to {message['to']}: {message['text']}")
+            continue
+        attached = ", ".join(item["filename"] for item in message["attachments"])
+        print(f"   EMAIL to {message['to']}: {message['subject']}" + (f"  [attached: {attached}]" if attached else ""))
+        body = [line.strip() for line in message["text"].splitlines() if line.strip()]
+        for line in body[:lines]:
+            print(f"     | {line}")
 
 
 def _wait_for_status(session: requests.Session, api: str, booking_id: str, status: str) -> dict[str, Any]:
@@ -155,12 +208,19 @@ def _invoke(session: requests.Session, api: str, function: str) -> dict[str, Any
     return result
 
 
-def _advance(session: requests.Session, api: str, **delta: float) -> None:
+def _advance(session: requests.Session, api: str, *, run_schedules: bool = True, **delta: float) -> None:
+    """Move the runner's clock; it then runs the scheduled functions once each, unless `run_schedules` is False (the
+    jobs demo runs each job itself, to show what it does)."""
     seconds = timedelta(**delta).total_seconds()
-    offset = session.post(f"{api}/_local/clock", json={"advance_seconds": seconds}, timeout=10).json()
+    body = {"advance_seconds": seconds, "run_schedules": run_schedules}
+    answer = session.post(f"{api}/_local/clock", json=body, timeout=300).json()
+    ran = f"; ran {', '.join(answer['ran'])}" if answer.get("ran") else ""
     print(
-        f"   (clock moved forward {timedelta(**delta)}; offset now {timedelta(seconds=offset['clock_offset_seconds'])})"
+        f"   (clock moved forward {timedelta(seconds=round(seconds))}; offset now "
+        f"{timedelta(seconds=round(answer['clock_offset_seconds']))}{ran})"
     )
+    for logical_id, error in (answer.get("errors") or {}).items():
+        print(f"   {logical_id} failed: {error}")
 
 
 def _slot_listed(session: requests.Session, api: str, service_id: str, start: str) -> bool:
@@ -203,7 +263,7 @@ def walk_jobs(api: str) -> dict[str, Any]:
         f"   held {start} for {held['booking_id']} (expires {held['hold_expires_at']}); listed now: "
         f"{_slot_listed(session, api, SERVICE_ID, start)}"
     )
-    _advance(session, api, minutes=16)
+    _advance(session, api, minutes=16, run_schedules=False)
     _invoke(session, api, "ExpireHoldsFunction")
     expired = _wait_for_status(session, api, held["booking_id"], "EXPIRED")
     print(
@@ -218,7 +278,7 @@ def walk_jobs(api: str) -> dict[str, Any]:
     paid = _wait_for_status(session, api, vanished["booking_id"], "PAID")
     print(f"   the webhook recorded the payment but could not book: {paid['status']}")
     session.post(f"{info['cal_api']}/_double/mode", json={"mode": "normal"}, timeout=10).raise_for_status()
-    _advance(session, api, minutes=4)
+    _advance(session, api, minutes=4, run_schedules=False)
     _invoke(session, api, "ExpireHoldsFunction")
     confirmed = _wait_for_status(session, api, vanished["booking_id"], "CONFIRMED")
     print(f"   {confirmed['status']} by the cleanup job: Cal.com uid {confirmed['cal_booking_uid']}")
@@ -228,7 +288,7 @@ def walk_jobs(api: str) -> dict[str, Any]:
     _confirm_card(info, brow["payment_intent_id"])
     _wait_for_status(session, api, brow["booking_id"], "CONFIRMED")
     _invoke(session, api, "PayoutsCronFunction")
-    _advance(session, api, hours=72)
+    _advance(session, api, hours=72, run_schedules=False)
     _invoke(session, api, "PayoutsCronFunction")
     _invoke(session, api, "PayoutsCronFunction")
     transfers = _stripe_transfers(info, brow["booking_id"])
@@ -498,11 +558,17 @@ def run_demo(
         embedded = LocalEnvironment(port=0).start()
         api = embedded.api_url
     offset = _clock_offset(api)
+    session = requests.Session()
     try:
+        before = _outbox_ids(session, api)
         if options:
             final = walk_options(api)
         else:
             final = walk_jobs(api) if jobs else walk_owner(api) if owner else walk(api, close_tab=close_tab)
+        sent = [message for message in _outbox(session, api) if message["id"] not in before]
+        page = f"; all of them: {api}/_local/outbox/page" if embedded is None else ""  # an embedded one stops
+        print(f"\n== The messages this demo sent ({len(sent)}{page})")
+        _print_messages(sent, lines=2)
     except DemoFailed as exc:
         print(f"\nDEMO FAILED: {exc}")
         return 1

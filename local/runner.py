@@ -4,6 +4,10 @@ to the real handlers, with DynamoDB in moto (server mode) and the Stripe and Cal
 With STRIPE_SECRET_KEY (a test-mode key) in the environment it talks to Stripe test mode instead of the
 double; with CAL_API_KEY, to Cal.com. `GET /_local` says where everything lives. LOCAL_CAL_RATE_LIMIT sets
 the Cal.com double's requests per minute (default 120 like Cal.com; 0 = unlimited, for load tests and fuzzing).
+
+The table's stream reaches the functions that read it (NotificationsFunction) every half second, as Lambda's event
+source mapping would; what they send through SES and SNS stays in moto: the local outbox (`GET /_local/outbox`,
+the page `/_local/outbox/page`). Moving the clock forward runs the scheduled functions once each.
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from local.aws import create_alerts_topic, create_app_tables, fake_credentials, published_alerts, start_moto_server
+from local.aws import (
+    create_alerts_topic,
+    create_app_tables,
+    fake_credentials,
+    published_alerts,
+    start_moto_server,
+    verify_email_identity,
+)
 from local.dev_auth import ACCESS_TOKEN_MINUTES, DevSigner
 from local.lambda_runtime import LocalLambda, scheduler_event
+from local.outbox import Outbox, render_page
 from local.seed import seed_promo_codes
+from local.streams import EventSourceMapping, stream_functions
 from local.template import load_template
 
 # Keys of the doubles. They only open the doubles on loopback; real keys come from the environment.
@@ -48,7 +61,12 @@ LOCAL_DEFAULTS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    # Our emails: from this address (verified in moto's SES at start), owner alerts to the owner's; they stay in
+    # the local outbox. `.example` names no real mailbox.
+    "NOTIFY_FROM_EMAIL": "bookings@studio.example",
+    "OWNER_EMAIL": "owner@studio.example",
 }
+STREAM_POLL_SECONDS = 0.5  # how often the stream is read (Lambda polls a shard about 4 times a second)
 
 
 def cal_rate_limit() -> int:
@@ -113,6 +131,8 @@ class LocalEnvironment:
         self._moto: Any = None
         self._server: ThreadingHTTPServer | None = None
         self.api_url = ""
+        self.outbox = Outbox()
+        self.streams: list[EventSourceMapping] = []
 
     # --- providers --------------------------------------------------------------------------------------
 
@@ -173,10 +193,14 @@ class LocalEnvironment:
         if self.site_port is not None:
             self._bind_site()
         os.environ.setdefault("SITE_BASE_URL", "http://localhost:8080")  # the template's default
+        # The manage and pay links' key (template: LinkSigningKeySecret): per run, like the table it signs for.
+        os.environ.setdefault("LINK_SIGNING_KEY", os.urandom(32).hex())
         fake_credentials()
         self._moto, _ = start_moto_server(self.host)
         create_app_tables(os.environ["TABLE_NAME"])
         os.environ["OWNER_ALERTS_TOPIC_ARN"] = create_alerts_topic("booking-deposits-owner-alerts")
+        if os.environ.get("NOTIFY_FROM_EMAIL"):
+            verify_email_identity(os.environ["NOTIFY_FROM_EMAIL"])  # SES refuses an unverified From
         self._start_stripe()
         self._start_cal()
         from booking.settings import get_settings
@@ -196,6 +220,7 @@ class LocalEnvironment:
             self.stripe_double.add_webhook_endpoint(f"{self.api_url}/webhooks/stripe", DOUBLE_STRIPE_WEBHOOK_SECRET)
         if self.cal_double is not None:
             self.cal_double.add_webhook_subscriber(f"{self.api_url}/webhooks/cal", DOUBLE_CAL_WEBHOOK_SECRET)
+        self._start_streams()
         if self.schedules:
             self._start_schedules()
         return self
@@ -206,6 +231,57 @@ class LocalEnvironment:
 
         self.site = SiteServer(self.host, self.site_port or 0, api_url=lambda: self.api_url, signer=DevSigner.local())
         os.environ.setdefault("SITE_BASE_URL", f"http://localhost:{self.site.port}")
+
+    def _start_streams(self) -> None:
+        """Lambda's event source mappings of the table's stream, polled on a thread of their own. They run whether
+        or not the schedules do: a booking's confirmation follows the booking, not the clock."""
+        assert self.lam is not None
+        for logical_id in stream_functions():
+            if not self.lam.pools[logical_id].spec.module_file.is_file():
+                logging.getLogger("local").warning(
+                    "%s has no code yet: its stream events are not delivered", logical_id
+                )
+                continue
+            self.streams.append(EventSourceMapping(os.environ["TABLE_NAME"], logical_id, self.lam.invoke))
+        threading.Thread(target=self._stream_loop, name="local-streams", daemon=True).start()
+
+    def _stream_loop(self) -> None:
+        while not self._stopping.wait(STREAM_POLL_SECONDS):
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Deliver the stream's new records now (a failing batch waits for its retry) and note new messages."""
+        for mapping in self.streams:
+            try:
+                # A delivery can write records of its own (an owner alert about a failed message): read again.
+                for _ in range(5):
+                    if not mapping.poll():
+                        break
+            except Exception:  # reading the stream itself failed (moto restarting, the table gone): next tick
+                if not self._stopping.is_set():  # stopping: moto may be gone already
+                    logging.getLogger("local").exception("reading the stream for %s failed", mapping.logical_id)
+        try:
+            self.outbox.observe()
+        except Exception:
+            logging.getLogger("local").exception("reading the local outbox failed")
+
+    def run_schedules(self) -> dict[str, Any]:
+        """Each ScheduleV2 function once, in the template's order, as if their schedules had fired (the clock moved:
+        the cleanup, the due messages, the payouts). The stream is caught up before and after."""
+        assert self.lam is not None
+        self.catch_up()
+        ran: list[str] = []
+        errors: dict[str, str] = {}
+        for logical_id, pool in self.lam.pools.items():
+            for schedule in pool.spec.schedules:
+                try:
+                    self.lam.invoke(logical_id, scheduler_event(schedule.name, schedule.input))
+                    ran.append(logical_id)
+                except Exception as exc:  # reported, as the scheduler's failed delivery would be; the others still run
+                    logging.getLogger("local").exception("scheduled run of %s failed", logical_id)
+                    errors[logical_id] = f"{type(exc).__name__}: {exc}"
+        self.catch_up()
+        return {"ran": ran} | ({"errors": errors} if errors else {})
 
     def _start_schedules(self) -> None:
         """Run each ScheduleV2 function at its rate, as EventBridge Scheduler would (real time, not the clock)."""
@@ -258,24 +334,47 @@ class LocalEnvironment:
             ),
             "routes": self.lam.route_keys() if self.lam else [],
             "owner_token_issuer": self.signer.pool.issuer if self.signer else None,
+            # What the product emailed and texted (moto's SES and SNS): JSON, and a page showing each email.
+            "outbox": f"{self.api_url}/_local/outbox",
+            "outbox_page": f"{self.api_url}/_local/outbox/page",
+            "streams": {
+                mapping.logical_id: {"delivered": mapping.delivered, "set_aside": len(mapping.dead_letters)}
+                for mapping in self.streams
+            },
         }
 
     # --- local-only control routes ----------------------------------------------------------------------
 
-    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def control(self, method: str, path: str, body: bytes, query: str = "") -> tuple[int, dict[str, Any] | str]:
+        """A local-only route's answer: JSON (a dict), or a page (a str of HTML)."""
         if method == "GET" and path == "/_local":
             return 200, self.describe()
         if method == "GET" and path == "/_local/alerts":
             return 200, {"alerts": published_alerts(os.environ["OWNER_ALERTS_TOPIC_ARN"])}
+        if method == "GET" and path in ("/_local/outbox", "/_local/outbox/page"):
+            to = dict(parse_qsl(query)).get("to") or None
+            self.catch_up()  # what the stream thread would deliver within half a second: a read right after sees it
+            messages = self.outbox.messages(to)
+            if path.endswith("/page"):
+                return 200, render_page(messages, to=to)
+            return 200, {"messages": [message.model_dump(by_alias=True) for message in messages]}
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
             return 400, {"error": {"code": "invalid_json", "message": "The body is not JSON."}}
         if method == "POST" and path == "/_local/clock":
+            # What happened before the move is handled at its own time first (a booking confirmed just now plans
+            # its reminder from now, not from after the move).
+            self.catch_up()
             current = float(os.environ.get("LOCAL_CLOCK_OFFSET_SECONDS") or 0)
             offset = float(payload.get("offset_seconds", current + float(payload.get("advance_seconds", 0))))
             os.environ["LOCAL_CLOCK_OFFSET_SECONDS"] = str(offset)
-            return 200, {"clock_offset_seconds": offset}
+            answer: dict[str, Any] = {"clock_offset_seconds": offset, "ran": []}
+            # Time moved forward: the schedules would have fired meanwhile (the reminder, the expiry, the payout show
+            # at once). Back (a demo restoring the clock) nothing is due that was not; `run_schedules: false` opts out.
+            if offset > current and payload.get("run_schedules", True) is not False:
+                answer |= self.run_schedules()
+            return 200, answer
         if method == "POST" and path.startswith("/_local/invoke/"):
             return self._invoke(path.removeprefix("/_local/invoke/"), payload)
         return 404, {"error": {"code": "not_found", "message": "Unknown /_local route"}}
@@ -374,8 +473,12 @@ def _make_handler(env: LocalEnvironment) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             cors = _cors_headers(self.headers.get("Origin"))
             if url.path == "/_local" or url.path.startswith("/_local/"):
-                status, payload = env.control(self.command, url.path, body)
-                self._send(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json"})
+                status, payload = env.control(self.command, url.path, body, url.query)
+                if isinstance(payload, str):
+                    page = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+                    self._send(status, payload.encode(), page)
+                else:
+                    self._send(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json"})
                 return
             if self.command == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):
                 # API Gateway answers every preflight itself when CORS is configured; the function never runs.
@@ -453,6 +556,7 @@ def serve_forever(host: str, port: int, *, schedules: bool = True, site_port: in
     print(f"Cal.com ({info['cal']})  {info['cal_api']}")
     print(f"DynamoDB (moto)        {info['dynamodb']}")
     print(f"Local controls         {info['api']}/_local  (clock, alerts, invoke)")
+    print(f"Outbox (emails, texts) {info['outbox_page']}   <- what the product would send; nothing leaves")
     assert env.signer is not None
     print(f"Owner dev token        (valid {ACCESS_TOKEN_MINUTES} min; another: make token, or make token ROLE=staff)")
     print(f"  {env.signer.token('owner')}")
@@ -567,9 +671,15 @@ def advance_clock(api: str, advance: str) -> int:
         return 2
     seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
     try:
-        response = requests.post(f"{api}/_local/clock", json={"advance_seconds": seconds}, timeout=10)
+        # The runner then runs the scheduled functions once each: longer than moving a number.
+        response = requests.post(f"{api}/_local/clock", json={"advance_seconds": seconds}, timeout=300)
     except requests.ConnectionError:
         print(f"No local runner at {api}: start it with `make run`.", file=sys.stderr)
         return 1
-    print(f"clock offset is now {response.json()['clock_offset_seconds']:.0f} s")
+    answer = response.json()
+    print(f"clock offset is now {answer['clock_offset_seconds']:.0f} s")
+    if answer.get("ran"):
+        print(f"ran the scheduled functions: {', '.join(answer['ran'])}")
+    for logical_id, error in (answer.get("errors") or {}).items():
+        print(f"{logical_id} failed: {error}", file=sys.stderr)
     return 0

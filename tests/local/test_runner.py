@@ -52,6 +52,11 @@ def test_demo_walks_the_site_flow_to_a_confirmed_booking() -> None:
         assert step in out
     assert "paid 82.50 USD now, balance due 82.50" in out
     assert "is CONFIRMED." in out
+    # the client's confirmation with its calendar file, then its reminder once the clock reached a day before
+    assert "EMAIL to ada@example.com: Booked: Signature Facial" in out and "[attached: booking.ics]" in out
+    assert "ran ExpireHoldsFunction, NotificationsFunction, PayoutsCronFunction" in out
+    assert "EMAIL to ada@example.com: Reminder: Signature Facial" in out
+    assert "The messages this demo sent (" in out
 
 
 def test_close_tab_demo_is_finished_by_webhooks_and_cancelled_with_the_policy_refund() -> None:
