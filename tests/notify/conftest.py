@@ -7,6 +7,7 @@ import email
 import email.policy
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import Message
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytest
 
 from local.lambda_runtime import LocalLambda
 from local.streams import StreamPump
+from tests.integration.helpers import MONDAY, local, next_weekday, travel_to
+from tests.support import Clock
 
 FROM = "bookings@aura.example"
 OWNER = "owner@aura.example"
@@ -107,3 +110,11 @@ def attachment(message: Message, filename: str) -> bytes | None:
             payload = part.get_payload(decode=True)
             return payload if isinstance(payload, bytes) else None
     return None
+
+
+@pytest.fixture
+def tuesday(clock: Clock, notifications: None) -> Iterator[Any]:
+    """Monday 08:00 business time; a facial on Tuesday at 10:00 is 26 h ahead: its 24 h reminder is due at 10:00."""
+    monday = next_weekday(MONDAY)
+    travel_to(clock, local(monday, 8))
+    yield local(monday + timedelta(days=1), 10)

@@ -15,7 +15,7 @@ from tests.integration.helpers import iso
 from tests.integration.test_packages import CLIENT as BUYER
 from tests.integration.test_packages import booked, paid_package, starts
 from tests.notify.conftest import FROM, body, deliver, emails, sweep, texts
-from tests.notify.test_messages_flow import CLIENT, records, tuesday  # noqa: F401 - the fixture
+from tests.notify.test_messages_flow import CLIENT, records
 from tests.support import ATTENDEE, ApiClient, Clock, owner_headers
 
 PHONE = "+14155550123"

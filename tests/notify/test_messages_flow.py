@@ -4,14 +4,11 @@ messages below are what they accepted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from local.lambda_runtime import LocalLambda
-from tests.integration.helpers import MONDAY, iso, local, next_weekday, travel_to
+from tests.integration.helpers import iso, travel_to
 from tests.integration.test_manage_link import manage, token_of
 from tests.integration.test_owner_money import act, saved_card_needing_authentication
 from tests.integration.test_rebook import refused_by_cal
@@ -20,14 +17,6 @@ from tests.support import ATTENDEE, ApiClient, Clock, booking
 
 CLIENT = ATTENDEE["email"]
 FACIAL_DEPOSIT = 8250
-
-
-@pytest.fixture
-def tuesday(clock: Clock, notifications: None) -> Iterator[Any]:
-    """Monday 08:00 business time; a facial on Tuesday at 10:00 is 26 h ahead: its 24 h reminder is due at 10:00."""
-    monday = next_weekday(MONDAY)
-    travel_to(clock, local(monday, 8))
-    yield local(monday + timedelta(days=1), 10)
 
 
 def subjects(to: str = CLIENT) -> list[str]:
@@ -186,3 +175,40 @@ def test_owner_alerts_are_emailed_to_the_owner_once(api: ApiClient, lam: LocalLa
     deliver(lam)
     assert [m["Subject"] for m in emails(OWNER)] == [m["Subject"] for m in emails(OWNER)][:1]
     assert len(emails(OWNER)) == 1 and "Details." in body(emails(OWNER)[0])
+
+
+def test_a_blocked_date_tells_the_client_who_was_moved_and_the_one_who_was_cancelled(
+    api: ApiClient, lam: LocalLambda, tuesday: Any
+) -> None:
+    from tests.integration.test_blocked_dates import block, confirmed
+
+    day = tuesday.date()
+    moving = confirmed(api, tuesday, tuesday + timedelta(days=1), name="Mo Ving", email="mo@example.com")
+    staying = confirmed(api, tuesday + timedelta(hours=3), name="No Backup", email="nb@example.com")
+    deliver(lam)
+    answer = block(api, {"date": day.isoformat(), "reason": "training day", "notify": True})
+    assert answer.status == 201, answer.body
+    deliver(lam)
+
+    moved = [m for m in emails("mo@example.com") if m["Subject"].startswith("Moved")]
+    assert len(moved) == 1 and attachment(moved[0], "booking.ics") is not None
+    cancelled = [m for m in emails("nb@example.com") if m["Subject"].startswith("Cancelled")]
+    assert len(cancelled) == 1 and "82.50 USD" in body(cancelled[0])  # the business cancelled: all of it back
+    assert records(moving["booking_id"])[f"reminder:24:{iso_z(tuesday + timedelta(days=1))}#email"] == "PENDING"
+    assert records(staying["booking_id"])[f"reminder:24:{iso_z(tuesday + timedelta(hours=3))}#email"] == "WITHDRAWN"
+
+
+def test_a_booking_moved_away_and_back_gets_its_first_reminder_again(
+    api: ApiClient, lam: LocalLambda, tuesday: Any
+) -> None:
+    confirmed = api.confirmed_booking(start=iso(tuesday))
+    token = token_of(confirmed["manage_url"])
+    deliver(lam)
+    assert manage(api, token, "reschedule", start=iso(tuesday + timedelta(days=1))).status == 200
+    deliver(lam)
+    assert manage(api, token, "reschedule", start=iso(tuesday)).status == 200
+    deliver(lam)
+    kept = records(confirmed["booking_id"])
+    assert kept[f"reminder:24:{iso_z(tuesday)}#email"] == "PENDING"
+    assert kept[f"reminder:24:{iso_z(tuesday + timedelta(days=1))}#email"] == "WITHDRAWN"
+    assert sum(m["Subject"].startswith("Moved") for m in emails(CLIENT)) == 2

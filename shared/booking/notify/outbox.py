@@ -91,9 +91,9 @@ def plan(
     send_at: datetime,
     now: datetime,
     lease: tuple[str, datetime] | None = None,
-) -> bool:
+) -> MessageItem | None:
     """Record the message once. With `lease` (holder, until) it is written already leased to this worker, which
-    sends it at once (one write fewer than plan-then-lease). False when the record exists (sent, or being sent)."""
+    sends it at once (one write fewer than plan-then-lease). None when the record exists (sent, or being sent)."""
     item = MessageItem(
         pk,
         sort_key(message_key, channel),
@@ -115,9 +115,9 @@ def plan(
         item.save(condition=MessageItem.pk.does_not_exist())
     except PutError as exc:
         if _conditional_failure(exc):
-            return False
+            return None
         raise
-    return True
+    return item
 
 
 def _update(pk: str, sk: str, actions: list[Any], condition: Any) -> MessageItem | None:
@@ -227,6 +227,25 @@ def mark_withdrawn(pk: str, sk: str, *, reason: str, now: datetime, holder: str 
                 MessageItem.lease.remove(),
             ],
             condition,
+        )
+        is not None
+    )
+
+
+def revive(pk: str, sk: str, *, send_at: datetime, now: datetime) -> bool:
+    """A withdrawn message planned again (a reminder whose booking came back to its time): pending at send_at."""
+    return (
+        _update(
+            pk,
+            sk,
+            [
+                MessageItem.msg_status.set("PENDING"),
+                MessageItem.outbox_state.set(DUE),
+                MessageItem.send_at.set(send_at),
+                MessageItem.withdrawn_reason.remove(),
+                MessageItem.updated_at.set(now),
+            ],
+            MessageItem.msg_status == "WITHDRAWN",
         )
         is not None
     )

@@ -77,13 +77,13 @@ def apply(plan: Plan, now: datetime) -> SendReport:
 def _record(planned: Planned, now: datetime) -> SendReport:
     fields: dict[str, Any] = planned.model_dump(exclude={"send_at"})
     if planned.send_at > now:
-        if outbox.plan(**fields, send_at=planned.send_at, now=now) or _revive(planned, now):
+        if outbox.plan(**fields, send_at=planned.send_at, now=now) is not None or _revive(planned, now):
             return SendReport(planned=1)
         return SendReport(skipped=1)
     holder = _holder()
-    if not outbox.plan(**fields, send_at=now, now=now, lease=(holder, now + LEASE)):
+    item = outbox.plan(**fields, send_at=now, now=now, lease=(holder, now + LEASE))
+    if item is None:
         return SendReport(skipped=1)
-    item = MessageItem.get(planned.pk, outbox.sort_key(planned.message_key, planned.channel), consistent_read=True)
     report = SendReport(planned=1)
     report.add(_deliver_leased(item, holder, now))
     return report
@@ -91,26 +91,9 @@ def _record(planned: Planned, now: datetime) -> SendReport:
 
 def _revive(planned: Planned, now: datetime) -> bool:
     """A reminder withdrawn when its booking moved away, and now back at that time: pending again."""
-    if not planned.message_key.startswith(REMINDER):
-        return False
-    from pynamodb.exceptions import UpdateError
-
-    try:
-        MessageItem(planned.pk, outbox.sort_key(planned.message_key, planned.channel)).update(
-            actions=[
-                MessageItem.msg_status.set("PENDING"),
-                MessageItem.outbox_state.set(outbox.DUE),
-                MessageItem.send_at.set(planned.send_at),
-                MessageItem.withdrawn_reason.remove(),
-                MessageItem.updated_at.set(now),
-            ],
-            condition=MessageItem.msg_status == "WITHDRAWN",
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return planned.message_key.startswith(REMINDER) and outbox.revive(
+        planned.pk, outbox.sort_key(planned.message_key, planned.channel), send_at=planned.send_at, now=now
+    )
 
 
 def _holder() -> str:
