@@ -180,6 +180,18 @@ def _payouts(world: World, spec: FunctionSpec) -> FirstEvent:
     return FirstEvent(_scheduled(world, spec).event, {"LOCAL_CLOCK_OFFSET_SECONDS": str((hold_hours + 1) * 3600)})
 
 
+def _notifications(world: World, spec: FunctionSpec) -> FirstEvent:
+    """A deposit booking's PAID -> CONFIRMED stream record: the child plans, renders (Jinja2) and sends its
+    confirmation through SES (moto; the runner verified the From address), our emails on."""
+    from local.fixtures import confirmation_record
+
+    world.env.streams.clear()  # the runner's own mapping would send the confirmation before the child could
+    confirmed = world.api.confirmed_booking()
+    record = confirmation_record(confirmed["booking_id"])
+    on = {name: os.environ[name] for name in ("NOTIFY_FROM_EMAIL", "OWNER_EMAIL")}
+    return FirstEvent({"Records": [record]}, on)
+
+
 FIRST_EVENTS: dict[str, Callable[[World, FunctionSpec], FirstEvent]] = {
     "CatalogFunction": lambda world, spec: _fixture(spec, "availability.json"),
     "CreateIntentFunction": _create_intent,
@@ -195,11 +207,17 @@ FIRST_EVENTS: dict[str, Callable[[World, FunctionSpec], FirstEvent]] = {
     "PayBalanceFunction": lambda world, spec: _fixture(spec, "pay.json"),
     "ExpireHoldsFunction": _scheduled,
     "PayoutsCronFunction": _payouts,
+    "NotificationsFunction": _notifications,
 }
 
 
 def describe(answer: Any) -> str:
-    """What the first event answered, short: `201`, `200 confirmed ...`, `409 slot_taken`, `ok` (a job)."""
+    """What the first event answered, short: `201`, `200 confirmed ...`, `409 slot_taken`, `ok` (a job),
+    `planned 2, sent 1` (a stream batch)."""
+    if isinstance(answer, dict) and isinstance(answer.get("report"), dict):  # a stream batch: what it did
+        done = {name: count for name, count in answer["report"].items() if count}
+        failed = len(answer.get("batchItemFailures") or [])
+        return ", ".join([f"{name} {count}" for name, count in done.items()] + [f"{failed} failed"] * bool(failed))
     if not isinstance(answer, dict) or "statusCode" not in answer:
         return "ok"
     try:
@@ -273,6 +291,7 @@ def create_provider_secrets() -> dict[str, str]:
         "StripeWebhookSecret": ("stripe_webhook_secret", DOUBLE_STRIPE_WEBHOOK_SECRET),
         "CalApiKeySecret": ("cal_api_key", DOUBLE_CAL_KEY),
         "CalWebhookSecret": ("cal_webhook_secret", DOUBLE_CAL_WEBHOOK_SECRET),
+        "LinkSigningKeySecret": ("link_signing_key", os.environ["LINK_SIGNING_KEY"]),  # the runner's, per run
     }
     client = boto3.client("secretsmanager", region_name=FAKE_AWS["AWS_REGION"])
     return {

@@ -294,10 +294,63 @@ def _cal_events() -> None:
     assert DOUBLE_CAL_KEY  # the double accepts any cal_ key; ours is the runner's
 
 
+NOTIFY_EVENTS = ROOT / "functions" / "send_notifications" / "events"
+
+
+def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stream record as Lambda hands it over: JSON (boto3 gives the creation time as a datetime; Lambda sends
+    epoch seconds)."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        change["ApproximateCreationDateTime"] = int(created.timestamp())
+    return json.loads(json.dumps(record | {"dynamodb": change}, default=str))
+
+
+def confirmation_record(booking_id: str) -> dict[str, Any]:
+    """The table's stream record of the booking going PAID -> CONFIRMED (both images), as the notifier gets it."""
+    from local.streams import StreamPump
+
+    def status(image: dict[str, Any] | None) -> str:
+        return str((image or {}).get("status", {}).get("S", ""))
+
+    for record in StreamPump(os.environ["TABLE_NAME"]).records():
+        change = record["dynamodb"]
+        if (
+            change.get("Keys", {}).get("pk", {}).get("S") == f"BOOKING#{booking_id}"
+            and status(change.get("OldImage")) == "PAID"
+            and status(change.get("NewImage")) == "CONFIRMED"
+        ):
+            return _lambda_record(record)
+    raise ExampleNotPrepared(f"no PAID -> CONFIRMED record of {booking_id} on the table's stream")
+
+
+def _notification_events() -> None:
+    """The notifier's examples: a deposit booking confirmed (its stream record, made by the real flow on a runner
+    of this process) and the 5-minute sweep (the schedule's Input)."""
+    from local.lambda_runtime import scheduler_event
+    from local.runner import LocalEnvironment
+
+    env = LocalEnvironment("127.0.0.1", 0).start()
+    try:
+        assert env.lam is not None and env.signer is not None
+        env.streams.clear()  # the example is the record itself, not what the runner's mapping made of it
+        bench = Workbench(env.lam, env.signer, say=lambda line: None)
+        held = bench.hold(DEPOSIT_SERVICE)
+        bench.pay(held)
+        bench.confirmed(held)
+        _write(NOTIFY_EVENTS / "booking_confirmed.json", {"Records": [confirmation_record(held["booking_id"])]})
+    finally:
+        env.stop()
+    (schedule,) = functions()["NotificationsFunction"].schedules
+    _write(NOTIFY_EVENTS / "sweep.json", scheduler_event(schedule.name, schedule.input))
+
+
 def generate() -> int:
     _api_events()
     _stripe_events()
     _cal_events()
+    _notification_events()
     return 0
 
 
@@ -543,6 +596,28 @@ def _prepare_owner(event: dict[str, Any], bench: Workbench) -> dict[str, Any]:
     return event | {"rawPath": path, "headers": headers, "requestContext": context}
 
 
+def _is_booking_stream_event(event: dict[str, Any]) -> bool:
+    records = event.get("Records") or []
+    return bool(records) and all(
+        record.get("eventSource") == "aws:dynamodb"
+        and record.get("dynamodb", {}).get("Keys", {}).get("sk", {}).get("S") == "BOOKING"
+        for record in records
+    )
+
+
+def _prepare_booking_stream(event: dict[str, Any], bench: Workbench) -> dict[str, Any]:
+    """A deposit booking confirmed through the real flow; its PAID -> CONFIRMED record from the table's stream.
+    A runner's own stream mapping delivers that record too (within half a second): whichever comes first sends
+    the confirmation, the other finds its once-only record and sends nothing (`skipped` in the report)."""
+    held = bench.hold(DEPOSIT_SERVICE)
+    bench.pay(held)
+    bench.confirmed(held)
+    record = confirmation_record(held["booking_id"])
+    bench.note(f"  its stream record PAID -> CONFIRMED ({record['dynamodb'].get('SequenceNumber')})")
+    bench.note("  (the runner's stream mapping delivers it too: one of the two sends, the other is skipped)")
+    return event | {"Records": [record]}
+
+
 PREPARE: dict[str, Callable[[dict[str, Any], Workbench], dict[str, Any]]] = {
     "POST /payments/create-intent": _prepare_create_intent,
     "POST /bookings/create-token": _prepare_create_token,
@@ -572,6 +647,8 @@ def refresh(event: dict[str, Any], bench: Workbench | None = None) -> dict[str, 
         route_key = str(event.get("routeKey", ""))
         authorized = "authorizer" in (event.get("requestContext") or {})
         prepare = _prepare_owner if authorized else PREPARE.get(route_key)
+        if _is_booking_stream_event(event):
+            route_key, prepare = "a booking's stream record", _prepare_booking_stream
         if prepare is not None:
             bench.note(f"Preparing {route_key} on this runner:")
             event = prepare(event, bench)

@@ -54,7 +54,10 @@ def test_cal_fixture_is_signed_for_its_exact_body(path: Path) -> None:
 
 
 def _fixtures() -> list[tuple[str, Path]]:
-    return [(logical_id, path) for logical_id in functions() for path in examples(logical_id)]
+    """The HTTP API examples (the notifier's, a stream record and a schedule's Input, are tested below)."""
+    return [
+        (logical_id, path) for logical_id in functions() for path in examples(logical_id) if "rawPath" in _load(path)
+    ]
 
 
 @pytest.mark.parametrize(("logical_id", "path"), _fixtures(), ids=lambda v: getattr(v, "name", v))
@@ -97,3 +100,32 @@ def test_api_examples_ask_for_a_time_inside_the_booking_window() -> None:
 def test_fixture_folders_sit_beside_their_functions() -> None:
     assert STRIPE_EVENTS.parent.name == "stripe_webhook" and CAL_EVENTS.parent.name == "cal_webhook"
     assert (ROOT / "functions" / "stripe_webhook" / "app.py").exists()
+
+
+def test_the_notifiers_examples_confirm_a_booking_from_its_stream_record_and_run_the_sweep(
+    lam: LocalLambda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from booking.settings import get_settings
+
+    # Given our emails on (a verified From address in moto's SES), as the local runner has them
+    boto3.client("sesv2").create_email_identity(EmailIdentity="bookings@studio.example")
+    monkeypatch.setenv("NOTIFY_FROM_EMAIL", "bookings@studio.example")
+    get_settings.cache_clear()
+    confirmed, sweep = examples("NotificationsFunction")
+    assert (confirmed.name, sweep.name) == ("booking_confirmed.json", "sweep.json")  # the stream record first
+    # When the stream example is prepared as `make invoke` does (a booking confirmed through the real flow)
+    said: list[str] = []
+    event = refresh(_load(confirmed), Workbench(lam, DEV_SIGNER, say=said.append))
+    (record,) = event["Records"]
+    assert record["dynamodb"]["OldImage"]["status"]["S"] == "PAID"
+    assert record["dynamodb"]["NewImage"]["status"]["S"] == "CONFIRMED"
+    result = lam.invoke("NotificationsFunction", event)
+    # Then its confirmation is planned and sent, once (a replay sends nothing more), and the sweep runs
+    assert result["batchItemFailures"] == [] and result["report"]["sent"] == 1, (result, said)
+    again = lam.invoke("NotificationsFunction", event)
+    assert again["report"]["sent"] == 0 and again["report"]["skipped"] >= 1
+    assert _load(sweep) == json.loads(functions()["NotificationsFunction"].schedules[0].input or "{}")
+    assert lam.invoke("NotificationsFunction", _load(sweep))["failed"] == 0
+    get_settings.cache_clear()
