@@ -23,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--options", action="store_true", help="seed 003's options: WIMD25, a package, a blocked date moving a booking"
     )
-    clock = commands.add_parser("clock", help="move the running local runner's clock forward (e.g. 72h, 16m)")
+    clock = commands.add_parser(
+        "clock",
+        help="move the running local runner's clock forward and run the scheduled functions once (e.g. 72h, 16m)",
+    )
     clock.add_argument("advance", help="how far: 90s, 16m, 72h, 3d")
     clock.add_argument("--api", default="http://127.0.0.1:3000")
     invoke = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke)")

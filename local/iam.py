@@ -30,9 +30,7 @@ SES_IDENTITY = "SesIdentity"  # the one SES identity the template lets the notif
 
 def resource_name(value: Any) -> str:
     """`!GetAtt T.Arn` -> T; `!Sub ${T.Arn}/index/I` -> T/index/I; `!Ref X` -> X; the SES identity ARN ->
-    SesIdentity; "*" (a text to a phone number has no ARN) -> *."""
-    if value == "*":
-        return "*"
+    SesIdentity."""
     if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), list):
         template = str(value["Fn::Sub"][0])
         if re.fullmatch(
@@ -58,7 +56,8 @@ def _statement_permissions(statement: dict[str, Any]) -> set[Permission]:
     if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement:
         raise ValueError(f"only Allow statements with Action and Resource are understood: {statement!r}")
     return {
-        Permission(str(action), resource_name(resource))
+        # A text to a phone number has no ARN: sns:Publish on "*" is the one wildcard understood (and pinned).
+        Permission(str(action), "*" if (resource, action) == ("*", "sns:Publish") else resource_name(resource))
         for action in _listed(statement["Action"])
         for resource in _listed(statement["Resource"])
     }

@@ -237,11 +237,6 @@ class LocalEnvironment:
         or not the schedules do: a booking's confirmation follows the booking, not the clock."""
         assert self.lam is not None
         for logical_id in stream_functions():
-            if not self.lam.pools[logical_id].spec.module_file.is_file():
-                logging.getLogger("local").warning(
-                    "%s has no code yet: its stream events are not delivered", logical_id
-                )
-                continue
             self.streams.append(EventSourceMapping(os.environ["TABLE_NAME"], logical_id, self.lam.invoke))
         threading.Thread(target=self._stream_loop, name="local-streams", daemon=True).start()
 

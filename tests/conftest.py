@@ -17,6 +17,7 @@ os.environ.update(
         "STRIPE_WEBHOOK_SECRET": "whsec_suite",
         "CAL_API_KEY": "cal_test_suite",
         "CAL_WEBHOOK_SECRET": "cal_whsec_suite",
+        "LINK_SIGNING_KEY": "link_signing_key_suite",
         "POWERTOOLS_SERVICE_NAME": "booking-deposits",
         "POWERTOOLS_METRICS_NAMESPACE": "BookingDepositsTest",
         "POWERTOOLS_TRACE_DISABLED": "true",

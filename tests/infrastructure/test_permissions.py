@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local.iam import Permission, function_permissions, policy_permissions
+from local.iam import SES_IDENTITY, Permission, function_permissions, policy_permissions
 from local.lambda_runtime import LocalLambda
 from local.template import functions, load_template
 from tests.iam_recorder import AccessRecorder
@@ -21,6 +21,7 @@ TABLE = "BookingsTable"
 GET, PUT, UPDATE, DELETE, BATCH_GET = "GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"
 STRIPE_KEY, STRIPE_WEBHOOK = "StripeSecretKeySecret", "StripeWebhookSecret"
 CAL_KEY, CAL_WEBHOOK = "CalApiKeySecret", "CalWebhookSecret"
+LINK_KEY = "LinkSigningKeySecret"  # the manage and pay links are derived from it (booking.secrets.link_token)
 ALERTS = "OwnerAlertsTopic"
 
 
@@ -39,6 +40,9 @@ def grants(
 
 
 # Why each: the code path that needs it (functions/<name>/app.py -> shared/booking/...).
+# LINK_KEY: the functions that give out a manage link (verify, rebook) or may mint a pay link (any path that runs
+# money.settlement / collections: a late-cancel or no-show fee, a balance the saved card could not pay), and the
+# notifier that names both in its messages.
 EXPECTED = {
     # availability: Cal.com's free slots minus the seats held here (SlotIndex); never money. GET /promo: the code's
     # item (GetItem) and the caller's rate counter (UpdateItem), each limited to its keys (LEADING_KEYS)
@@ -52,31 +56,37 @@ EXPECTED = {
     "CreateTokenFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,), alerts=True),
     # redeems the token, books in Cal.com, refunds and frees the seat when the slot was lost; PutItem: the owner's
     # alert items and the client's manage link only (ALERT# and MANAGE# keys, see LEADING_KEYS)
-    "VerifyBookingFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    "VerifyBookingFunction": grants((GET, PUT, UPDATE, DELETE), secrets=(STRIPE_KEY, CAL_KEY, LINK_KEY), alerts=True),
     # the inbox, the booking by PaymentIntent, refunds/reversals, Cal.com cancellation of a refunded booking
     "StripeWebhookFunction": grants(
-        (GET, PUT, UPDATE, DELETE), ("PaymentIntentIndex",), (STRIPE_KEY, STRIPE_WEBHOOK, CAL_KEY), alerts=True
+        (GET, PUT, UPDATE, DELETE),
+        ("PaymentIntentIndex",),
+        (STRIPE_KEY, STRIPE_WEBHOOK, CAL_KEY, LINK_KEY),
+        alerts=True,
     ),
     # the inbox, the booking by Cal.com uid, the policy refund of a cancellation
     "CalWebhookFunction": grants(
-        (GET, PUT, UPDATE, DELETE), ("CalUidIndex",), (STRIPE_KEY, CAL_KEY, CAL_WEBHOOK), alerts=True
+        (GET, PUT, UPDATE, DELETE), ("CalUidIndex",), (STRIPE_KEY, CAL_KEY, CAL_WEBHOOK, LINK_KEY), alerts=True
     ),
     # the owner's list and summary (StartIndex, then the bookings by key), flagged bookings and the owner's alerts
     # (AttentionIndex's "OPEN" and "ALERT" partitions); the promo codes (Query on their "PROMO" partition only,
-    # LEADING_KEYS); the blocked dates (the "BLOCKED" partition, the same statement); reads only, no secret
+    # LEADING_KEYS); the blocked dates (the "BLOCKED" partition, the same statement); a booking's messages (its own
+    # "BOOKING#" partition, the same statement); reads only, no secret
     "AdminApiFunction": grants((GET, BATCH_GET, "Query"), ("StartIndex", "AttentionIndex")),
     # refunds, cancellations (Cal.com too), balances and fees: money and the calendar, and the owner's alerts
     # blocked dates: the blocks (Query on their partition, LEADING_KEYS), the bookings on them (the owner's
     # date-range listing: StartIndex, then BatchGetItem), backup starts checked like create-intent's
     "OwnerActionsFunction": grants(
-        (GET, PUT, UPDATE, DELETE, BATCH_GET, "Query"), ("StartIndex",), (STRIPE_KEY, CAL_KEY), alerts=True
+        (GET, PUT, UPDATE, DELETE, BATCH_GET, "Query"), ("StartIndex",), (STRIPE_KEY, CAL_KEY, LINK_KEY), alerts=True
     ),
     # another time on the same payment (Cal.com), or the refund when none is chosen (Stripe)
     # ... and the new start refused on a blocked date (Query on the blocks' partition, LEADING_KEYS)
-    "RebookFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    "RebookFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY, LINK_KEY), alerts=True),
     # the client's manage link: a cancellation (Cal.com, the seat, the policy's refund) or a move (Cal.com, the new
     # seat, a late fee charged to the saved card); the new time is never on a blocked date (Query on "BLOCKED")
-    "ManageBookingFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY), alerts=True),
+    "ManageBookingFunction": grants(
+        (GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY, LINK_KEY), alerts=True
+    ),
     # a package bought (its item and the purchase's key in one transaction) and its PaymentIntent; read, with its
     # bookings, and activated when Stripe says it was paid
     "PackagesFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,)),
@@ -86,20 +96,29 @@ EXPECTED = {
     "ExpireHoldsFunction": grants(
         (GET, PUT, UPDATE, DELETE),
         ("StatusIndex", "InboxIndex", "MoneyIndex", "PaymentIntentIndex", "CalUidIndex"),
-        (STRIPE_KEY, CAL_KEY),
+        (STRIPE_KEY, CAL_KEY, LINK_KEY),
         alerts=True,
     ),
     # transfers after the hold; a booking cancelled in Cal.com is repaired before its provider is paid; PutItem:
     # the owner's alert items only (ALERT_ONLY_PUT)
-    "PayoutsCronFunction": grants((GET, PUT, UPDATE, DELETE), ("PayoutIndex",), (STRIPE_KEY, CAL_KEY), alerts=True),
+    "PayoutsCronFunction": grants(
+        (GET, PUT, UPDATE, DELETE), ("PayoutIndex",), (STRIPE_KEY, CAL_KEY, LINK_KEY), alerts=True
+    ),
+    # messages: planned (Put), leased and marked (Update), listed per booking (Query on the table), swept
+    # (OutboxIndex); bookings, packages and alerts read to render them; the manage and pay links named; email
+    # through the configured SES identity only, texts to phone numbers (no ARN: "*") once SMS is switched on
+    "NotificationsFunction": grants((GET, PUT, UPDATE, "Query"), ("OutboxIndex",), (LINK_KEY,), alerts=True)
+    | {Permission("ses:SendEmail", SES_IDENTITY), Permission("sns:Publish", "*")},
 }
+# Texts to phone numbers cannot be scoped to a resource (SNS has no ARN for a number); granted only with SmsEnabled.
+WILDCARD_GRANTS = {("NotificationsFunction", Permission("sns:Publish", "*"))}
 # Functions that write nothing but alert items with PutItem: their grant is limited to the ALERT# partition keys.
 ALERT_ONLY_PUT = ("PayoutsCronFunction",)
 # Table-wide grants limited to some partition keys: (function, action) -> the keys (dynamodb:LeadingKeys).
 LEADING_KEYS = {
     ("CatalogFunction", "dynamodb:GetItem"): ["PROMO"],  # a public route reads promo codes only
     ("CatalogFunction", "dynamodb:UpdateItem"): ["RATE#*"],  # ... and counts its callers' requests, nothing else
-    ("AdminApiFunction", "dynamodb:Query"): ["PROMO", "BLOCKED"],  # the owner's list of codes, of blocked dates
+    ("AdminApiFunction", "dynamodb:Query"): ["PROMO", "BLOCKED", "BOOKING#*"],  # codes, blocks, messages
     ("CatalogFunction", "dynamodb:Query"): ["BLOCKED"],  # availability skips blocked dates
     ("CreateIntentFunction", "dynamodb:Query"): ["BLOCKED"],  # ... and create-intent refuses them
     ("RebookFunction", "dynamodb:Query"): ["BLOCKED"],
@@ -112,6 +131,7 @@ SECRET_VARIABLES = {
     STRIPE_WEBHOOK: "STRIPE_WEBHOOK_SECRET_ARN",
     CAL_KEY: "CAL_API_KEY_ARN",
     CAL_WEBHOOK: "CAL_WEBHOOK_SECRET_ARN",
+    LINK_KEY: "LINK_SIGNING_KEY_ARN",
 }
 
 
@@ -154,7 +174,9 @@ def test_no_function_may_scan_batch_write_or_touch_another_resource() -> None:
     for logical_id, granted in function_permissions().items():
         actions = {permission.action for permission in granted}
         assert not actions & {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DeleteTable"}, logical_id
-        assert all("*" not in permission.resource for permission in granted), logical_id
+        assert all(
+            "*" not in permission.resource or (logical_id, permission) in WILDCARD_GRANTS for permission in granted
+        ), logical_id
 
 
 def test_the_public_catalog_and_the_owners_read_api_cannot_read_the_stripe_key() -> None:
