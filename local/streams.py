@@ -54,7 +54,8 @@ class StreamPump:
         self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.filters = stream_filters(logical_id)
         self._stream_arn: str | None = None
-        self._iterator: str | None = None
+        self._shard = ""
+        self._last_sequence: str | None = None
         # Clients of a session of its own, made once: the runner polls from its own thread, and boto3's default
         # session is not safe to make clients from in two threads at once.
         session = boto3.session.Session(region_name=self.region)
@@ -68,18 +69,26 @@ class StreamPump:
             return []
         streams = self._streams
         if arn != self._stream_arn:  # the table was made again (the tests do, per test): start at its beginning
-            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-            self._iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
-                "ShardIterator"
-            ]
-            self._stream_arn = arn
+            self._shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            self._stream_arn, self._last_sequence = arn, None
+        # A fresh iterator after the last record read, each time: moto replaces a table's shard object when it
+        # rolls back a failed transaction, and an iterator kept across calls would read the old one for ever (in
+        # DynamoDB an iterator also expires after 15 minutes).
+        position: dict[str, Any] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._last_sequence}
+            if self._last_sequence
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=self._shard, **position)["ShardIterator"]
         found: list[dict[str, Any]] = []
         while True:
-            answer = streams.get_records(ShardIterator=self._iterator, Limit=1000)
-            self._iterator = answer["NextShardIterator"]
+            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+            iterator = answer["NextShardIterator"]
             found.extend(answer["Records"])
             if len(answer["Records"]) < 1000:
                 break
+        if found:
+            self._last_sequence = found[-1]["dynamodb"]["SequenceNumber"]
         return [
             record | {"eventSourceARN": arn}
             for record in found
