@@ -149,6 +149,11 @@ def lease(pk: str, sk: str, holder: str, *, now: datetime, until: datetime) -> M
     )
 
 
+def _out_of_outbox() -> list[Any]:
+    """A final status: out of the OutboxIndex, nobody's lease."""
+    return [MessageItem.outbox_state.remove(), MessageItem.send_at.remove(), MessageItem.lease.remove()]
+
+
 def _held_by(holder: str) -> Any:
     return (MessageItem.msg_status == "SENDING") & (MessageItem.lease == holder)
 
@@ -163,10 +168,8 @@ def mark_sent(pk: str, sk: str, holder: str, *, provider_message_id: str, now: d
                 MessageItem.provider_message_id.set(provider_message_id),
                 MessageItem.sent_at.set(now),
                 MessageItem.updated_at.set(now),
-                MessageItem.outbox_state.remove(),
-                MessageItem.send_at.remove(),
-                MessageItem.lease.remove(),
                 MessageItem.last_error.remove(),
+                *_out_of_outbox(),
             ],
             _held_by(holder),
         )
@@ -201,9 +204,7 @@ def mark_failed(pk: str, sk: str, holder: str, *, error: str, now: datetime) -> 
                 MessageItem.msg_status.set("FAILED"),
                 MessageItem.last_error.set(error[:500]),
                 MessageItem.updated_at.set(now),
-                MessageItem.outbox_state.remove(),
-                MessageItem.send_at.remove(),
-                MessageItem.lease.remove(),
+                *_out_of_outbox(),
             ],
             _held_by(holder),
         )
@@ -222,9 +223,7 @@ def mark_withdrawn(pk: str, sk: str, *, reason: str, now: datetime, holder: str 
                 MessageItem.msg_status.set("WITHDRAWN"),
                 MessageItem.withdrawn_reason.set(reason),
                 MessageItem.updated_at.set(now),
-                MessageItem.outbox_state.remove(),
-                MessageItem.send_at.remove(),
-                MessageItem.lease.remove(),
+                *_out_of_outbox(),
             ],
             condition,
         )
