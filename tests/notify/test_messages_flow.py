@@ -212,3 +212,21 @@ def test_a_booking_moved_away_and_back_gets_its_first_reminder_again(
     assert kept[f"reminder:24:{iso_z(tuesday)}#email"] == "PENDING"
     assert kept[f"reminder:24:{iso_z(tuesday + timedelta(days=1))}#email"] == "WITHDRAWN"
     assert sum(m["Subject"].startswith("Moved") for m in emails(CLIENT)) == 2
+
+
+def test_three_sweeps_at_once_send_a_due_reminder_once(
+    api: ApiClient, lam: LocalLambda, clock: Clock, tuesday: Any
+) -> None:
+    from tests.support import Worker
+
+    api.confirmed_booking(start=iso(tuesday))
+    deliver(lam)
+    travel_to(clock, tuesday - timedelta(hours=24, minutes=-1))
+    workers = [Worker(lambda: sweep(lam)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert all(worker.error is None for worker in workers), [worker.error for worker in workers]
+    assert sum(worker.result["sent"] for worker in workers) == 1
+    assert sum(m["Subject"].startswith("Reminder") for m in emails(CLIENT)) == 1
