@@ -58,7 +58,7 @@ def test_a_free_session_with_a_promo_code_and_a_backup_time(
     start = pages.pick_slot(driver)
     driver.find_element(By.CSS_SELECTOR, '[data-action="pick-backup"]').click()
     wait_text(driver, ".bw-step-title", "Pick a backup time")
-    own = driver.find_element(By.CSS_SELECTOR, f'.bw-slot[data-start="{start}"]')
+    own = wait_css(driver, f'.bw-slot[data-start="{start}"]')  # the week's slots come after the title
     assert not own.is_enabled() and "your chosen time" in str(own.get_attribute("aria-label"))
     backup = next(s for s in driver.find_elements(By.CSS_SELECTOR, ".bw-slot") if s.is_enabled())
     backup_start = str(backup.get_attribute("data-start"))
