@@ -230,3 +230,21 @@ def test_three_sweeps_at_once_send_a_due_reminder_once(
     assert all(worker.error is None for worker in workers), [worker.error for worker in workers]
     assert sum(worker.result["sent"] for worker in workers) == 1
     assert sum(m["Subject"].startswith("Reminder") for m in emails(CLIENT)) == 1
+
+
+def test_a_refund_made_in_the_stripe_dashboard_is_told_once_with_its_amount(
+    api: ApiClient, lam: LocalLambda, stripe_double: Any, tuesday: Any
+) -> None:
+    from tests.integration.test_stripe_truth import dashboard_refund
+    from tests.support import deliver_stripe, stripe_event
+
+    confirmed = api.confirmed_booking(start=iso(tuesday))
+    charge = booking(confirmed["booking_id"]).charge_id
+    dashboard_refund(confirmed["payment_intent_id"], 1500)  # the owner, outside our code
+    event = stripe_event(stripe_double, "charge.refunded", charge)["id"]
+    assert deliver_stripe(api, stripe_double, event).status == 200
+    assert deliver_stripe(api, stripe_double, event).status == 200  # Stripe sends it again
+    deliver(lam)
+
+    (refund,) = [m for m in emails(CLIENT) if m["Subject"].startswith("Refund")]
+    assert "15.00 USD" in body(refund)
