@@ -14,7 +14,8 @@ import pytest
 
 from local.lambda_runtime import LocalLambda
 from local.streams import StreamPump
-from tests.support import ATTENDEE, ApiClient, owner_headers
+from tests.integration.helpers import MONDAY, iso, local, next_weekday, travel_to
+from tests.support import ATTENDEE, ApiClient, Clock, owner_headers
 
 FROM = "bookings@studio.example"
 UNVERIFIED = "nobody@unverified.example"
@@ -51,6 +52,15 @@ def pump(lam: LocalLambda, monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamPu
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def a_day_ahead(clock: Clock) -> datetime:
+    """Monday 08:00 business time, and a facial on Tuesday 10:00: 26 h ahead, so its 24 h reminder is planned
+    (whatever the hour the suite runs at, the first free slot may be less than a day away)."""
+    monday = next_weekday(MONDAY)
+    travel_to(clock, local(monday, 8))
+    return local(monday + timedelta(days=1), 10)
+
+
 def deliver(lam: LocalLambda, pump: StreamPump) -> None:
     """The stream's new records through the notifier, as the event source mapping would hand them."""
     for event in pump.events():
@@ -66,10 +76,10 @@ def by_kind(listed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_confirmation_sent_and_the_reminder_due_are_listed(
-    api: ApiClient, lam: LocalLambda, pump: StreamPump
+    api: ApiClient, lam: LocalLambda, pump: StreamPump, a_day_ahead: datetime
 ) -> None:
     # Given a confirmed booking whose changes the notifier has seen
-    confirmed = api.confirmed_booking()
+    confirmed = api.confirmed_booking(start=iso(a_day_ahead))
     deliver(lam, pump)
     # When the owner reads its messages
     response = messages(api, confirmed["booking_id"])
@@ -110,9 +120,11 @@ def test_a_message_ses_refused_is_failed_with_its_error(
     assert confirmation["sent_at"] is None
 
 
-def test_a_cancelled_bookings_reminder_is_withdrawn(api: ApiClient, lam: LocalLambda, pump: StreamPump) -> None:
+def test_a_cancelled_bookings_reminder_is_withdrawn(
+    api: ApiClient, lam: LocalLambda, pump: StreamPump, a_day_ahead: datetime
+) -> None:
     # Given a confirmed booking with its reminder planned
-    confirmed = api.confirmed_booking()
+    confirmed = api.confirmed_booking(start=iso(a_day_ahead))
     deliver(lam, pump)
     # When the owner cancels it
     cancel = api.post(
