@@ -12,9 +12,13 @@ Without NOTIFY_FROM_EMAIL we cannot email at all, so Cal.com keeps the client's 
 
 from __future__ import annotations
 
-from booking.domain.models import Booking
-from booking.notify.messages import CALCOM_SENDS, SMS_KINDS, Channel
+from typing import TYPE_CHECKING
+
 from booking.settings import get_settings
+
+if TYPE_CHECKING:  # the Cal.com client imports this module for `cal_attendee_email` alone: no models built there
+    from booking.domain.models import Booking
+    from booking.notify.messages import Channel
 
 
 def we_email() -> bool:
@@ -28,12 +32,16 @@ def who_emails_client() -> str:
 
 def client_email_kind(kind: str) -> bool:
     """Whether we email the client this kind of message (the business's setting; the client's choice aside)."""
+    from booking.notify.messages import CALCOM_SENDS
+
     mode = who_emails_client()
     return mode == "ours" or (mode == "both" and kind not in CALCOM_SENDS)
 
 
 def channels_for(booking: Booking, kind: str) -> list[tuple[Channel, str]]:
     """(channel, recipient) pairs for one client message about the booking."""
+    from booking.notify.messages import SMS_KINDS
+
     chosen: list[tuple[Channel, str]] = []
     if booking.notify_email and client_email_kind(kind):
         chosen.append(("email", booking.attendee.email))

@@ -25,7 +25,7 @@ from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 from booking.notify import outbox
 from booking.notify.channels import CHANNELS, ChannelOff
-from booking.notify.events import REMINDER, Plan, Planned, iso
+from booking.notify.events import ACTION_STATUSES, REMINDER, Plan, Planned, iso
 from booking.notify.messages import MessageContext, Outgoing
 from booking.observability import logger, metrics
 from booking.settings import get_settings
@@ -190,13 +190,13 @@ def context_for(item: MessageItem) -> MessageContext:
     alert = alert_store.get(item.pk)
     if alert is None:
         raise Obsolete("the alert is gone")
-    site = str(get_settings().site_base_url).rstrip("/")
+    base = _base(item.kind)
     return MessageContext(
-        **_base(item.kind),
+        **base,
         booking_id=alert.booking_id,
         alert_subject=alert.subject,
         alert_message=alert.message,
-        dashboard_url=f"{site}/admin/",
+        dashboard_url=f"{base['site_url']}/admin/",
     )
 
 
@@ -241,7 +241,7 @@ def _booking_fields(item: MessageItem, booking: Booking, extra: dict[str, Any]) 
             raise Obsolete("the payment is no longer on the booking")
         fields.update(amount=payment.amount, purpose=payment.purpose)
         if kind == "payment_action":
-            if payment.status not in ("requires_action", "requires_payment_method", "requires_confirmation"):
+            if payment.status not in ACTION_STATUSES:
                 raise Obsolete(f"the payment is {payment.status} now")
             from booking.flows.pay_links import pay_url
 
