@@ -34,7 +34,14 @@ def test_services_lists_the_catalog_with_server_owned_prices(api: ApiClient) -> 
     # Then it gets each catalog service with its price in minor units and the deposit percent
     assert response.status == 200
     by_id = {service["id"]: service for service in response.body["services"]}
-    assert set(by_id) == {"signature-facial", "brow-lamination", "skin-consultation", "intro-call", "skin-coaching"}
+    assert set(by_id) == {
+        "signature-facial",
+        "brow-lamination",
+        "skin-consultation",
+        "intro-call",
+        "skin-coaching",
+        "ceramics-workshop",
+    }
     assert by_id["signature-facial"] == {
         "id": "signature-facial",
         "name": "Signature Facial (60 min)",

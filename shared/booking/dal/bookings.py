@@ -26,6 +26,7 @@ from booking.dal.items import (
     FlagMap,
     IdempotencyItem,
     InboxItem,
+    ParticipantMap,
     PaymentMap,
     RefundMap,
     SeatItem,
@@ -146,6 +147,16 @@ def live_seat_counts(event_type_id: int, start: datetime, end: datetime, now: da
     return counts
 
 
+def free_seat_numbers(event_type_id: int, start: datetime, capacity: int, now: datetime) -> list[int]:
+    """The seat numbers of a slot nobody holds now (one consistent Query of the slot's seats)."""
+    taken = {
+        int(seat.sk.removeprefix("SEAT#"))
+        for seat in SeatItem.query(f"SLOT#{event_type_id}#{iso_z(start)}", consistent_read=True)
+        if seat.hold_expires_at is None or seat.hold_expires_at > now
+    }
+    return [number for number in range(capacity) if number not in taken]
+
+
 def seat_holder(seat: Seat, now: datetime) -> str | None:
     """The booking holding this seat now, or None if it is free (absent or lapsed)."""
     try:
@@ -213,6 +224,7 @@ def _attribute_value(attribute: Attribute[Any], value: Any) -> Any:
         "history": TransitionMap,
         "refunds": RefundMap,
         "payments": PaymentMap,
+        "party": ParticipantMap,
     }
     map_type = maps.get(attribute.attr_name)
     if map_type is None or value is None:
@@ -293,7 +305,8 @@ def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] |
     tx = Transaction()
     tx.put("booking", item, BookingItem.pk.does_not_exist())
     hold_until = booking.hold_expires_at if status == BookingStatus.HELD else None
-    tx.put("seat", _seat_item(booking, booking.seat, hold_until), _seat_is_free(now))
+    for label, seat in _seat_labels(booking):
+        tx.put(label, _seat_item(booking, seat, hold_until), _seat_is_free(now))
     if booking.promo_code:
         promos.take_use(tx, booking.promo_code, booking.service_id, now)
     if booking.package_id:
@@ -315,7 +328,7 @@ def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] |
             claimed = idempotent_booking(idempotency[0], idempotency[1])
             if claimed:
                 raise IdempotencyKeyClaimed(claimed[0]) from exc
-        if "seat" in exc.failed or "seat" in exc.conflicted:
+        if _seat_failed(exc, conflicts=True):
             raise SeatTaken from exc
         if "promo" in exc.failed:
             raise PromoUnavailable from exc
@@ -360,13 +373,14 @@ def take_seat_for_good(
     actions, condition, after = _transition_update(booking, target, actor=actor, reason=reason, now=now, fields=fields)
     tx = Transaction()
     tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
-    tx.put("seat", _seat_item(booking, booking.seat, None), _seat_is_free_or_mine(booking.booking_id, now))
+    for label, seat in _seat_labels(booking):
+        tx.put(label, _seat_item(booking, seat, None), _seat_is_free_or_mine(booking.booking_id, now))
     if booking.promo_code and booking.status == BookingStatus.EXPIRED:
         promos.retake_use(tx, booking.promo_code)
     try:
         tx.commit()
     except TransactionCancelled as exc:
-        if "seat" in exc.failed:
+        if _seat_failed(exc):
             raise SeatTaken from exc
         raise StaleBooking(booking.booking_id) from exc
     return after
@@ -390,10 +404,7 @@ def release_seat(
     )
     tx = Transaction()
     tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
-    pk, sk = seat_keys(booking.seat)
-    holder = _seat_owner(pk, sk)
-    if holder == booking.booking_id:
-        tx.delete("seat", SeatItem(pk, sk), SeatItem.booking_id == booking.booking_id)
+    free_held_seats(tx, booking)
     if forget_idempotency_key and booking.idempotency_key_hash:
         tx.delete("idempotency", IdempotencyItem(f"IDEMPOTENCY#{booking.idempotency_key_hash}", "create-intent"))
     if booking.promo_code and booking.status == BookingStatus.HELD and target != BookingStatus.PAID:
@@ -405,6 +416,25 @@ def release_seat(
     except TransactionCancelled as exc:
         raise StaleBooking(booking.booking_id) from exc
     return after
+
+
+def _seat_labels(booking: Booking) -> list[tuple[str, Seat]]:
+    """Transaction labels of the booking's seats: "seat" for the first, "seat1"... for a party's others."""
+    return [("seat" if index == 0 else f"seat{index}", seat) for index, seat in enumerate(booking.seats)]
+
+
+def _seat_failed(exc: TransactionCancelled, *, conflicts: bool = False) -> bool:
+    labels = exc.failed | exc.conflicted if conflicts else exc.failed
+    return any(label.startswith("seat") for label in labels)
+
+
+def free_held_seats(tx: Transaction, booking: Booking, seats: list[Seat] | None = None) -> None:
+    """Delete, in `tx`, those of the booking's seats (default: all) it still holds (one consistent read each: a
+    lapsed hold's seat may belong to another booking by now)."""
+    for index, seat in enumerate(booking.seats if seats is None else seats):
+        pk, sk = seat_keys(seat)
+        if _seat_owner(pk, sk) == booking.booking_id:
+            tx.delete(f"free_seat{index}", SeatItem(pk, sk), SeatItem.booking_id == booking.booking_id)
 
 
 def _seat_owner(pk: str, sk: str) -> str | None:
@@ -829,9 +859,7 @@ def lose_slot(
     )
     tx = Transaction()
     tx.update("booking", _booking_ref(booking.booking_id), _due_instead(actions, due), condition)
-    pk, sk = seat_keys(booking.seat)
-    if _seat_owner(pk, sk) == booking.booking_id:
-        tx.delete("seat", SeatItem(pk, sk), SeatItem.booking_id == booking.booking_id)
+    free_held_seats(tx, booking)
     if give_back_credit and booking.package_id:
         packages.give_back_credit(tx, booking.package_id, booking.booking_id, now)
     try:

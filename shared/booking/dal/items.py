@@ -168,6 +168,12 @@ class AttendeeMap(MapAttribute):
     phone = UnicodeAttribute(null=True)
 
 
+class ParticipantMap(MapAttribute):
+    name = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    cal_seat_uid = UnicodeAttribute(null=True)
+
+
 class TransitionMap(MapAttribute):
     at = UTCDateTimeAttribute()
     actor = UnicodeAttribute()
@@ -222,6 +228,14 @@ class BookingItem(Model):
     start_index = StartIndex()
     slot_end = UTCDateTimeAttribute()
     seat_number = NumberAttribute(default=0)
+    extra_seat_numbers = ListAttribute(of=NumberAttribute, null=True)
+    participants = NumberAttribute(null=True)
+    party = ListAttribute(of=ParticipantMap, null=True)
+    role = UnicodeAttribute(null=True)
+    list_price = NumberAttribute(null=True)
+    series_id = UnicodeAttribute(null=True)
+    occurrence = NumberAttribute(null=True)
+    waitlist_entry_id = UnicodeAttribute(null=True)
     attendee = AttendeeMap()
     payment_type = UnicodeAttribute()
     currency = UnicodeAttribute()

@@ -105,6 +105,57 @@ class Priced(BaseModel):
         )
 
 
+class GroupRate(BaseModel):
+    """Seed 004's group rate: a party of at least `min_participants` pays this per seat (10 at 40.00 = 400.00)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_participants: int = Field(ge=2, le=50)
+    seat_price: Money = Field(description="Per seat, in the service's default currency")
+    seat_prices: list[Money] = Field(default_factory=list, description="The same in the service's other currencies")
+
+    @property
+    def all_prices(self) -> list[Money]:
+        return [self.seat_price, *self.seat_prices]
+
+
+class RolePrice(BaseModel):
+    """Seed 004: a role from the site's signed sign-in claim prices the booking (resident artist free, public pays).
+
+    Either a price per seat (in each currency the service is sold in) or a percent off the list price."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    seat_price: Money | None = None
+    seat_prices: list[Money] = Field(default_factory=list)
+    discount_percent: int | None = Field(default=None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> RolePrice:
+        if (self.seat_price is None) == (self.discount_percent is None):
+            raise ValueError(f"role {self.role}: give seat_price or discount_percent, not both")
+        return self
+
+    @property
+    def all_prices(self) -> list[Money]:
+        return [self.seat_price, *self.seat_prices] if self.seat_price else []
+
+
+class RecurrencePolicy(BaseModel):
+    """Recurring bookings: weekly or every N weeks, up to `max_occurrences`, paid per occurrence or as a series."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_occurrences: int = Field(default=8, ge=2, le=26)
+    every_weeks: list[Annotated[int, Field(ge=1, le=8)]] = Field(default_factory=lambda: [1, 2], min_length=1)
+    payment: Literal["per_occurrence", "series"] = Field(
+        default="per_occurrence",
+        description='"per_occurrence": each occurrence is priced as a booking (its deposit or full price) and the '
+        'client pays them all at booking; "series": the whole series is paid in full at booking',
+    )
+
+
 class Service(Priced):
     model_config = ConfigDict(frozen=True)
 
@@ -138,6 +189,15 @@ class Service(Priced):
     preparation: str | None = Field(
         default=None, max_length=1000, description="What the client should do before the session (in messages)"
     )
+    group_rates: list[GroupRate] = Field(
+        default_factory=list, description="Per-seat prices for larger parties (capacity > 1 services)"
+    )
+    max_party: int | None = Field(default=None, ge=1, le=50, description="Seats one booking may take; none = capacity")
+    role_prices: list[RolePrice] = Field(default_factory=list, description="Prices by the client's signed role")
+    recurrence: RecurrencePolicy | None = Field(default=None, description="None = not bookable as a series")
+    buffer_before_minutes: int = Field(default=0, ge=0, le=240, description="Kept free before each booking")
+    buffer_after_minutes: int = Field(default=0, ge=0, le=240, description="Kept free after each booking")
+    waitlist: bool = Field(default=False, description="A full slot offers the waitlist (POST /waitlist)")
     rebook_window_hours: int = Field(
         default=0,
         ge=0,
@@ -148,6 +208,29 @@ class Service(Priced):
     @property
     def currencies(self) -> list[str]:
         return [price.currency for price in self.all_prices]
+
+    @property
+    def party_limit(self) -> int:
+        """The most seats one booking may take."""
+        return min(self.max_party or self.capacity, self.capacity)
+
+    def role_price(self, role: str | None) -> RolePrice | None:
+        return next((rule for rule in self.role_prices if rule.role == role), None) if role else None
+
+    @model_validator(mode="after")
+    def _check_rates(self) -> Service:
+        for what, prices in [
+            *((f"group rate {rate.min_participants}", rate.all_prices) for rate in self.group_rates),
+            *((f"role {rule.role}", rule.all_prices) for rule in self.role_prices if rule.seat_price),
+        ]:
+            currencies = sorted(price.currency for price in prices)
+            if currencies != sorted(self.currencies):
+                raise ValueError(f"{self.id}: {what} needs one price in each of {sorted(self.currencies)}")
+        if self.group_rates and self.capacity == 1:
+            raise ValueError(f"{self.id}: group rates need capacity > 1")
+        if any(rate.min_participants > self.capacity for rate in self.group_rates):
+            raise ValueError(f"{self.id}: a group rate's min_participants exceeds the capacity")
+        return self
 
     @property
     def is_free(self) -> bool:

@@ -20,6 +20,17 @@ class Attendee(BaseModel):
     phone: str | None = None
 
 
+class Participant(BaseModel):
+    """One member of a group booking's party besides the payer (seed 004): named at booking or later through the
+    manage link; with an email, a seat of the Cal.com booking is theirs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    email: str | None = None
+    cal_seat_uid: str | None = None
+
+
 class TransitionRecord(BaseModel):
     """One line of a booking's history: who moved it, when, from where to where, and why."""
 
@@ -103,6 +114,14 @@ class Booking(BaseModel):
     slot_start: datetime
     slot_end: datetime
     seat_number: int = 0
+    extra_seat_numbers: list[int] = Field(default_factory=list)  # a party's other seats (participants - 1 of them)
+    participants: int = 1  # seats the booking takes: the payer and their party
+    party: list[Participant] = Field(default_factory=list)  # named members of the party besides the payer
+    role: str | None = None  # the client's signed role the price was made with (seed 004)
+    list_price: int | None = None  # the party's price before a code or credit, as priced at booking
+    series_id: str | None = None  # a recurring series this booking is an occurrence of
+    occurrence: int | None = None  # its place in the series (1 = first)
+    waitlist_entry_id: str | None = None  # the waitlist entry this hold was offered to
     attendee: Attendee
     payment_type: PaymentType
     currency: str
@@ -171,7 +190,14 @@ class Booking(BaseModel):
 
     @property
     def seat(self) -> Seat:
+        """The booking's first seat (its only one unless it is a party's)."""
         return Seat(event_type_id=self.event_type_id, start=self.slot_start, number=self.seat_number)
+
+    @property
+    def seats(self) -> list[Seat]:
+        """Every seat the booking takes: the first, then the party's others."""
+        numbers = [self.seat_number, *self.extra_seat_numbers]
+        return [Seat(event_type_id=self.event_type_id, start=self.slot_start, number=number) for number in numbers]
 
     def hold_is_live(self, at: datetime) -> bool:
         return self.status in SLOT_KEEPING or (self.status == BookingStatus.HELD and self.hold_expires_at > at)

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from booking.dal import blocks
 from booking.dal import bookings as store
@@ -21,6 +21,7 @@ BOOKING_WINDOW_DAYS = 365
 class SlotView(BaseModel):
     start: datetime
     end: datetime
+    seats_left: int = Field(description="Seats free now (1 for a one-to-one service); a party books at most this")
 
 
 class DayView(BaseModel):
@@ -88,7 +89,8 @@ def bookable_slots(service: Service, first_day: date, days: int, time_zone: str,
         if start.astimezone(business).date() in blocked:
             continue
         local_start = start.astimezone(zone)
-        by_day[local_start.date()].append(SlotView(start=local_start, end=end.astimezone(zone)))
+        seats_left = service.capacity - held[start]
+        by_day[local_start.date()].append(SlotView(start=local_start, end=end.astimezone(zone), seats_left=seats_left))
     return AvailabilityView(
         service_id=service.id,
         time_zone=time_zone,

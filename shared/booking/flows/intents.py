@@ -19,8 +19,9 @@ from booking.dal import promos as promo_store
 from booking.digests import digest, fingerprint
 from booking.domain.catalog import STRIPE_MINIMUM_CHARGE, Service, get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import Attendee, Booking
+from booking.domain.models import Attendee, Booking, Participant
 from booking.domain.pricing import PaymentType, Quote, discount_of, quote
+from booking.domain.pricing import list_price as price_of
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
@@ -63,6 +64,9 @@ class BookingRequest(BaseModel):
     package_secret: str | None = None
     backup_start: datetime | None = None
     notify: NotifyChoice = Field(default_factory=NotifyChoice)
+    participants: int = 1
+    party: list[Participant] = Field(default_factory=list)
+    role_token: str | None = None
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -117,7 +121,8 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         )
     start = check_bookable(service, request.start, now)
     backup_start = _backup_start(service, request, start, now)
-    price = _price(service, request, now)
+    role: str | None = None  # the signed role of request.role_token (seed 004), verified before anything is held
+    price = _price(service, request, now, role)
     booking_id = new_booking_id()
     nothing_due = price.amount_due_now == 0
     draft = Booking(
@@ -143,6 +148,10 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         backup_start=backup_start,
         notify_email=request.notify.email,
         notify_sms=request.notify.sms,
+        participants=request.participants,
+        party=request.party,
+        role=role,
+        list_price=price.list_price,
         created_at=now,
         updated_at=now,
     )
@@ -152,9 +161,10 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
     return _answer(booking, publishable_key)
 
 
-def _price(service: Service, request: BookingRequest, now: datetime) -> Quote:
-    """The catalog's price in the client's currency, less the promo code's discount; a package credit pays it all."""
-    list_price = service.price_in(request.currency)
+def _price(service: Service, request: BookingRequest, now: datetime, role: str | None) -> Quote:
+    """The catalog's price for the party and role in the client's currency, less the promo code's discount; a
+    package credit pays it all."""
+    list_price = price_of(service, request.currency, participants=request.participants, role=role)
     discount = 0
     if request.package_id:
         if request.promo_code:
@@ -170,7 +180,9 @@ def _price(service: Service, request: BookingRequest, now: datetime) -> Quote:
         if promo is None:
             raise PromoUnavailable
         discount = discount_of(promo.kind, int(promo.value), list_price.amount)  # type: ignore[arg-type]
-    price = quote(service, request.payment_type, list_price.currency, discount)
+    price = quote(
+        service, request.payment_type, list_price.currency, discount, participants=request.participants, role=role
+    )
     minimum = STRIPE_MINIMUM_CHARGE.get(price.currency, 1)
     if 0 < price.amount_due_now < minimum:
         field = "payment_type" if price.payment_type == "deposit" and price.total >= minimum else "promo_code"
@@ -232,24 +244,47 @@ def _payment_start(
 
 
 def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now: datetime) -> Booking:
-    """Take the first free seat of the slot (one seat unless the service has capacity > 1)."""
-    for seat_number in range(capacity):
-        booking = draft.model_copy(update={"seat_number": seat_number})
+    """Take `participants` free seats of the slot in one transaction (one seat unless a party books)."""
+    try:
+        return hold_seats(draft, capacity, claim, now)
+    except store.IdempotencyKeyClaimed as exc:
+        assert claim is not None  # a concurrent retry of the same request won the race: answer as it will
+        return _booking_or_404(exc.booking_id)
+    except store.PromoUnavailable:
+        metrics.add_metric(name="PromoRefused", unit="Count", value=1)
+        raise PromoUnavailable from None
+    except store.PackageUnavailable:
+        raise PackageUnavailable("no credit left for this session") from None
+    except store.SeatTaken:
+        metrics.add_metric(name="SlotTaken", unit="Count", value=1)
+        raise SlotTaken from None
+
+
+def hold_seats(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now: datetime) -> Booking:
+    """Write the draft with `draft.participants` free seats of its slot. A one-seat booking tries the seats in
+    order; a party reads which are free and takes that many, reading again if another booking took one meanwhile
+    (every seat is still a conditional put). Raises store.SeatTaken when the party no longer fits."""
+    if draft.participants == 1:
+        for seat_number in range(capacity):
+            booking = draft.model_copy(update={"seat_number": seat_number, "extra_seat_numbers": []})
+            try:
+                store.create_held_booking(booking, idempotency=claim, now=now)
+            except store.SeatTaken:
+                continue
+            return booking
+        raise store.SeatTaken
+    for _attempt in range(store.MAX_OPTIMISTIC_ATTEMPTS):
+        free = store.free_seat_numbers(draft.event_type_id, draft.slot_start, capacity, now)
+        if len(free) < draft.participants:
+            break
+        first, *others = free[: draft.participants]
+        booking = draft.model_copy(update={"seat_number": first, "extra_seat_numbers": others})
         try:
             store.create_held_booking(booking, idempotency=claim, now=now)
         except store.SeatTaken:
             continue
-        except store.IdempotencyKeyClaimed as exc:
-            assert claim is not None  # a concurrent retry of the same request won the race: answer as it will
-            return _booking_or_404(exc.booking_id)
-        except store.PromoUnavailable:
-            metrics.add_metric(name="PromoRefused", unit="Count", value=1)
-            raise PromoUnavailable from None
-        except store.PackageUnavailable:
-            raise PackageUnavailable("no credit left for this session") from None
         return booking
-    metrics.add_metric(name="SlotTaken", unit="Count", value=1)
-    raise SlotTaken
+    raise store.SeatTaken
 
 
 def _open_payment(booking: Booking, publishable_key: str) -> PaymentStart:
