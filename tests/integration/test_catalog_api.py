@@ -86,7 +86,8 @@ def test_availability_has_one_entry_per_requested_day_with_start_end_slots(api: 
     ]
     for entry in response.body["days"]:
         for slot in entry["slots"]:
-            assert set(slot) == {"start", "end"}
+            assert set(slot) == {"start", "end", "seats_left"}
+            assert slot["seats_left"] == 1  # a one-to-one service: its one seat is free
             assert instant(slot["end"]) - instant(slot["start"]) == timedelta(minutes=60)
     # Saturday and Sunday are closed in the calendar
     assert slots_of(response.body, wednesday + timedelta(days=3)) == []
