@@ -64,6 +64,7 @@ def test_get_catalog_returns_the_shipped_catalog() -> None:
         "skin-consultation",
         "intro-call",
         "skin-coaching",
+        "ceramics-workshop",
     }
     assert [package.id for package in get_catalog().packages] == ["coaching-3"]
 
