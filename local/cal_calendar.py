@@ -208,11 +208,26 @@ class CalCalendar:
             booking.blocks_slot
             and booking.event_type_id == event_type.id
             and booking.uid != skip_uid
-            and booking.start < end
-            and start < booking.end
-            and not (booking is joinable and len(booking.seats) < seats)
+            and self._busy(
+                booking, event_type, start, end, open_seats=booking is joinable and len(booking.seats) < seats
+            )
             for booking in self.bookings.values()
         )
+
+    @staticmethod
+    def _busy(
+        booking: BookingRecord, event_type: CalEventType, start: datetime, end: datetime, *, open_seats: bool
+    ) -> bool:
+        """Whether `booking` keeps [start, end) busy. getBusyTimes: from its start less (its before buffer + the
+        asked type's after buffer) to its end plus (its after buffer + the asked type's before buffer); a seated
+        booking with seats left at the asked start keeps only those buffers busy. One event type: both sums are
+        before + after."""
+        pad = timedelta(minutes=event_type.before_event_buffer + event_type.after_event_buffer)
+        if not open_seats and booking.start - pad < end and start < booking.end + pad:
+            return True
+        before = booking.start - pad < end and start < booking.start
+        after = booking.end < end and start < booking.end + pad
+        return bool(pad) and (before or after)
 
     def check_bookable(self, event_type: CalEventType, start: datetime, end: datetime, skip_uid: str | None) -> None:
         if start < self.now():

@@ -87,8 +87,13 @@ class CalEventType:
     seats_show_attendees: bool = False
     # Cal's `requiresConfirmation`: bookings are created `pending` until the host accepts or declines them.
     requires_confirmation: bool = False
+    # Cal's `beforeEventBuffer` / `afterEventBuffer` (minutes kept free around each booking of the event type).
+    before_event_buffer: int = 0
+    after_event_buffer: int = 0
 
     def __post_init__(self) -> None:
+        if self.before_event_buffer < 0 or self.after_event_buffer < 0:
+            raise ValueError("event buffers are minutes, at least 0")
         if self.seats_per_time_slot is not None and self.seats_per_time_slot < 1:
             raise ValueError(f"seats_per_time_slot must be at least 1, got {self.seats_per_time_slot}")
         if self.seats_per_time_slot is not None and self.requires_confirmation:

@@ -126,6 +126,7 @@ class LocalEnvironment:
         self._stopping = threading.Event()
         self.stripe_double: Any = None
         self.cal_double: Any = None
+        self.site_sign_in: Any = None
         self.lam: LocalLambda | None = None
         self.signer: DevSigner | None = None
         self._moto: Any = None
@@ -173,6 +174,8 @@ class LocalEnvironment:
                 title=service.name,
                 length_minutes=service.duration_minutes,
                 seats_per_time_slot=service.capacity if service.capacity > 1 else None,
+                before_event_buffer=service.buffer_before_minutes,  # set on the event type in Cal.com too (README)
+                after_event_buffer=service.buffer_after_minutes,
             )
             for service in catalog.services
         }
@@ -182,6 +185,17 @@ class LocalEnvironment:
         os.environ["CAL_API_BASE"] = self.cal_double.start(self.host)
         os.environ["CAL_API_KEY"] = DOUBLE_CAL_KEY
         os.environ["CAL_WEBHOOK_SECRET"] = DOUBLE_CAL_WEBHOOK_SECRET
+
+    def _start_site_sign_in(self) -> None:
+        """The business's site sign-in stand-in (roles, seed 004): unless ROLE_JWKS_URL names a real one."""
+        if os.environ.get("ROLE_JWKS_URL"):
+            return
+        from local.site_sign_in import SiteSignIn
+
+        self.site_sign_in = SiteSignIn()
+        self.site_sign_in.start(self.host)
+        os.environ["ROLE_JWKS_URL"] = self.site_sign_in.jwks_url
+        os.environ["ROLE_ISSUER"] = self.site_sign_in.issuer
 
     # --- life cycle -------------------------------------------------------------------------------------
 
@@ -203,6 +217,7 @@ class LocalEnvironment:
             verify_email_identity(os.environ["NOTIFY_FROM_EMAIL"])  # SES refuses an unverified From
         self._start_stripe()
         self._start_cal()
+        self._start_site_sign_in()
         from booking.settings import get_settings
 
         get_settings.cache_clear()  # configuration is complete only now (the doubles' URLs)
@@ -304,7 +319,7 @@ class LocalEnvironment:
             self._server.server_close()
         if self.site is not None:
             self.site.stop()
-        for double in (self.stripe_double, self.cal_double):
+        for double in (self.stripe_double, self.cal_double, self.site_sign_in):
             if double is not None:
                 double.stop()
         if self._moto is not None:
@@ -329,6 +344,8 @@ class LocalEnvironment:
             ),
             "routes": self.lam.route_keys() if self.lam else [],
             "owner_token_issuer": self.signer.pool.issuer if self.signer else None,
+            # Role tokens: POST /_local/site-token {"role": "resident_artist"} (the site sign-in's stand-in).
+            "role_token_issuer": os.environ.get("ROLE_ISSUER") or None,
             # What the product emailed and texted (moto's SES and SNS): JSON, and a page showing each email.
             "outbox": f"{self.api_url}/_local/outbox",
             "outbox_page": f"{self.api_url}/_local/outbox/page",
@@ -372,6 +389,10 @@ class LocalEnvironment:
             return 200, answer
         if method == "POST" and path.startswith("/_local/invoke/"):
             return self._invoke(path.removeprefix("/_local/invoke/"), payload)
+        if method == "POST" and path == "/_local/site-token":
+            if self.site_sign_in is None:
+                return 409, {"error": {"code": "not_local", "message": "ROLE_JWKS_URL names a real site sign-in"}}
+            return self.site_sign_in.mint(payload if isinstance(payload, dict) else {})
         return 404, {"error": {"code": "not_found", "message": "Unknown /_local route"}}
 
     def _invoke(self, target: str, payload: Any) -> tuple[int, dict[str, Any]]:

@@ -76,6 +76,8 @@ def cal_double() -> Iterator[CalDouble]:
             title=s.name,
             length_minutes=s.duration_minutes,
             seats_per_time_slot=s.capacity if s.capacity > 1 else None,
+            before_event_buffer=s.buffer_before_minutes,  # set on the event type in Cal.com too (README)
+            after_event_buffer=s.buffer_after_minutes,
         )
         for s in catalog.services
     }

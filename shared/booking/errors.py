@@ -58,6 +58,18 @@ class PaymentIntentMismatch(InvalidRequest):
         )
 
 
+class RoleTokenRefused(InvalidRequest):
+    """create-intent's role_token did not verify (forged, expired, another issuer or audience, an unknown key or
+    algorithm, no role claim) or roles are off: nothing is held. `reason` is machine-readable; never the token."""
+
+    code = "role_token_refused"
+
+    def __init__(self, problem: str, *, reason: str) -> None:
+        super().__init__(
+            f"The sign-in token was not accepted: {problem}.", fields={"role_token": problem}, reason=reason
+        )
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"
@@ -263,6 +275,12 @@ class MoneyInFlight(ServiceUnavailable):
 class ConfirmationInProgress(ServiceUnavailable):
     code = "confirmation_in_progress"
     retry_after_seconds = 2
+
+
+class RoleKeysUnavailable(ServiceUnavailable):
+    """The site's sign-in keys (ROLE_JWKS_URL) cannot be read: a role token cannot be checked now."""
+
+    code = "role_keys_unavailable"
 
 
 class BadGateway(DomainError):

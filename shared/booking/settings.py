@@ -64,6 +64,12 @@ class Settings(BaseModel):
     )
     sms_enabled: bool = Field(default=False, description="Text messages through SNS (seed 003: wired, off)")
     notify_max_attempts: int = Field(default=6, ge=1, le=20, description="Sends tried before a message is failed")
+    # Roles (seed 004, booking/roles.py): the business's site signs its members in and passes their token with
+    # create-intent; it is checked against the site's public keys. Empty ROLE_JWKS_URL = roles off.
+    role_jwks_url: str = Field(default="", description="The site sign-in's JWKS URL; empty = roles off")
+    role_issuer: str = Field(default="", description="The `iss` a role token must carry (required with the URL)")
+    role_audience: str = Field(default="", description="The `aud` a role token must name; empty = not checked")
+    role_claim: str = Field(default="role", description="The claim holding the role, or a list (cognito:groups)")
 
 
 def stripe_publishable_key() -> str:
