@@ -88,7 +88,8 @@ class ApiClient:
         for _ in range(weeks):
             response = self.get("/availability", **query)
             assert response.status == 200, response.body
-            slots = [slot for day in response.body["days"] for slot in day["slots"]]
+            # A waitlist service lists its full slots too (seats_left 0): those are not free.
+            slots = [slot for day in response.body["days"] for slot in day["slots"] if slot["seats_left"] > 0]
             if slots:
                 return slots
             query["start"] = date.fromisoformat(response.body["days"][-1]["date"]) + timedelta(days=1)

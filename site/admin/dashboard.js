@@ -8,6 +8,7 @@ import { ApiError, apiBase, apiRequest, el, fetchJson, formatDateTime, formatMon
 import { blocksView } from "./blocks.js";
 import { packagesView } from "./packages.js";
 import { promosView } from "./promos.js";
+import { reportsView } from "./reports.js";
 import { facts, field, fill, fromMinor, radios, table, titleCase, toMinor } from "./ui.js";
 
 const TOKEN_KEY = "booking-dashboard.token";
@@ -231,6 +232,7 @@ const VIEWS = {
   promos: { hash: "promo-codes", title: "Promo codes" },
   blocks: { hash: "blocked-dates", title: "Blocked dates" },
   packages: { hash: "packages", title: "Packages" },
+  reports: { hash: "reports", title: "Reports" },
 };
 
 function parseHash() {
@@ -881,6 +883,8 @@ function viewContext() {
     refreshDialog,
     role: () => state.role,
     config: () => state.config,
+    api: () => state.api, // the reports' CSV is fetched as text with the owner's token
+    token: () => state.token,
     uuid,
   };
 }
@@ -888,7 +892,7 @@ function viewContext() {
 async function start() {
   wire();
   const context = viewContext();
-  views = { promos: promosView(context), blocks: blocksView(context), packages: packagesView(context) };
+  views = { promos: promosView(context), blocks: blocksView(context), packages: packagesView(context), reports: reportsView(context) };
   try {
     state.api = await apiBase();
     state.config = await getConfig(state.api);

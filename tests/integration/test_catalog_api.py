@@ -56,6 +56,13 @@ def test_services_lists_the_catalog_with_server_owned_prices(api: ApiClient) -> 
         "free": False,
         "requires_phone": False,
         "max_reschedules": None,
+        "role_prices": [],
+        "party_limit": 1,
+        "group_rates": [],
+        "waitlist": False,
+        "recurrence": None,
+        "buffer_before_minutes": 0,
+        "buffer_after_minutes": 0,
     }
     # seed 003's options: a free call, and a call in USD or CAD that needs a phone and caps reschedules
     assert (by_id["intro-call"]["free"], by_id["intro-call"]["payment_types"]) == (True, ["full"])
@@ -86,7 +93,7 @@ def test_availability_has_one_entry_per_requested_day_with_start_end_slots(api: 
     ]
     for entry in response.body["days"]:
         for slot in entry["slots"]:
-            assert set(slot) == {"start", "end", "seats_left"}
+            assert set(slot) == {"start", "end", "seats_left", "waitlist"}
             assert slot["seats_left"] == 1  # a one-to-one service: its one seat is free
             assert instant(slot["end"]) - instant(slot["start"]) == timedelta(minutes=60)
     # Saturday and Sunday are closed in the calendar
@@ -235,7 +242,8 @@ def test_capacity_two_slot_stays_offered_until_both_seats_are_held(api: ApiClien
 
     def offered() -> bool:
         response = api.get("/availability", service_id=CONSULT, start=wednesday.isoformat(), days=1)
-        return instant(slot) in [instant(s["start"]) for s in response.body["days"][0]["slots"]]
+        free = [s for s in response.body["days"][0]["slots"] if s["seats_left"] > 0]  # full ones offer the waitlist
+        return instant(slot) in [instant(s["start"]) for s in free]
 
     # When one client holds it / Then it is still offered
     assert api.create_intent(service_id=CONSULT, start=slot).status == 201

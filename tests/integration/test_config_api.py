@@ -82,6 +82,13 @@ def test_config_has_the_business_the_stripe_key_the_services_and_the_booking_rul
         "free": False,
         "requires_phone": False,
         "max_reschedules": None,
+        "role_prices": [],
+        "party_limit": 1,
+        "group_rates": [],
+        "waitlist": False,
+        "recurrence": None,
+        "buffer_before_minutes": 0,
+        "buffer_after_minutes": 0,
     }
     # A deposit of 100% is the full price: only "full" is offered
     consultation = by_id["skin-consultation"]

@@ -195,25 +195,31 @@ def reconcile(booking: Booking) -> str:
 
 
 def cancel_there(booking: Booking, reason: str) -> None:
-    """Cancel the booking in Cal.com (only our seat in a seated one), following a reschedule we may have missed.
-    Already cancelled there (the client was first, its webhook not here yet) is done, not an error."""
+    """Cancel the booking in Cal.com (only our seats in a seated one: the payer's and the party's), following a
+    reschedule we may have missed. Already cancelled there (the client was first, its webhook not here yet) is
+    done, not an error."""
     uid = booking.cal_booking_uid
     if not uid:
         return
     try:
         current = _current(uid)
-        if current.status in CLOSED_STATUSES or _our_seat_cancelled(booking, current):
+        if current.status in CLOSED_STATUSES:
             return
-        try:
-            calendar().cancel_booking(current.uid, reason, seat_uid=booking.cal_seat_uid)
-        except CalendarRejected:
-            current = _current(current.uid)  # cancelled between our read and our request?
-            if current.status not in CLOSED_STATUSES and not _our_seat_cancelled(booking, current):
-                raise
+        if not _our_seat_cancelled(booking, current):
+            try:
+                calendar().cancel_booking(current.uid, reason, seat_uid=booking.cal_seat_uid)
+            except CalendarRejected:
+                current = _current(current.uid)  # cancelled between our read and our request?
+                if current.status not in CLOSED_STATUSES and not _our_seat_cancelled(booking, current):
+                    raise
     except CalendarDown as exc:
         raise CalendarUnavailable("Cal.com did not answer; nothing was cancelled. Try again in a moment.") from exc
     except CalendarRejected as exc:
         raise CalendarError(f"Cal.com refused to cancel booking {uid}: {exc.message}") from exc
+    if booking.party:
+        from booking.flows.party import give_back_seats  # a group booking's members' seats go with it
+
+        give_back_seats(booking, booking.party, reason)
 
 
 def _current(uid: str) -> CalBooking:

@@ -128,8 +128,9 @@ def _our_bookings(event: CalEvent, *uids: str) -> list[Booking]:
             return [booking]
     for uid in uids:  # looked up only when the metadata did not lead to a booking: each is an index query
         found = [b for b in (store.get_booking(i) for i in store.booking_ids_by_cal_uid(uid)) if b] if uid else []
-        if len(found) > 1:
-            emails = {str(a.get("email") or "").lower() for a in event.body.get("attendees") or []}
+        emails = {str(a.get("email") or "").lower() for a in event.body.get("attendees") or []}
+        # A party's member seats (flows/party.py) share the uid too: an event naming only them is not the payer's.
+        if len(found) > 1 or (emails and any(b.party for b in found)):
             found = [b for b in found if any(is_attendee_of(b.booking_id, b.attendee.email, e) for e in emails)]
         if found:
             logger.append_keys(booking_id=found[0].booking_id)
@@ -151,7 +152,7 @@ def booking_created(event: CalEvent) -> str:
             return "ignored: not made through our flow"
         try:
             if booking.status in (S.PAID, S.SLOT_UNAVAILABLE):
-                store.transition(
+                confirmed = store.transition(
                     booking,
                     S.CONFIRMED,
                     actor="cal.com",
@@ -160,6 +161,10 @@ def booking_created(event: CalEvent) -> str:
                     fields={"cal_booking_uid": event.uid, "cal_lease_until": None, "cal_last_error": None},
                 )
                 metrics.add_metric(name="BookingConfirmed", unit="Count", value=1)
+                if confirmed.party:
+                    from booking.flows.party import seat_party  # a group's members: seats of the same booking
+
+                    seat_party(confirmed, actor="cal.com")
                 return "confirmed"
             if booking.cal_booking_uid in (None, event.uid):
                 if booking.cal_booking_uid is None:

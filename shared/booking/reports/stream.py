@@ -1,0 +1,82 @@
+"""The report aggregates kept from the table's stream: each booking or webhook-inbox change moves the days it
+touches by the difference of the item's contributions (new image - old image), once per stream record.
+
+A record that cannot be applied (DynamoDB throttled, say) is reported as the batch's first failure: Lambda retries
+from it (ReportBatchItemFailures), records before it are not repeated, and those it redelivers anyway are skipped
+by their markers. After the mapping's retries the batch goes to the dead-letter queue (docs/decisions.md: how to
+rebuild the days it missed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from booking.clock import now as clock_now
+from booking.dal.bookings import to_booking
+from booking.dal.items import BookingItem, InboxItem
+from booking.observability import logger, metrics
+from booking.reports import contribution, store
+from booking.reports.contribution import Contribution
+
+
+class StreamRecord(BaseModel):
+    """What the reports read of a DynamoDB stream record (Lambda's event shape)."""
+
+    eventID: str
+    eventName: str
+    dynamodb: dict[str, Any]
+    userIdentity: dict[str, Any] | None = None
+
+    @property
+    def expired_by_ttl(self) -> bool:
+        """DynamoDB's TTL deleting an item: garbage collection, not a business change (the inbox's events expire)."""
+        identity = self.userIdentity or {}
+        return identity.get("type") == "Service" and identity.get("principalId") == "dynamodb.amazonaws.com"
+
+
+def _contribution(sort_key: str, image: dict[str, Any] | None) -> Contribution:
+    if not image:
+        return {}
+    if sort_key == "BOOKING":
+        return contribution.of_booking(to_booking(BookingItem.from_raw_data(image)))
+    item = InboxItem.from_raw_data(image)
+    return contribution.of_webhook(item.received_at, item.processed_at)
+
+
+def delta_of(record: StreamRecord) -> Contribution:
+    keys = record.dynamodb.get("Keys", {})
+    sort_key = keys.get("sk", {}).get("S", "")
+    partition = keys.get("pk", {}).get("S", "")
+    reported = (sort_key == "BOOKING" and partition.startswith("BOOKING#")) or (
+        sort_key == "EVENT" and partition.startswith("EVENT#")
+    )
+    if not reported or record.expired_by_ttl:
+        return {}
+    return contribution.difference(
+        _contribution(sort_key, record.dynamodb.get("NewImage")),
+        _contribution(sort_key, record.dynamodb.get("OldImage")),
+    )
+
+
+def apply(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply a batch in order; the first record that fails is reported, so Lambda retries from it."""
+    applied = skipped = 0
+    for raw in records:
+        try:
+            record = StreamRecord.model_validate(raw)
+            delta = delta_of(record)
+            if delta:
+                if store.apply_once(record.eventID, delta, clock_now()):
+                    applied += 1
+                else:
+                    skipped += 1
+        except Exception:
+            sequence = raw.get("dynamodb", {}).get("SequenceNumber", "")
+            logger.exception("report record not applied; retried from here", extra={"sequence": sequence})
+            metrics.add_metric(name="ReportRecordFailed", unit="Count", value=1)
+            return {"batchItemFailures": [{"itemIdentifier": sequence}], "applied": applied, "duplicates": skipped}
+    if skipped:
+        metrics.add_metric(name="ReportRecordDuplicate", unit="Count", value=skipped)
+    return {"batchItemFailures": [], "applied": applied, "duplicates": skipped}
