@@ -46,6 +46,10 @@ INTENT_FIELDS = {
     "token",
     "verify_url",
     "notify",
+    "participants",
+    "role",
+    "list_price",
+    "series",
 }
 
 
