@@ -489,12 +489,18 @@ def _make_handler(env: LocalEnvironment) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             cors = _cors_headers(self.headers.get("Origin"))
             if url.path == "/_local" or url.path.startswith("/_local/"):
+                # The demo page (the site's origin) mints a role token from the browser: CORS for that route only.
+                minting = url.path == "/_local/site-token"
+                if minting and self.command == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):
+                    self._send(204, b"", _cors_headers(self.headers.get("Origin"), preflight=True))
+                    return
                 status, payload = env.control(self.command, url.path, body, url.query)
                 if isinstance(payload, str):
                     page = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
                     self._send(status, payload.encode(), page)
                 else:
-                    self._send(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json"})
+                    answer_headers = {"Content-Type": "application/json", **(cors if minting else {})}
+                    self._send(status, json.dumps(payload, default=str).encode(), answer_headers)
                 return
             if self.command == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):
                 # API Gateway answers every preflight itself when CORS is configured; the function never runs.

@@ -38,11 +38,17 @@ def stream_filters(logical_id: str) -> list[dict[str, Any]]:
 
 
 def matches(pattern: Any, value: Any) -> bool:
-    """Lambda's event-filtering subset the template uses: nested objects and lists of exact values."""
+    """Lambda's event-filtering subset the template uses: nested objects, lists of exact values and of prefixes
+    (`{"prefix": "SEAT#"}`)."""
     if isinstance(pattern, dict):
         return isinstance(value, dict) and all(matches(sub, value.get(key)) for key, sub in pattern.items())
     if isinstance(pattern, list):
-        return value in pattern
+        return any(
+            isinstance(value, str) and value.startswith(option["prefix"])
+            if isinstance(option, dict) and set(option) == {"prefix"}
+            else value == option
+            for option in pattern
+        )
     return bool(pattern == value)
 
 

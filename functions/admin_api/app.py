@@ -7,15 +7,19 @@ Behind the HttpApi's JWT authorizer (a Cognito access token); owners and staff m
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from booking.clock import now as clock_now
 from booking.domain.lifecycle import BookingStatus
 from booking.flows import blocked_dates, packages
 from booking.http import api_handler, create_app, responses
 from booking.owner import auth, promos
 from booking.owner import views as owner
+from booking.reports import views as reports
+from booking.waitlist import views as waitlist
 
 app = create_app()
 
@@ -166,6 +170,55 @@ def get_package(package_id: Annotated[str, Path(pattern=r"^pkg_[0-9a-f]{24}$")])
 def list_blocked_dates() -> blocked_dates.BlockedDates:
     auth.require(app.current_event, "staff")
     return blocked_dates.list_blocked()
+
+
+@app.get(
+    "/admin/waitlist",
+    summary="A waitlist service's lines: who waits for which slot, in order, and the offers made (with pay links)",
+    tags=["admin"],
+    responses=responses(200, "The slots with a line, each with its entries in line order", 401, 403, 422),
+)
+def list_waitlist(
+    service_id: Annotated[str, Query(min_length=1, max_length=64)],
+    start_from: Annotated[
+        str | None, Query(alias="from", max_length=40, description="Slots starting at or after (default: now)")
+    ] = None,
+    start_to: Annotated[
+        str | None, Query(alias="to", max_length=40, description="...and before; a date includes its whole day")
+    ] = None,
+) -> waitlist.OwnerWaitlist:
+    auth.require(app.current_event, "staff")
+    return waitlist.owner_lines(service_id, start_from, start_to, clock_now())
+
+
+@app.get(
+    "/admin/reports",
+    summary="Per service and per day or ISO week: bookings by status, money collected and refunded, rates, webhooks",
+    tags=["admin"],
+    responses=responses(200, "The report (JSON), or its rows as text/csv (format=csv or Accept)", 401, 403, 422),
+)
+def get_reports(
+    start_from: Annotated[
+        str | None, Query(alias="from", max_length=10, description="First day (yyyy-mm-dd, business time zone)")
+    ] = None,
+    start_to: Annotated[
+        str | None, Query(alias="to", max_length=10, description=f"Last day, included; {reports.MAX_DAYS} days at most")
+    ] = None,
+    service_id: Annotated[str | None, Query(max_length=64, description="One service (default: each)")] = None,
+    group: reports.Group = "day",
+    format: Annotated[Literal["json", "csv"] | None, Query(description="csv: the rows as text/csv")] = None,
+) -> Response[reports.Report | str]:
+    auth.require(app.current_event, "staff")
+    found = reports.report(start_from, start_to, service_id, group)
+    if format == "csv" or (format is None and "text/csv" in (app.current_event.headers.get("accept") or "")):
+        name = f"report-{found.from_date}-{found.to_date}-{group}.csv"
+        return Response(
+            status_code=200,
+            content_type="text/csv; charset=utf-8",
+            body=reports.as_csv(found),
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=found)
 
 
 lambda_handler = api_handler(app)

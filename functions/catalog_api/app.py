@@ -7,7 +7,7 @@ The template also gives this function the API's `$default` route: a request no r
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -30,9 +30,12 @@ from booking.api_models import (
 )
 from booking.clock import now
 from booking.domain.catalog import get_catalog
+from booking.errors import InvalidRequest
 from booking.flows.availability import AvailabilityView, bookable_slots, check_window
 from booking.flows.promos import CODE_PATTERN, PromoCheck
 from booking.flows.promos import check as check_promo
+from booking.flows.series import SeriesPreview
+from booking.flows.series import preview as series_preview
 from booking.http import api_handler, create_app, responses
 from booking.settings import MissingSetting, Settings, get_settings, stripe_publishable_key
 
@@ -113,6 +116,24 @@ def availability(
     first_day = start or today
     check_window(first_day, today)
     return bookable_slots(service, first_day, days, zone, current)
+
+
+@app.get(
+    "/availability/series",
+    summary="Which dates of a recurring series are free (book it with create-intent's recurrence, skipping the rest)",
+    tags=["catalog"],
+    responses=responses(200, "Each date of the series, free or why not", 422, 502, 503),
+)
+def series_availability(
+    service_id: Annotated[str, Query(min_length=1, max_length=64)],
+    start: Annotated[datetime, Query(description="The first start with its UTC offset, as /availability lists it")],
+    every_weeks: Annotated[int, Query(ge=1, le=8)] = 1,
+    count: Annotated[int, Query(ge=2, le=26)] = 4,
+    participants: Annotated[int, Query(ge=1, le=50)] = 1,
+) -> SeriesPreview:
+    if start.tzinfo is None:
+        raise InvalidRequest("start needs a UTC offset.", fields={"start": "with a UTC offset"})
+    return series_preview(service_id, start, every_weeks, count, participants)
 
 
 @app.get(

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from booking.api_models import CreateIntentRequest
 from booking.flows.intents import BookingRequest, NotifyChoice, PaymentStart, start_booking
+from booking.flows.series import Recurrence
 from booking.http import api_handler, create_app, responses
 
 app = create_app()
@@ -42,6 +43,10 @@ def create_intent(
         package_secret=body.package.secret if body.package else None,
         backup_start=body.backup_start,
         notify=NotifyChoice(email=body.notify.email, sms=body.notify.sms),
+        participants=body.participants,
+        party=[member.to_domain() for member in body.party],
+        role_token=body.role_token,
+        recurrence=Recurrence(**body.recurrence.model_dump()) if body.recurrence else None,
     )
     return start_booking(request, idempotency_key)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
@@ -10,7 +11,7 @@ from pydantic.networks import validate_email
 from pydantic_core import CoreSchema
 
 from booking.domain.catalog import Package, Service, validate_time_zone
-from booking.domain.models import Attendee
+from booking.domain.models import Attendee, Participant
 from booking.domain.pricing import PaymentType, quote
 
 
@@ -80,6 +81,32 @@ class NotifyIn(RequestBody):
     sms: bool = Field(default=False, description="Text messages (needs attendee.phone; sent only when SMS is on)")
 
 
+class PartyMemberIn(RequestBody):
+    """A member of a group booking's party besides the payer (seed 004); with an email, a seat of the Cal.com
+    booking is theirs."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailAddress | None = Field(default=None, max_length=254)
+
+    def to_domain(self) -> Participant:
+        return Participant(name=self.name, email=str(self.email) if self.email else None)
+
+
+class RecurrenceIn(RequestBody):
+    """A recurring series: `count` dates every `every_weeks` weeks at the start's local time, less `skip`."""
+
+    every_weeks: int = Field(ge=1, le=8, description="1 = weekly; one of the service's recurrence.every_weeks")
+    count: int = Field(ge=2, le=26, description="Dates in the pattern, up to the service's max_occurrences")
+    skip: list[date] = Field(
+        default_factory=list,
+        max_length=25,
+        description="Dates of the pattern (YYYY-MM-DD, the business's) not to book, e.g. those "
+        "GET /availability/series shows taken; never the first",
+    )
+
+
 class CreateIntentRequest(RequestBody):
     service_id: str = Field(min_length=1, max_length=64)
     start: AwareDatetime = Field(description="Slot start with a UTC offset, as /availability lists it")
@@ -92,6 +119,24 @@ class CreateIntentRequest(RequestBody):
         default=None, description="A second start of the same service, used if the owner blocks the first's date"
     )
     notify: NotifyIn = Field(default_factory=NotifyIn, description="The client's choice of messages")
+    participants: int = Field(
+        default=1, ge=1, le=50, description="Seats the booking takes, the payer's included (at most the seats left)"
+    )
+    party: list[PartyMemberIn] = Field(
+        default_factory=list, max_length=49, description="Who else comes (at most participants - 1); addable later"
+    )
+    role_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        description="The client's sign-in token from the business's own site (a JWT it signs); its role claim prices "
+        "the booking (README, Roles). Never a role the client types",
+    )
+    recurrence: RecurrenceIn | None = Field(
+        default=None,
+        description="Book a recurring series from `start` (services with a catalog recurrence); each date is its own "
+        "booking, all held at once and paid with one payment",
+    )
 
 
 class CreateTokenRequest(RequestBody):
@@ -117,6 +162,27 @@ class PriceOut(BaseModel):
     currency: str
 
 
+class RolePriceOut(BaseModel):
+    """What a client with a role (from the site's signed sign-in) pays per seat, e.g. resident artists: free."""
+
+    role: str
+    seat_prices: list[PriceOut] = Field(description="Per seat in each currency; empty when a percent is taken off")
+    discount_percent: int | None = Field(description="Percent off the list price; null when a seat price is set")
+
+
+class GroupRateOut(BaseModel):
+    min_participants: int
+    seat_prices: list[PriceOut] = Field(description="Per seat, in each currency the service is sold in")
+
+
+class RecurrenceOut(BaseModel):
+    max_occurrences: int
+    every_weeks: list[int]
+    payment: Literal["per_occurrence", "series"] = Field(
+        description="per_occurrence: each occurrence's deposit (or price) at booking; series: the series in full"
+    )
+
+
 class ServiceOut(BaseModel):
     id: str
     name: str
@@ -131,6 +197,15 @@ class ServiceOut(BaseModel):
     free: bool = Field(description="No payment at all")
     requires_phone: bool = Field(description="attendee.phone (E.164) is required")
     max_reschedules: int | None = Field(description="How often a client may reschedule; null = no cap")
+    role_prices: list[RolePriceOut] = Field(
+        default_factory=list, description="Prices for signed-in roles (create-intent's role_token)"
+    )
+    party_limit: int = Field(description="Most seats one booking may take (create-intent `participants`)")
+    group_rates: list[GroupRateOut] = Field(description="Per-seat prices for parties at least this large")
+    waitlist: bool = Field(description="A full slot offers POST /waitlist")
+    recurrence: RecurrenceOut | None = Field(description="Bookable as a series (create-intent `recurrence`); null = no")
+    buffer_before_minutes: int
+    buffer_after_minutes: int
 
     @classmethod
     def of(cls, service: Service) -> ServiceOut:
@@ -152,6 +227,26 @@ class ServiceOut(BaseModel):
             free=service.is_free,
             requires_phone=service.requires_phone,
             max_reschedules=service.reschedule.max_count,
+            role_prices=[
+                RolePriceOut(
+                    role=rule.role,
+                    seat_prices=[PriceOut(amount=price.amount, currency=price.currency) for price in rule.all_prices],
+                    discount_percent=rule.discount_percent,
+                )
+                for rule in service.role_prices
+            ],
+            party_limit=service.party_limit,
+            group_rates=[
+                GroupRateOut(
+                    min_participants=rate.min_participants,
+                    seat_prices=[PriceOut(amount=price.amount, currency=price.currency) for price in rate.all_prices],
+                )
+                for rate in service.group_rates
+            ],
+            waitlist=service.waitlist,
+            recurrence=RecurrenceOut(**service.recurrence.model_dump()) if service.recurrence else None,
+            buffer_before_minutes=service.buffer_before_minutes,
+            buffer_after_minutes=service.buffer_after_minutes,
         )
 
 

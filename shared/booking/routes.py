@@ -15,6 +15,7 @@ ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/config"),
         ("GET", "/services"),
         ("GET", "/availability"),
+        ("GET", "/availability/series"),
         ("GET", "/promo/{code}"),
         ("POST", "/payments/create-intent"),
         ("POST", "/bookings/create-token"),
@@ -36,6 +37,10 @@ ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/bookings/manage"),
         ("POST", "/bookings/manage/cancel"),
         ("POST", "/bookings/manage/reschedule"),
+        ("POST", "/bookings/manage/party"),
+        ("POST", "/bookings/manage/party/cancel"),
+        ("POST", "/bookings/manage/series"),
+        ("POST", "/bookings/manage/series/cancel"),
         ("POST", "/admin/bookings/{booking_id}/manage-link/revoke"),
         ("POST", "/packages/purchase"),
         ("GET", "/packages/{package_id}"),
@@ -48,6 +53,10 @@ ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/admin/blocked-dates"),
         ("POST", "/admin/blocked-dates"),
         ("DELETE", "/admin/blocked-dates/{block_id}"),
+        ("GET", "/admin/reports"),
+        ("POST", "/waitlist"),
+        ("DELETE", "/waitlist/{entry_id}"),
+        ("GET", "/admin/waitlist"),
     }
 )
 

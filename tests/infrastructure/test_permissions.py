@@ -51,7 +51,11 @@ EXPECTED = {
     # the HELD booking, its seat and the idempotency claim in one transaction (a retry deletes a stale claim);
     # the PaymentIntent in Stripe; the slot re-checked in Cal.com
     # the start refused on a blocked date (Query on the blocks' partition, LEADING_KEYS)
-    "CreateIntentFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, CAL_KEY)),
+    # a start inside a neighbour's buffer refused (the held seats around it: SlotIndex)
+    # a waitlist service's hold checks nobody waits for the slot (ConditionCheck on its line's state, WAITLIST#)
+    "CreateIntentFunction": grants(
+        (GET, PUT, UPDATE, DELETE, "Query", "ConditionCheckItem"), indexes=("SlotIndex",), secrets=(STRIPE_KEY, CAL_KEY)
+    ),
     # reads the PaymentIntent, records PAID, writes the token; alerts an unexpected payment
     "CreateTokenFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,), alerts=True),
     # redeems the token, books in Cal.com, refunds and frees the seat when the slot was lost; PutItem: the owner's
@@ -72,7 +76,8 @@ EXPECTED = {
     # (AttentionIndex's "OPEN" and "ALERT" partitions); the promo codes (Query on their "PROMO" partition only,
     # LEADING_KEYS); the blocked dates (the "BLOCKED" partition, the same statement); a booking's messages (its own
     # "BOOKING#" partition, the same statement); reads only, no secret
-    "AdminApiFunction": grants((GET, BATCH_GET, "Query"), ("StartIndex", "AttentionIndex")),
+    # GET /admin/waitlist: the lines (Query on WAITLIST#, LEADING_KEYS) and an open offer's pay link (LINK_KEY)
+    "AdminApiFunction": grants((GET, BATCH_GET, "Query"), ("StartIndex", "AttentionIndex"), (LINK_KEY,)),
     # refunds, cancellations (Cal.com too), balances and fees: money and the calendar, and the owner's alerts
     # blocked dates: the blocks (Query on their partition, LEADING_KEYS), the bookings on them (the owner's
     # date-range listing: StartIndex, then BatchGetItem), backup starts checked like create-intent's
@@ -109,6 +114,15 @@ EXPECTED = {
     # through the configured SES identity only, texts to phone numbers (no ARN: "*") once SMS is switched on
     "NotificationsFunction": grants((GET, PUT, UPDATE, "Query"), ("OutboxIndex",), (LINK_KEY,), alerts=True)
     | {Permission("ses:SendEmail", SES_IDENTITY), Permission("sns:Publish", "*")},
+    # the report aggregates: a stream record's once-only marker (PutItem, STREAM#) and its ADDs to the days'
+    # counters (UpdateItem, REPORT#) in one transaction (booking.reports.store)
+    # waitlist offers (booking.waitlist.promote): the slot's free seats and its line (Query), the HELD booking with
+    # its seats and the entry OFFERED in one transaction, its PaymentIntent (Stripe) and pay link (LINK_KEY); an
+    # offer settled from its booking (GetItem), a lapsed offer's email claim deleted
+    "TableChangesFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, LINK_KEY)),
+    # the waitlist's own items (entries, claims, pointers, line states), the slot's seats (is it full?), blocked
+    # dates and the calendar's slots (the start must be offered, as for create-intent)
+    "WaitlistFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(CAL_KEY,)),
 }
 # Texts to phone numbers cannot be scoped to a resource (SNS has no ARN for a number); granted only with SmsEnabled.
 WILDCARD_GRANTS = {("NotificationsFunction", Permission("sns:Publish", "*"))}
@@ -116,8 +130,17 @@ WILDCARD_GRANTS = {("NotificationsFunction", Permission("sns:Publish", "*"))}
 LEADING_KEYS = {
     ("CatalogFunction", "dynamodb:GetItem"): ["PROMO"],  # a public route reads promo codes only
     ("CatalogFunction", "dynamodb:UpdateItem"): ["RATE#*"],  # ... and counts its callers' requests, nothing else
-    ("AdminApiFunction", "dynamodb:Query"): ["PROMO", "BLOCKED", "BOOKING#*"],  # codes, blocks, messages
-    ("CatalogFunction", "dynamodb:Query"): ["BLOCKED"],  # availability skips blocked dates
+    ("AdminApiFunction", "dynamodb:Query"): ["PROMO", "BLOCKED", "BOOKING#*", "REPORT#*", "WAITLIST#*"],  # +lines
+    # a stream record's once-only marker; a waitlist offer's booking, seats and pay link
+    ("TableChangesFunction", "dynamodb:PutItem"): ["STREAM#*", "BOOKING#*", "SLOT#*", "PAYLINK#*"],
+    # the report days' counters; a waitlist offer's entry and line, its booking's PaymentIntent, its pay link
+    ("TableChangesFunction", "dynamodb:UpdateItem"): ["REPORT#*", "BOOKING#*", "WAITLIST#*", "PAYLINK#*"],
+    ("TableChangesFunction", "dynamodb:GetItem"): ["BOOKING#*", "WAITLIST#*"],  # offers settled from their bookings
+    ("TableChangesFunction", "dynamodb:DeleteItem"): ["WAITLIST#*"],  # a lapsed offer's email claim
+    ("TableChangesFunction", "dynamodb:Query"): ["SLOT#*", "WAITLIST#*"],  # free seats, the line
+    ("CreateIntentFunction", "dynamodb:ConditionCheckItem"): ["WAITLIST#*"],  # nobody waits for the slot
+    ("WaitlistFunction", "dynamodb:Query"): ["BLOCKED", "SLOT#*", "WAITLIST#*"],  # blocks, seats, the line
+    ("CatalogFunction", "dynamodb:Query"): ["BLOCKED", "WAITLIST#*"],  # availability skips blocked dates, shows lines
     ("CreateIntentFunction", "dynamodb:Query"): ["BLOCKED"],  # ... and create-intent refuses them
     ("RebookFunction", "dynamodb:Query"): ["BLOCKED"],
     ("OwnerActionsFunction", "dynamodb:Query"): ["BLOCKED"],  # the blocks themselves

@@ -78,6 +78,14 @@ REALISTIC: dict[str, dict[str, Any]] = {
         "balance_due": 0,
         "credits_left": 2,
     },
+    "waitlist_joined": {**BOOKING, "position": 2, "participants": 3},
+    "waitlist_offer": {
+        **BOOKING,
+        "amount": 6000,
+        "hold_until": START - timedelta(days=2),
+        "pay_url": PAY,
+        "participants": 2,
+    },
     "owner_alert": {
         "business_name": "Calm Studio",
         "business_time_zone": "Europe/London",
@@ -104,6 +112,8 @@ MINIMUM: dict[str, dict[str, Any]] = {
         "credits_total": 3,
         "credits_left": 2,
     },
+    "waitlist_joined": {"service_name": "Massage"},
+    "waitlist_offer": {"service_name": "Massage"},
     "owner_alert": {},
 }
 
@@ -461,7 +471,7 @@ def test_an_sms_with_long_names_stays_within_two_segments_and_keeps_its_link(kin
     rendered = render(context(kind, business_name="B" * 120, service_name="S" * 200))
     # Then the SMS is cut to fit, never the link at its end
     assert len(rendered.sms) <= SMS_LIMIT
-    link = PAY if kind == "payment_action" else MANAGE
+    link = PAY if kind in ("payment_action", "waitlist_offer") else MANAGE
     if kind == "cancelled":
         assert rendered.sms.endswith("A refund of 60.00 USD is on its way (5-10 business days).")
     else:

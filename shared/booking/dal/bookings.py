@@ -8,7 +8,7 @@ condition is "the status is still the one the caller decided on"; a caller whose
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from booking.dal.items import (
 )
 from booking.dal.transaction import Transaction, TransactionCancelled
 from booking.domain.lifecycle import BookingStatus, check_transition
-from booking.domain.models import Booking, BookingToken, Flag, RefundRecord, Seat, TransitionRecord
+from booking.domain.models import Booking, BookingToken, Flag, Participant, RefundRecord, Seat, TransitionRecord
 
 CONFIRM_GRACE = timedelta(minutes=3)  # a PAID booking is due for the cleanup job's confirmation after this
 SEAT_TTL_MARGIN = timedelta(days=1)  # garbage-collect lapsed holds a day after expiry (expiry itself is in code)
@@ -65,6 +65,10 @@ class PromoUnavailable(Exception):
 
 class PackageUnavailable(Exception):
     """The package has no credit for this booking (not paid, used up, expired, refunded, another service)."""
+
+
+class PeopleWaiting(SeatTaken):
+    """The slot's waitlist has parties waiting: its freed seats are theirs (dal/waitlist.py), not a new hold's."""
 
 
 class IdempotencyKeyClaimed(Exception):
@@ -273,7 +277,13 @@ def _transition_update(
     return actions, unchanged, after
 
 
-def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] | None, now: datetime) -> None:
+def create_held_booking(
+    booking: Booking,
+    *,
+    idempotency: tuple[str, str, str] | None,
+    now: datetime,
+    extra: Callable[[Transaction], None] | None = None,
+) -> None:
     """Write the HELD booking and its seat in one transaction; with a client key, claim it in the same one; with
     a promo code, take one of its uses; with a package, take one of its credits.
 
@@ -282,6 +292,9 @@ def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] |
 
     `idempotency` = (key hash, operation, request fingerprint). Raises SeatTaken, IdempotencyKeyClaimed,
     PromoUnavailable or PackageUnavailable.
+
+    `extra` adds writes of the caller's to the same transaction: a waitlist offer's entry moves to OFFERED with its
+    hold, and any other hold of a waitlist service checks that nobody waits (label "waiting": PeopleWaiting).
     """
     status = BookingStatus.PAID if booking.status == BookingStatus.PAID else BookingStatus.HELD
     item = BookingItem(
@@ -321,6 +334,8 @@ def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] |
             expires_ttl=now + IDEMPOTENCY_TTL,
         )
         tx.put("idempotency", claim, IdempotencyItem.pk.does_not_exist())
+    if extra is not None:
+        extra(tx)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -328,6 +343,8 @@ def create_held_booking(booking: Booking, *, idempotency: tuple[str, str, str] |
             claimed = idempotent_booking(idempotency[0], idempotency[1])
             if claimed:
                 raise IdempotencyKeyClaimed(claimed[0]) from exc
+        if "waiting" in exc.failed:
+            raise PeopleWaiting from exc
         if _seat_failed(exc, conflicts=True):
             raise SeatTaken from exc
         if "promo" in exc.failed:
@@ -679,37 +696,81 @@ def move_to_slot(
     now: datetime,
     fields: dict[str, Any],
 ) -> Booking:
-    """Move the booking to another start (and `target` status): take a free seat of the new slot for good (the
-    same conditional seat write as a payment's) and free the old seat if the booking still holds it, in one
-    transaction. Raises SeatTaken when every seat of the new slot is held, StaleBooking when the booking changed
-    since it was read (a reschedule and a rebook both go through here)."""
-    old_pk, old_sk = seat_keys(booking.seat)
-    holds_old_seat = _seat_owner(old_pk, old_sk) == booking.booking_id
-    for seat_number in range(capacity):
-        moved = booking.model_copy(update={"slot_start": start, "slot_end": end, "seat_number": seat_number})
+    """Move the booking to another start (and `target` status): take free seats of the new slot for good, as many
+    as its party takes (the same conditional seat writes as a payment's), and free the old seats the booking still
+    holds, in one transaction. Raises SeatTaken when the party no longer fits the new slot, StaleBooking when the
+    booking changed since it was read (a reschedule and a rebook both go through here)."""
+    held_old = [seat for seat in booking.seats if _seat_owner(*seat_keys(seat)) == booking.booking_id]
+    party = booking.participants > 1
+    for attempt in range(MAX_OPTIMISTIC_ATTEMPTS if party else capacity):
+        # One seat tries the seats in order; a party reads which are free and takes that many (again if one went).
+        numbers = free_seat_numbers(booking.event_type_id, start, capacity, now) if party else [attempt]
+        if len(numbers) < booking.participants:
+            break
+        first, *others = numbers[: booking.participants]
+        placed = {"slot_start": start, "slot_end": end, "seat_number": first, "extra_seat_numbers": others}
+        moved = booking.model_copy(update=placed)
         actions, condition, after = _transition_update(
-            booking,
-            target,
-            actor=actor,
-            reason=reason,
-            now=now,
-            fields=fields | {"slot_start": start, "slot_end": end, "seat_number": seat_number},
+            booking, target, actor=actor, reason=reason, now=now, fields=fields | placed
         )
         tx = Transaction()
         tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
-        if holds_old_seat:
-            tx.delete("old_seat", SeatItem(old_pk, old_sk), SeatItem.booking_id == booking.booking_id)
-        tx.put("seat", _seat_item(moved, moved.seat, None), _seat_is_free_or_mine(booking.booking_id, now))
+        for index, seat in enumerate(held_old):
+            tx.delete(f"old_seat{index}", SeatItem(*seat_keys(seat)), SeatItem.booking_id == booking.booking_id)
+        for label, seat in _seat_labels(moved):
+            tx.put(label, _seat_item(moved, seat, None), _seat_is_free_or_mine(booking.booking_id, now))
         try:
             tx.commit()
         except TransactionCancelled as exc:
             if "booking" in exc.failed or "booking" in exc.conflicted:
                 raise StaleBooking(booking.booking_id) from exc
-            if "seat" in exc.failed:
+            if _seat_failed(exc):
                 continue
             raise StaleBooking(booking.booking_id) from exc
         return after
     raise SeatTaken
+
+
+def save_party(booking: Booking, party: list[Participant], *, actor: str, reason: str, now: datetime) -> Booking:
+    """Write the party's names, emails and Cal.com seats, with a line in the history, if the booking is as read
+    (its `updated_at`): two changes of the party never overwrite each other."""
+    actions, condition, after = _transition_update(
+        booking, booking.status, actor=actor, reason=reason, now=now, fields={"party": party}
+    )
+    item = _booking_ref(booking.booking_id)
+    try:
+        item.update(actions=actions, condition=condition & (BookingItem.updated_at == booking.updated_at))
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StaleBooking(booking.booking_id) from exc
+        raise
+    return after
+
+
+def release_party_seats(
+    booking: Booking,
+    seats: list[Seat],
+    *,
+    holder: str,
+    actor: str,
+    reason: str,
+    now: datetime,
+    fields: dict[str, Any],
+) -> Booking:
+    """Some of a party cancel: the booking's new party, price and shares, and their seats freed, in one transaction,
+    by the holder of the booking's money lease, on the booking as read (its `updated_at`)."""
+    actions, condition, after = _transition_update(
+        booking, booking.status, actor=actor, reason=reason, now=now, fields=fields
+    )
+    condition = condition & (BookingItem.updated_at == booking.updated_at) & (BookingItem.money_lease == holder)
+    tx = Transaction()
+    tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
+    free_held_seats(tx, booking, seats)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        raise StaleBooking(booking.booking_id) from exc
+    return after
 
 
 def acquire_calendar_lease(booking: Booking, *, now: datetime, until: datetime) -> Booking | None:

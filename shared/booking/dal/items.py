@@ -16,6 +16,7 @@
 | manage link | MANAGE#{sha256(token)}           | MANAGE      | -                                                |
 | rate        | RATE#{scope}#{key}               | {window}    | -                                                |
 | message     | its subject's pk (BOOKING#, ...) | MSG#{key}#{channel} | Outbox (sparse: while due or being sent)  |
+| waitlist    | WAITLIST#{event_type_id}[#{start Z}] | SLOT#.., ENTRY#.., EMAIL#.. | - (models, keys: dal/waitlist.py) |
 """
 
 from __future__ import annotations
@@ -231,6 +232,8 @@ class BookingItem(Model):
     extra_seat_numbers = ListAttribute(of=NumberAttribute, null=True)
     participants = NumberAttribute(null=True)
     party = ListAttribute(of=ParticipantMap, null=True)
+    party_fees_kept = NumberAttribute(null=True)
+    party_refunds_due = NumberAttribute(null=True)
     role = UnicodeAttribute(null=True)
     list_price = NumberAttribute(null=True)
     series_id = UnicodeAttribute(null=True)

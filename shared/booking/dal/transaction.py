@@ -57,10 +57,16 @@ class Transaction:
     def delete(self, label: str, item: Model, condition: Condition | None = None) -> None:
         self._ops["delete"].append((label, (item, condition)))
 
+    def check(self, label: str, model: type[Model], hash_key: str, range_key: str, condition: Condition) -> None:
+        """A condition on an item the transaction does not write (ConditionCheck: it may not exist at all)."""
+        self._ops["check"].append((label, (model, hash_key, range_key, condition)))
+
     def commit(self) -> None:
         labels = [label for kind in ("check", "delete", "put", "update") for label, _ in self._ops[kind]]
         try:
             with TransactWrite(connection=_get_connection()) as tx:
+                for _, (model, hash_key, range_key, condition) in self._ops["check"]:
+                    tx.condition_check(model, hash_key, range_key, condition)
                 for _, (item, condition) in self._ops["put"]:
                     tx.save(item, condition=condition)
                 for _, (item, actions, condition) in self._ops["update"]:

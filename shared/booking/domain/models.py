@@ -117,6 +117,8 @@ class Booking(BaseModel):
     extra_seat_numbers: list[int] = Field(default_factory=list)  # a party's other seats (participants - 1 of them)
     participants: int = 1  # seats the booking takes: the payer and their party
     party: list[Participant] = Field(default_factory=list)  # named members of the party besides the payer
+    party_fees_kept: int = 0  # what the business kept of the party's cancelled seats (flows/party.py)
+    party_refunds_due: int = 0  # refunds decided for the party's cancelled seats, made or still owed
     role: str | None = None  # the client's signed role the price was made with (seed 004)
     list_price: int | None = None  # the party's price before a code or credit, as priced at booking
     series_id: str | None = None  # a recurring series this booking is an occurrence of

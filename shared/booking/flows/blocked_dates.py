@@ -465,7 +465,8 @@ def _usable_backup(booking: Booking) -> datetime | None:
     except InvalidSlot:  # not offered, too soon, or on a blocked date (this block's or another's)
         return None
     seats = [Seat(event_type_id=booking.event_type_id, start=start, number=n) for n in range(service.capacity)]
-    if all(store.seat_holder(seat, now) not in (None, booking.booking_id) for seat in seats):
+    free = [seat for seat in seats if store.seat_holder(seat, now) in (None, booking.booking_id)]
+    if len(free) < booking.participants:  # a party moves whole or not at all
         return None
     return start
 

@@ -247,4 +247,8 @@ def _record_confirmation(booking: Booking, created: CalBooking, *, actor: str) -
         raise
     metrics.add_metric(name="BookingConfirmed", unit="Count", value=1)
     logger.info("booking confirmed in Cal.com", extra={"cal_booking_uid": created.uid})
+    if confirmed.party:
+        from booking.flows.party import seat_party  # a group booking's members: seats of the same Cal.com booking
+
+        confirmed = seat_party(confirmed, actor=actor)
     return Confirmation.of(confirmed)

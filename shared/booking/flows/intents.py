@@ -8,7 +8,9 @@ reaches Stripe: it is held and paid at 0 in that transaction and answered with i
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +18,8 @@ from booking.clock import now as clock_now
 from booking.clock import to_utc
 from booking.dal import bookings as store
 from booking.dal import promos as promo_store
+from booking.dal import waitlist as waitlist_store
+from booking.dal.transaction import Transaction
 from booking.digests import digest, fingerprint
 from booking.domain.catalog import STRIPE_MINIMUM_CHARGE, Service, get_catalog
 from booking.domain.lifecycle import BookingStatus
@@ -34,11 +38,14 @@ from booking.errors import (
     PromoUnavailable,
     SlotTaken,
 )
-from booking.flows import tokens
+from booking.flows import series, tokens
 from booking.flows.availability import check_bookable
 from booking.flows.packages import usable_package
+from booking.flows.party import check_party
+from booking.flows.series import Recurrence, SeriesStart
 from booking.observability import logger, metrics
 from booking.providers import payments
+from booking.roles import verified_role
 from booking.settings import get_settings, stripe_publishable_key
 
 OPERATION = "create-intent"
@@ -67,6 +74,7 @@ class BookingRequest(BaseModel):
     participants: int = 1
     party: list[Participant] = Field(default_factory=list)
     role_token: str | None = None
+    recurrence: Recurrence | None = None  # a recurring series (flows/series.py)
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -89,6 +97,13 @@ class PaymentStart(BaseModel):
     token: str | None = Field(description="Nothing due: the booking is paid already; verify with this token")
     verify_url: str | None = Field(description="Nothing due: where the client confirms the booking")
     notify: NotifyChoice = Field(description="The client's choice of messages, as stored on the booking")
+    participants: int = Field(default=1, description="Seats the booking takes, the payer's included")
+    role: str | None = Field(default=None, description="The client's signed role the booking was priced with")
+    list_price: int | None = Field(default=None, description="The price before a code or credit, as priced at booking")
+    series: SeriesStart | None = Field(
+        default=None,
+        description="A recurring series: its occurrences (booking_id is the first's; amounts are the series' sums)",
+    )
 
 
 def new_booking_id() -> str:
@@ -119,9 +134,12 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
             "Text reminders need a phone number.",
             fields={"attendee.phone": "required for notify.sms, in E.164 form (e.g. +14155550100)"},
         )
-    start = check_bookable(service, request.start, now)
+    check_party(service, request.participants, request.party, request.attendee.email)
+    start = check_bookable(service, request.start, now, buffers=True)
     backup_start = _backup_start(service, request, start, now)
-    role: str | None = None  # the signed role of request.role_token (seed 004), verified before anything is held
+    role = verified_role(request.role_token, service, now)  # signed by the site (seed 004), before anything is held
+    if request.recurrence is not None:
+        return series.start_series(service, request, role, claim, now, publishable_key)
     price = _price(service, request, now, role)
     booking_id = new_booking_id()
     nothing_due = price.amount_due_now == 0
@@ -208,6 +226,8 @@ def _backup_start(service: Service, request: BookingRequest, start: datetime, no
 
 
 def _answer(booking: Booking, publishable_key: str) -> PaymentStart:
+    if booking.series_id:
+        return series.answer(booking, publishable_key)
     if not booking.nothing_to_pay:
         return _open_payment(booking, publishable_key)
     issued = tokens.issue_unpaid_token(booking)  # paid at 0: straight to /book/verify
@@ -240,6 +260,9 @@ def _payment_start(
         token=token,
         verify_url=verify_url,
         notify=NotifyChoice(email=booking.notify_email, sms=booking.notify_sms),
+        participants=booking.participants,
+        role=booking.role,
+        list_price=booking.list_price,
     )
 
 
@@ -260,15 +283,28 @@ def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now
         raise SlotTaken from None
 
 
-def hold_seats(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now: datetime) -> Booking:
+def hold_seats(
+    draft: Booking,
+    capacity: int,
+    claim: tuple[str, str, str] | None,
+    now: datetime,
+    extra: Callable[[Transaction], None] | None = None,
+) -> Booking:
     """Write the draft with `draft.participants` free seats of its slot. A one-seat booking tries the seats in
     order; a party reads which are free and takes that many, reading again if another booking took one meanwhile
-    (every seat is still a conditional put). Raises store.SeatTaken when the party no longer fits."""
+    (every seat is still a conditional put). Raises store.SeatTaken when the party no longer fits.
+
+    `extra`: more writes for the hold's transaction (a waitlist offer's). Without it, a hold of a waitlist service
+    checks that nobody waits for the slot (store.PeopleWaiting: the freed seats are theirs)."""
+    if extra is None and get_catalog().service(draft.service_id).waitlist:
+        extra = partial(waitlist_store.check_nobody_waiting, event_type_id=draft.event_type_id, start=draft.slot_start)
     if draft.participants == 1:
         for seat_number in range(capacity):
             booking = draft.model_copy(update={"seat_number": seat_number, "extra_seat_numbers": []})
             try:
-                store.create_held_booking(booking, idempotency=claim, now=now)
+                store.create_held_booking(booking, idempotency=claim, now=now, extra=extra)
+            except store.PeopleWaiting:
+                raise
             except store.SeatTaken:
                 continue
             return booking
@@ -280,7 +316,9 @@ def hold_seats(draft: Booking, capacity: int, claim: tuple[str, str, str] | None
         first, *others = free[: draft.participants]
         booking = draft.model_copy(update={"seat_number": first, "extra_seat_numbers": others})
         try:
-            store.create_held_booking(booking, idempotency=claim, now=now)
+            store.create_held_booking(booking, idempotency=claim, now=now, extra=extra)
+        except store.PeopleWaiting:
+            raise
         except store.SeatTaken:
             continue
         return booking

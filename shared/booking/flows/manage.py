@@ -39,7 +39,7 @@ from booking.dal import manage_tokens
 from booking.digests import digest
 from booking.domain.catalog import Service, get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import Booking, Seat, TransitionRecord
+from booking.domain.models import Booking, Participant, Seat, TransitionRecord
 from booking.domain.policy import cancellation_terms, package_credit_returned
 from booking.domain.pricing import deposit_amount
 from booking.errors import (
@@ -53,7 +53,7 @@ from booking.errors import (
     TokenExpired,
     TokenNotFound,
 )
-from booking.flows import calendar_sync, cancellation
+from booking.flows import calendar_sync, cancellation, party
 from booking.flows.availability import check_bookable
 from booking.flows.confirmation import Confirmation
 from booking.flows.lost_slot import rebook_until
@@ -133,6 +133,8 @@ class ManagedBooking(BaseModel):
     package_id: str | None
     reschedule_count: int
     attendee_name: str
+    participants: int = Field(default=1, description="Seats the booking takes, the payer's included")
+    party: list[Participant] = Field(default_factory=list, description="The other members named (flows/party.py)")
 
     @classmethod
     def of(cls, booking: Booking, service: Service) -> ManagedBooking:
@@ -153,6 +155,8 @@ class ManagedBooking(BaseModel):
             package_id=booking.package_id,
             reschedule_count=booking.reschedule_count,
             attendee_name=booking.attendee.name,
+            participants=booking.participants,
+            party=booking.party,
         )
 
 
@@ -305,9 +309,10 @@ def _cancellation(booking: Booking, service: Service, now: datetime) -> Cancella
             reason=f"cancelled by the {booking.cancelled_by or 'business'}",
         )
     fees = sum(p.amount for p in booking.payments if p.purpose == "reschedule_fee" and p.status == "succeeded")
+    released = booking.party_fees_kept + booking.party_refunds_due  # seats of the party cancelled before
     terms = with_reschedule_fees(
         cancellation_terms(
-            amount_paid=_paid_by_card(booking) - fees,
+            amount_paid=_paid_by_card(booking) - fees - released,
             total=booking.total,
             slot_start=booking.slot_start,
             cancelled_at=now,
@@ -320,7 +325,7 @@ def _cancellation(booking: Booking, service: Service, now: datetime) -> Cancella
     refusal = _cancel_refusal(booking, now)
     return CancellationOffer(
         allowed=refusal is None,
-        refund=max(terms.refund - booking.amount_refunded, 0),
+        refund=max(terms.refund - (booking.amount_refunded - booking.party_refunds_due), 0),
         fee=terms.fee + charged,
         credit_returned=_credit_comes_back(booking, service, now, by_business=False),
         reason=refusal.message if refusal else terms.reason,
@@ -486,6 +491,24 @@ def reschedule(token: str, start: datetime) -> ManageView:
         raise
     metrics.add_metric(name="ClientRescheduled", unit="Count", value=1)
     return _view(_kept_linked(moved))
+
+
+def change_party(token: str, members: list[Participant]) -> ManageView:
+    """The payer names, renames or re-addresses the party's members (`flows/party.py`)."""
+    booking = _open(token)
+    refusal = _cancel_refusal(booking, clock_now())
+    if refusal is not None:
+        raise refusal
+    return _view(party.change_party(booking, members))
+
+
+def cancel_seats(token: str, seats: int, leaving: list[str]) -> ManageView:
+    """Cancel some of the party's seats, not the payer's; their share is refunded by the policy (`flows/party.py`)."""
+    booking = _open(token)
+    refusal = _cancel_refusal(booking, clock_now())
+    if refusal is not None:
+        raise refusal
+    return _view(party.cancel_seats(booking, seats, leaving))
 
 
 def _kept_linked(moved: Booking) -> Booking:

@@ -32,7 +32,6 @@ from booking.errors import (
     TokenNotFound,
 )
 from booking.flows.lost_slot import RebookOffered, rebook_until
-from booking.flows.payment_outcomes import record_payment
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.providers import payments
@@ -64,7 +63,9 @@ def issue_token(booking_id: str, payment_intent_id: str) -> IssuedToken:
             store.update_fields(
                 booking_id, {"payment_status": intent.status, "payment_error": intent.last_payment_error_message}
             )
-        booking = record_payment(booking_id, intent, actor="client")
+        from booking.flows.series import record_payment as record_any  # a series' payment: every occurrence
+
+        booking = record_any(booking_id, intent, actor="client")
     now = clock_now()
     if booking.status == S.SLOT_UNAVAILABLE:
         until = rebook_until(booking)

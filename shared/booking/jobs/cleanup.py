@@ -29,7 +29,7 @@ from booking.errors import (
 )
 from booking.flows import calendar_sync, lost_slot
 from booking.flows.confirmation import confirm_booking
-from booking.flows.payment_outcomes import record_payment
+from booking.flows.series import record_payment  # a series' PaymentIntent records every occurrence
 from booking.jobs.handler import Budget
 from booking.money.collections import LATER_PURPOSES
 from booking.money.settlement import settle

@@ -119,6 +119,8 @@ def read_ledger(booking: Booking, *, with_transfers: bool = True) -> Ledger:
             refunds += payments.refunds_of(intent.id)
             disputes += payments.disputes_of(intent.id)
     transfers = payments.transfers_of(booking) if with_transfers and booking.provider_account else []
+    if booking.series_id and booking.payment_intent_id:
+        intents, refunds, disputes = series_share(booking, intents, refunds, disputes)
     return Ledger(intents=intents, refunds=refunds, disputes=disputes, transfers=transfers)
 
 
@@ -256,6 +258,9 @@ class Held:
 # --- what the booking's state says is owed -------------------------------------------------------------------
 
 
+PARTY_REFUND_PURPOSE = "party_cancellation"  # the refund of seats a party cancelled (its metadata's purpose)
+
+
 class OwedRefund(BaseModel):
     amount: int
     purpose: str
@@ -278,9 +283,12 @@ def cancellation_of(booking: Booking, ledger: Ledger | PaidSoFar) -> Cancellatio
     by_business = booking.cancel_refund == "full" or (
         booking.cancel_refund is None and booking.cancelled_by == "business"
     )
-    return with_reschedule_fees(
+    # Seats of the party cancelled before (flows/party.py) were settled then: their paid share is not the
+    # remaining seats' to refund, and the fee kept for them stays kept.
+    released = booking.party_fees_kept + booking.party_refunds_due
+    terms = with_reschedule_fees(
         cancellation_terms(
-            amount_paid=ledger.captured - (0 if by_business else ledger.reschedule_fees),
+            amount_paid=ledger.captured - released - (0 if by_business else ledger.reschedule_fees),
             total=booking.total,
             slot_start=booking.start_for_policy,
             cancelled_at=booking.cancelled_at,
@@ -289,6 +297,7 @@ def cancellation_of(booking: Booking, ledger: Ledger | PaidSoFar) -> Cancellatio
         ),
         0 if by_business else ledger.reschedule_fees,
     )
+    return terms.model_copy(update={"fee": terms.fee + booking.party_fees_kept}) if booking.party_fees_kept else terms
 
 
 def with_reschedule_fees(terms: CancellationTerms, fees: int) -> CancellationTerms:
@@ -310,7 +319,79 @@ def owed_refund(booking: Booking, ledger: Ledger) -> OwedRefund | None:
         kept, purpose, reason = terms.fee, "cancellation", terms.reason
     elif booking.auto_refund_reason:
         kept, purpose, reason = 0, "full_refund", booking.auto_refund_reason
+    elif booking.party_refunds_due:
+        # A live booking whose party cancelled seats (flows/party.py): the refunds decided for them, less those
+        # Stripe has already made.
+        made = sum(r.amount for r in ledger.refunds if r.counts and r.purpose == PARTY_REFUND_PURPOSE)
+        amount = min(booking.party_refunds_due - made, ledger.refundable)
+        reason = "seats of the party cancelled: their share by the cancellation policy"
+        return OwedRefund(amount=amount, purpose=PARTY_REFUND_PURPOSE, reason=reason) if amount > 0 else None
     else:
         return None
     amount = min(ledger.captured - kept - ledger.returned, ledger.refundable)
     return OwedRefund(amount=amount, purpose=purpose, reason=reason) if amount > 0 else None
+
+
+# --- one occurrence of a recurring series ---------------------------------------------------------------------
+
+
+def series_share(
+    booking: Booking, intents: list[PaymentIntentView], refunds: list[RefundView], disputes: list[DisputeView]
+) -> tuple[list[PaymentIntentView], list[RefundView], list[DisputeView]]:
+    """An occurrence's view of the series' one PaymentIntent: its share of the charge, the refunds made for it
+    (metadata booking_id), and its part of what nobody of the series made (a Stripe Dashboard refund, a lost
+    dispute).
+
+    Allocation rule (deterministic, documented in docs/decisions.md): each unattributed return, oldest first,
+    goes to the latest occurrence first, each taking at most its share less what was refunded for it by name.
+    Our own refunds of an occurrence never exceed its share less its allocation, so a later refund never moves
+    an earlier allocation to another occurrence: every worker, whatever it reads first, sees the same split.
+    """
+    from booking.dal import series as series_store  # the SERIES item (one consistent read)
+
+    series = series_store.get(booking.series_id or "")
+    pi = booking.payment_intent_id
+    if series is None:
+        return intents, refunds, disputes
+    shares = {o.booking_id: o.share for o in series.occurrences}
+    latest_first = [o.booking_id for o in reversed(series.occurrences)]
+    on_series = [r for r in refunds if r.payment_intent == pi]
+    room = {
+        bid: max(share - sum(r.amount for r in on_series if r.counts and r.booking_id == bid), 0)
+        for bid, share in shares.items()
+    }
+    mine = booking.booking_id
+
+    def allocate(amount: int) -> int:
+        """Take `amount` from the rooms latest occurrence first; what this occurrence got."""
+        got = 0
+        for bid in latest_first:
+            take = min(amount, room[bid])
+            room[bid] -= take
+            amount -= take
+            got += take if bid == mine else 0
+        return got
+
+    kept_refunds = [r for r in refunds if r.payment_intent != pi or r.booking_id == mine]
+    for refund in sorted((r for r in on_series if r.booking_id not in shares), key=lambda r: (r.created, r.refund_id)):
+        if not refund.counts:
+            if mine == latest_first[0]:
+                kept_refunds.append(refund)  # a failed one returned nothing: shown (and flagged) on the latest
+            continue
+        got = allocate(refund.amount)
+        if got:
+            kept_refunds.append(refund.model_copy(update={"amount": got}))
+    kept_disputes = [d for d in disputes if d.payment_intent != pi or d.is_open]
+    for dispute in disputes:
+        if dispute.payment_intent == pi and dispute.status == "lost":
+            got = allocate(dispute.amount)
+            if got:
+                kept_disputes.append(dispute.model_copy(update={"amount": got}))
+    share = shares.get(mine, booking.amount_due_now)
+    viewed = [
+        i.model_copy(update={"amount": share, "amount_received": share if i.status == "succeeded" else 0})
+        if i.id == pi
+        else i
+        for i in intents
+    ]
+    return viewed, kept_refunds, kept_disputes

@@ -112,6 +112,9 @@ def booking_changed(old: Booking | None, new: Booking | None, now: datetime) -> 
         plan.withdrawals.append(Withdrawal(pk=pk, reason=f"the booking is {new.status.value.lower()}"))
     if new.status == S.CANCELLED and was in BOOKED:
         plan.messages += _for_booking(new, "cancelled", "cancelled", now)
+    if new.waitlist_entry_id and new.status == S.HELD and new.payment_intent_id and not (old and old.payment_intent_id):
+        key = f"waitlist_offer:{new.payment_intent_id}"  # the offer's payment opened: its pay link goes out
+        plan.messages += _for_booking(new, "waitlist_offer", key, now)
     if new.status == S.SLOT_UNAVAILABLE and was != S.SLOT_UNAVAILABLE:
         plan.messages += _for_booking(new, "slot_lost", f"slot_lost:{iso(new.slot_start)}", now)
     known_refunds = {refund.refund_id for refund in old.refunds} if old else set()

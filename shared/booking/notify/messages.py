@@ -20,6 +20,8 @@ Kind = Literal[
     "slot_lost",  # paid, but the slot was taken: pick another time or be refunded
     "package_bought",  # a package is paid and its credits are ready
     "credit_used",  # a package credit booked a session: credits left
+    "waitlist_joined",  # on a full slot's waitlist: its place in line (sent by the sweep, within 5 minutes)
+    "waitlist_offer",  # seats freed for a party on the waitlist: held for it until hold_until, the pay link
     "owner_alert",  # to the owner: something needs a person (owner/alerts.py)
 ]
 Channel = Literal["email", "sms"]
@@ -35,13 +37,15 @@ CLIENT_KINDS: frozenset[str] = frozenset(
         "slot_lost",
         "package_bought",
         "credit_used",
+        "waitlist_joined",
+        "waitlist_offer",
     }
 )
 # What Cal.com itself emails an attendee (CLIENT_EMAILS=calcom or both leaves these to Cal.com).
 CALCOM_SENDS: frozenset[str] = frozenset({"confirmed", "rescheduled", "cancelled"})
 # The kinds worth a text message when SMS is on (short, time-critical); the rest are email only.
 SMS_KINDS: frozenset[str] = frozenset(
-    {"confirmed", "reminder", "rescheduled", "cancelled", "payment_action", "slot_lost"}
+    {"confirmed", "reminder", "rescheduled", "cancelled", "payment_action", "slot_lost", "waitlist_offer"}
 )
 
 
@@ -76,6 +80,9 @@ class MessageContext(BaseModel):
     manage_url: str | None = None
     pay_url: str | None = None
     rebook_until: AwareDatetime | None = None  # slot_lost: pick another time before this, else a full refund
+    hold_until: AwareDatetime | None = None  # waitlist_offer: the seats are held for the client until then
+    participants: int = 1  # seats the booking (or the waitlist entry) takes (a party's)
+    position: int | None = None  # waitlist_joined: 1 = next in line
     hours_before: int | None = None  # reminder: the offset it was scheduled at
     preparation: str | None = None  # the service's preparation note (seed 003)
     package_credit: bool = False  # paid with a package credit

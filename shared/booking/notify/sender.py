@@ -187,6 +187,8 @@ def context_for(item: MessageItem) -> MessageContext:
         return MessageContext(**_base(item.kind), **_booking_fields(item, booking, extra))
     if item.pk.startswith("PACKAGE#"):
         return MessageContext(**_base(item.kind), **_package_fields(item, extra))
+    if item.pk.startswith("WAITLIST#"):
+        return MessageContext(**_base(item.kind), **_waitlist_fields(item, extra))
     alert = alert_store.get(item.pk)
     if alert is None:
         raise Obsolete("the alert is gone")
@@ -246,6 +248,17 @@ def _booking_fields(item: MessageItem, booking: Booking, extra: dict[str, Any]) 
             from booking.flows.pay_links import pay_url
 
             fields["pay_url"] = pay_url(payment.payment_id)
+    if kind == "waitlist_offer":
+        if booking.status != BookingStatus.HELD or not booking.hold_is_live(clock_now()):
+            raise Obsolete(f"the offer is {booking.status.value.lower()} now (its hold ended)")
+        from booking.flows.pay_links import pay_url
+
+        fields.update(
+            amount=booking.amount_due_now,
+            hold_until=booking.hold_expires_at,
+            pay_url=pay_url(booking.payment_intent_id or ""),
+            participants=booking.participants,
+        )
     if kind == "slot_lost":
         from booking.flows.lost_slot import rebook_until
 
@@ -271,6 +284,26 @@ def _refund_expected(booking: Booking) -> int:
     fees = sum(p.amount for p in booking.payments if p.purpose == "reschedule_fee" and p.status == "succeeded")
     terms = cancellation_of(booking, PaidSoFar(captured=booking.amount_paid, reschedule_fees=fees))
     return max(terms.refund if terms else 0, booking.amount_refunded)
+
+
+def _waitlist_fields(item: MessageItem, extra: dict[str, Any]) -> dict[str, Any]:
+    """A waitlist entry's message (booking.waitlist.join plans it): sent only while the party is still in line."""
+    from booking.dal import waitlist as line_store
+
+    entry = line_store.entry(item.subject_id)
+    if entry is None or entry.status != line_store.EntryStatus.WAITING:
+        raise Obsolete(f"the entry is {entry.status.value.lower() if entry else 'gone'}: no longer waiting")
+    service = get_catalog().service(entry.service_id)
+    return {
+        "client_name": entry.attendee.name,
+        "client_time_zone": entry.attendee.time_zone,
+        "service_name": service.name,
+        "start": entry.start,
+        "end": entry.start + timedelta(minutes=service.duration_minutes),
+        "currency": entry.currency,
+        "participants": entry.participants,
+        "position": extra.get("position"),
+    }
 
 
 def _package_fields(item: MessageItem, extra: dict[str, Any]) -> dict[str, Any]:

@@ -18,8 +18,10 @@ from booking.api_models import RequestBody
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
 from booking.dal import requests as request_store
+from booking.dal import series as series_store
 from booking.digests import digest, fingerprint
 from booking.domain.lifecycle import BookingStatus
+from booking.domain.models import Booking
 from booking.domain.pricing import format_amount
 from booking.errors import BookingClosed, BookingNotFound, Conflict, DomainError, IdempotencyKeyReused, InvalidRequest
 from booking.flows import calendar_sync, cancellation
@@ -46,6 +48,10 @@ class CancelRequest(RequestBody):
     refund: Literal["policy", "full", "none"] = Field(
         description="policy: the service's cancellation policy, as if the client cancelled now; full: everything "
         "paid; none: the business keeps what was paid"
+    )
+    series: Literal["this", "rest"] = Field(
+        default="this",
+        description='A recurring series\' occurrence: "rest" cancels it and every later one, each refunded as chosen',
     )
 
 
@@ -152,6 +158,8 @@ def cancel(booking_id: str, body: CancelRequest, *, actor: str) -> ActionResult:
     booking = store.get_booking(booking_id)
     if booking is None:
         raise BookingNotFound(booking_id)
+    if body.series == "rest":
+        return _cancel_rest(booking, body, actor=actor)
     if booking.status == S.CANCELLED:
         if booking.cancel_refund == body.refund:
             return ActionResult(message="Already cancelled.", booking=OwnerBooking.of(settle(booking)))
@@ -180,6 +188,32 @@ def cancel(booking_id: str, body: CancelRequest, *, actor: str) -> ActionResult:
         message=f"Cancelled; refund: {body.refund}.",
         refunded=cancelled.amount_refunded - booking.amount_refunded,
         booking=OwnerBooking.of(cancelled),
+    )
+
+
+def _cancel_rest(booking: Booking, body: CancelRequest, *, actor: str) -> ActionResult:
+    """This occurrence of a series and every later one the owner may still cancel, each as its own cancel (its own
+    money lease and refund); one that fails stops the walk, and the same request again carries on."""
+    found = series_store.get(booking.series_id) if booking.series_id else None
+    if found is None:
+        raise InvalidRequest("This booking is not part of a recurring series.", fields={"series": "not a series"})
+    one = body.model_copy(update={"series": "this"})
+    done = [
+        cancel(o.booking_id, one, actor=actor)
+        for o in found.occurrences
+        if o.occurrence >= (booking.occurrence or 1)
+        and (current := store.get_booking(o.booking_id)) is not None
+        and (
+            current.status in OWNER_CANCELLABLE
+            or (current.status == S.CANCELLED and current.cancel_refund == body.refund)
+        )
+    ]
+    after = store.get_booking(booking.booking_id) or booking
+    return ActionResult(
+        message=f"Cancelled {len(done)} occurrence(s) of series {found.series_id} from {booking.occurrence}; "
+        f"refund: {body.refund}.",
+        refunded=sum(result.refunded for result in done),
+        booking=OwnerBooking.of(after),
     )
 
 

@@ -14,8 +14,9 @@ from booking.dal import bookings as store
 from booking.dal import listing
 from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import BalanceState, Booking, Flag, Payment, TransitionRecord
+from booking.domain.models import BalanceState, Booking, Flag, Participant, Payment, TransitionRecord
 from booking.errors import BookingNotFound, InvalidRequest
+from booking.flows.series import OwnerSeries, owner_series
 from booking.notify import outbox
 from booking.notify.messages import Channel, Kind
 
@@ -84,6 +85,10 @@ class OwnerBooking(BaseModel):
     client_phone: str | None
     payment: PaymentView
     cal_booking_uid: str | None
+    participants: int = 1  # seats the booking takes, the client's included (a group booking: flows/party.py)
+    party: list[Participant] = Field(default_factory=list)  # the other members named, with their Cal.com seats
+    party_fees_kept: int = 0  # kept of the party's cancelled seats (the policy's fee)
+    party_refunds_due: int = 0  # refunds decided for the party's cancelled seats
     flags: list[OwnerFlag]  # open ones first, then the resolved ones; each in the order raised
     refunds: list[OwnerRefund]
     payout: PayoutView
@@ -94,6 +99,11 @@ class OwnerBooking(BaseModel):
     no_show: str | None
     promo_code: str | None
     discount: int  # taken off the list price by the promo code or the package credit
+    role: str | None = None  # the client's signed role the booking was priced with (seed 004)
+    series_id: str | None = None  # a recurring series this booking is occurrence `occurrence` of
+    occurrence: int | None = None
+    series: OwnerSeries | None = None  # the booking's view only: the series and its other occurrences
+    list_price: int | None = None  # the price before a code or credit, as priced at booking
     package_id: str | None  # the package whose credit paid for it
     backup_start: datetime | None  # the client's second choice, used when the date is blocked
     reschedule_count: int
@@ -131,6 +141,10 @@ class OwnerBooking(BaseModel):
                 later_payments=booking.payments,
             ),
             cal_booking_uid=booking.cal_booking_uid,
+            participants=booking.participants,
+            party=booking.party,
+            party_fees_kept=booking.party_fees_kept,
+            party_refunds_due=booking.party_refunds_due,
             flags=[OwnerFlag.of(flag) for flag in sorted(booking.flags, key=lambda flag: not flag.is_open)],
             refunds=[
                 OwnerRefund(**refund.model_dump(), failed=refund.refund_id in booking.failed_refund_ids)
@@ -151,6 +165,10 @@ class OwnerBooking(BaseModel):
             no_show=booking.no_show,
             promo_code=booking.promo_code,
             discount=booking.discount,
+            role=booking.role,
+            list_price=booking.list_price,
+            series_id=booking.series_id,
+            occurrence=booking.occurrence,
             package_id=booking.package_id,
             backup_start=booking.backup_start,
             reschedule_count=booking.reschedule_count,
@@ -169,7 +187,8 @@ def booking(booking_id: str) -> OwnerBooking:
     found = store.get_booking(booking_id)
     if found is None:
         raise BookingNotFound(booking_id)
-    return OwnerBooking.of(found)
+    view = OwnerBooking.of(found)
+    return view.model_copy(update={"series": owner_series(found)}) if found.series_id else view
 
 
 class OwnerMessage(BaseModel):

@@ -181,9 +181,10 @@ class NewCalBooking(BaseModel):
     attendee_time_zone: str
     attendee_phone: str | None = None
     metadata: dict[str, str]
+    relay_id: str | None = None  # whose relay address stands for the attendee; default metadata["booking_id"]
 
     def body(self) -> dict[str, Any]:
-        booking_id = self.metadata.get("booking_id")
+        booking_id = self.relay_id or self.metadata.get("booking_id")
         email = cal_attendee_email(booking_id, self.attendee_email) if booking_id else self.attendee_email
         metadata = self.metadata
         if email != self.attendee_email:

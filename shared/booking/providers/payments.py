@@ -159,6 +159,31 @@ def create_payment_intent(booking: Booking, customer_id: str | None) -> PaymentI
     return PaymentIntentView.from_stripe(intent)
 
 
+def create_series_payment_intent(
+    first: Booking, *, series_id: str, amount: int, occurrences: int, customer_id: str | None
+) -> PaymentIntentView:
+    """The one PaymentIntent of a recurring series (every occurrence's due-now amount): its metadata names the
+    series and the first occurrence's booking (webhooks find the series through it)."""
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": first.currency,
+        "automatic_payment_methods": {"enabled": True},
+        "description": f"{first.payment_type} for series {series_id} ({occurrences} sessions)",
+        "metadata": booking_metadata(first) | {"series_id": series_id, "occurrences": str(occurrences)},
+        "transfer_group": transfer_group(first),
+    }
+    if customer_id:
+        params["customer"] = customer_id
+    if first.payment_type == "deposit":
+        params["setup_future_usage"] = "off_session"  # each occurrence's balance is charged later with the saved card
+    with provider_errors("create the payment"):
+        intent = client().v1.payment_intents.create(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": f"series:{series_id}:payment_intent"},
+        )
+    return PaymentIntentView.from_stripe(intent)
+
+
 def payment_intents_of_customer(customer_id: str) -> list[PaymentIntentView]:
     """Every PaymentIntent of the booking's Customer, oldest first (a strongly consistent list): the balance and
     fee payments are found here even if our record of one was lost."""
@@ -248,6 +273,7 @@ class RefundView(BaseModel):
     payment_intent: str | None = None
     purpose: str | None = None
     request: str | None = None  # the owner's request that made it (owner refunds)
+    booking_id: str | None = None  # the booking it was made for (ours); None for the Dashboard's
     created: int = 0
 
     @property
@@ -265,6 +291,7 @@ class RefundView(BaseModel):
             payment_intent=expandable_id(data.get("payment_intent")),
             purpose=(data.get("metadata") or {}).get("purpose"),
             request=(data.get("metadata") or {}).get("request"),
+            booking_id=(data.get("metadata") or {}).get("booking_id"),
             created=int(data.get("created") or 0),
         )
 

@@ -29,7 +29,7 @@ from booking.errors import (
     PaymentProviderError,
     SlotUnavailable,
 )
-from booking.flows import packages
+from booking.flows import packages, series
 from booking.flows.confirmation import confirm_booking
 from booking.flows.payment_outcomes import record_payment
 from booking.money import payouts
@@ -176,6 +176,8 @@ def payment_succeeded(obj: dict[str, Any]) -> str:
     logger.append_keys(booking_id=booking_id)
     if intent.purpose in LATER_PURPOSES:
         return later_payment(booking_id, intent)
+    if intent.metadata.get("series_id"):
+        return series.payment_succeeded(intent, actor="stripe")
     try:
         booking = record_payment(booking_id, intent, actor="stripe")
     except BookingNotFound:
@@ -287,6 +289,8 @@ def _settle_for(obj: dict[str, Any]) -> tuple[Booking | None, str]:
     if package_id:
         return None, packages.stripe_refunded(package_id)
     booking, ignored = _booking_named(booking_id)
+    if booking is not None and booking.series_id:
+        series.settle_siblings(booking)  # a Dashboard refund of the series charge may belong to any occurrence
     return (settle(booking, stripe_changed=True), "") if booking is not None else (None, ignored)
 
 
