@@ -7,6 +7,9 @@ import { ApiError, apiRequest, el, formatMoney, loadStripe, pageParams, sleep } 
 import { announce, facts, homeLink, notice, patiently, setUp, show } from "../page.js";
 
 const PURPOSES = {
+  // A first payment reaches the pay page through a waitlist offer: a seat held for the client until it is paid.
+  deposit: "The deposit that secures your place",
+  full: "The payment that secures your place",
   balance: "The balance of your booking",
   late_cancel_fee: "The late cancellation fee",
   no_show_fee: "The missed appointment fee",
