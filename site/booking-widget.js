@@ -17,6 +17,18 @@
  *                time of its service (POST /bookings/manage/reschedule); `move-note` says what moving costs
  *   package-id, package-secret   book with a package's credit (the package page sets them): the "Use a package"
  *                option starts checked and filled in, and only the services the package covers are listed
+ *   role-token   the client's sign-in token from the business's own site (a JWT it signs; README, Roles): set it
+ *                after the site's sign-in, remove it at sign-out (changes apply at once). It is sent as
+ *                create-intent's `role_token`; the API verifies it and prices the booking for the role (e.g.
+ *                "Resident artist: free"), and the widget shows that price before any payment. A token the API
+ *                refuses is said so, and the client may go on at the public price (event `bw-role-refused`).
+ *
+ * Groups, waitlists and series come from the service's data in GET /config: a service with `party_limit` > 1 asks
+ * how many people come (up to the seats left at the time chosen; the price per seat, a group rate when the party
+ * is large enough; the others' names optional); a full time of a `waitlist` service offers its waitlist (POST
+ * /waitlist: the place in line, then an email with a link to pay when seats free up); a service with `recurrence`
+ * offers "Repeat" (weekly or every N weeks, a number of sessions), previews which dates are free (GET
+ * /availability/series) and books the free ones with one payment.
  *
  * Theming: set these custom properties on booking-widget (or any ancestor):
  *   --bw-accent      buttons, selected choices, focus ring         (default #4a32c9)
@@ -37,7 +49,8 @@
  * has the payment, before the redirect to the verify page; `bw-booked` {detail: {booking_id}} when nothing was due
  * (a free service, a 100% promo code, a package credit), before the redirect; in rebook mode `bw-rebooked`
  * {detail: the API's answer, or null when the booking was moved already}; in reschedule mode `bw-rescheduled`
- * {detail: the manage view at the new time}.
+ * {detail: the manage view at the new time}; `bw-waitlisted` {detail: POST /waitlist's answer} once the client is
+ * in line; `bw-role-refused` {detail: {reason}} when the API refused the role-token (the site may sign in again).
  */
 
 // A relative import resolves against this module's own URL (import.meta.url), so the widget works from any origin.
@@ -159,6 +172,32 @@ booking-widget { display: block; max-width: var(--bw-max-width); margin-inline: 
 .bw-package-fields { display: grid; gap: 12px; padding-left: 28px; }
 .bw-nothing-due { margin: 0 0 16px; padding: 10px 14px; border-radius: var(--bw-radius); background: var(--bw-surface); font-weight: 600; }
 .bw[aria-busy="true"] .bw-body { opacity: .75; }
+.bw-slot .bw-seats { display: block; font-size: .75rem; font-weight: 500; white-space: normal; line-height: 1.2; margin-top: 1px; }
+.bw-slot-full { border-style: dashed; background: var(--bw-surface); color: var(--bw-fg); }
+.bw-slot-full .bw-seats { color: var(--bw-muted); font-weight: 600; }
+.bw-slot-full:hover .bw-seats { color: inherit; }
+.bw-party, .bw-repeat { border-top: 1px solid var(--bw-border); padding-top: 14px; margin-bottom: 16px; display: grid; gap: 10px; }
+.bw-party .bw-field, .bw-repeat .bw-field { margin-bottom: 0; }
+.bw-field input[type="number"] { max-width: 8em; }
+.bw-price { margin: 0 0 14px; padding: 10px 14px; border-radius: var(--bw-radius); background: var(--bw-surface); font-weight: 600; }
+.bw-price .bw-muted { font-weight: 500; }
+.bw-members { display: grid; gap: 12px; }
+.bw-member { border: 1px solid var(--bw-border); border-radius: var(--bw-radius); padding: 10px 12px; margin: 0; min-width: 0; display: grid; gap: 8px 12px; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); }
+.bw-member legend { font-weight: 650; padding: 0 4px; }
+.bw-member .bw-field { margin-bottom: 0; }
+.bw-disclosure { justify-self: start; justify-content: flex-start; text-align: left; padding-inline: 0; text-decoration: none; }
+.bw-disclosure-text { text-decoration: underline; }
+.bw-disclosure-icon { flex: none; width: 1.1em; text-align: center; }
+.bw-series-dates { list-style: none; margin: 0; padding: 0; display: grid; gap: 6px; }
+.bw-series-dates li { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 2px 12px; padding: 8px 12px; border: 1px solid var(--bw-border); border-radius: calc(var(--bw-radius) * .7); }
+.bw-series-dates li[data-free="false"] { border-style: dashed; color: var(--bw-muted); }
+.bw-series-dates li[data-free="false"] .bw-date { text-decoration: line-through; }
+.bw-free-tag { font-weight: 650; color: var(--bw-success); }
+.bw-series-dates li[data-free="false"] .bw-free-tag { color: var(--bw-error); }
+.bw-role-note { margin: 0 0 16px; padding: 10px 14px; border-radius: var(--bw-radius); border: 1px solid var(--bw-border); }
+.bw-role-note p { margin: 0; }
+.bw-position { font-size: 1.15rem; font-weight: 650; margin: 0 0 8px; }
+.bw-occurrences { margin: 0 0 14px; padding-left: 1.2em; }
 @media (max-width: 480px) {
   .bw-days { grid-template-columns: 1fr 1fr; }
   .bw-week-nav { grid-template-columns: 1fr 1fr; grid-template-areas: "label label" "prev next"; }
@@ -177,7 +216,37 @@ function injectStyle() {
 let widgetCount = 0;
 const credits = (n) => countOf(n, "credit");
 
+/** A role id as people read it: "resident_artist" -> "Resident artist". */
+const roleLabel = (role) => {
+  const words = String(role).replace(/[_-]+/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+};
+
+/** pricing.deposit_amount: a percent of a total, rounded half up to a whole minor unit (the API's rounding). */
+const depositOf = (total, percent) => Math.floor((total * percent + 50) / 100);
+
 class BookingWidget extends HTMLElement {
+  static get observedAttributes() {
+    return ["role-token"];
+  }
+
+  /** The site signed the client in or out: the next hold uses the new token; the details step says so now. */
+  attributeChangedCallback(name, before, after) {
+    if (name !== "role-token" || before === after || !this.started) return;
+    this.attempt = null;
+    if (this.roleNoteBox && this.roleNoteBox.isConnected) {
+      this.roleNoteBox.replaceChildren(this.roleNote() || "");
+      this.roleNoteBox.hidden = !this.roleToken;
+      this.showOptions();
+    }
+  }
+
+  /** The site's sign-in token, unless the API refused this very token (the client then goes on at the public price). */
+  get roleToken() {
+    const token = this.getAttribute("role-token");
+    return token && token !== this.roleRefused ? token : null;
+  }
+
   connectedCallback() {
     if (this.started) return;
     this.started = true;
@@ -193,6 +262,11 @@ class BookingWidget extends HTMLElement {
     this.pkg = { id: this.getAttribute("package-id") || "", secret: this.getAttribute("package-secret") || "" };
     this.usePackage = Boolean(this.pkg.id);
     this.pkgInfo = null; // GET /packages/{id}: its name, services and credits, when the page gave the package
+    this.participants = 1; // seats for a group service (create-intent `participants`)
+    this.members = []; // the others of the party: [{name, email}] by row (optional)
+    this.repeat = null; // {every_weeks, count} while "Repeat" is chosen (create-intent `recurrence`)
+    this.seriesPreview = null; // GET /availability/series for this.repeat
+    this.roleRefused = null; // the role-token the API refused
     injectStyle();
     this.status = el("div", { class: "bw-sr", role: "status", "aria-live": "polite" });
     this.notice = el("div", { class: "bw-notice-slot" });
@@ -333,7 +407,7 @@ class BookingWidget extends HTMLElement {
   /** Replaces the step shown and, once the client is using the widget, moves focus to its heading. */
   showStep(title, ...content) {
     const heading = el("h3", { class: "bw-step-title", tabindex: "-1" }, title);
-    this.body.replaceChildren(heading, ...content.filter(Boolean));
+    this.body.replaceChildren(heading, ...content.flat().filter(Boolean));
     if (this.interacted) heading.focus({ preventScroll: false });
     this.interacted = true;
     return heading;
@@ -353,12 +427,15 @@ class BookingWidget extends HTMLElement {
         `${service.duration_minutes} min`,
         isFree(service) ? "no payment needed" : covered ? "one package credit" : deposit ? `${this.moneyOf(service.deposit)} deposit to book` : "paid in full to book",
         others.length && !covered ? `also in ${others.join(", ")}` : null,
+        service.party_limit > 1 ? `groups up to ${service.party_limit}` : null,
+        ...(covered ? [] : (service.group_rates || []).map((rate) => `${this.moneyOf(rate.seat_prices[0])} a person from ${rate.min_participants}`)),
+        service.recurrence ? "weekly series" : null,
       ];
       const button = el(
         "button",
         { type: "button", class: "bw-service", "data-service": service.id },
         el("span", { class: "bw-service-name" }, service.name),
-        el("span", { class: "bw-service-price" }, isFree(service) ? "Free" : this.moneyOf(service.price)),
+        el("span", { class: "bw-service-price" }, isFree(service) ? "Free" : `${this.moneyOf(service.price)}${service.capacity > 1 ? " a person" : ""}`),
         el("span", { class: "bw-service-meta" }, meta.filter(Boolean).join(" · ")),
       );
       button.addEventListener("click", () => this.chooseService(service));
@@ -380,6 +457,11 @@ class BookingWidget extends HTMLElement {
       this.promo = null;
       this.currency = null;
       this.backupSlot = null;
+      this.participants = 1;
+      this.members = [];
+      this.membersOpen = false;
+      this.repeat = null;
+      this.seriesPreview = null;
     }
     this.service = service;
     this.paymentType = (service.payment_types || ["deposit"]).includes("deposit") ? "deposit" : "full";
@@ -419,7 +501,8 @@ class BookingWidget extends HTMLElement {
       this.clearNotice();
       this.renderServices();
     });
-    return el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), ` · ${this.moneyOf(this.service.price)}`), change);
+    const each = this.service.capacity > 1 ? " a person" : "";
+    return el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), ` · ${this.moneyOf(this.service.price)}${each}`), change);
   }
 
   async loadWeek(weekStart) {
@@ -463,17 +546,33 @@ class BookingWidget extends HTMLElement {
     if (week) {
       const days = el("div", { class: "bw-days" });
       let count = 0;
+      let waitlisted = 0;
       for (const day of week.days) {
         const headingId = `${this.uid}-d${day.date}`;
         const longDay = formatDay(day.date, { weekday: "long", month: "long", day: "numeric" });
         const slots = el("ul", { class: "bw-slots" });
+        let listed = 0;
         for (const slot of day.slots) {
-          count += 1;
+          const full = slot.seats_left !== undefined && slot.seats_left < 1;
+          // A full time offers its waitlist to a new booking; moving a booking or picking a backup needs free seats.
+          if (full && (this.moving || this.pickingBackup || !slot.waitlist)) continue;
+          if (this.pickingBackup && slot.seats_left < this.seats) continue; // the backup must seat the whole party
+          listed += 1;
+          if (!full) count += 1;
+          else waitlisted += 1;
           const time = formatTime(slot.start, this.timeZone);
           // While picking a backup, the booking's own time is shown but cannot be its own backup.
           const own = this.pickingBackup && this.chosenSlot && slot.start === this.chosenSlot.start;
-          const label = own ? `${longDay}, ${time}, your chosen time` : `${longDay}, ${time}`;
-          const button = el("button", { type: "button", class: "bw-slot", "data-start": slot.start, "aria-label": label, disabled: own }, time);
+          const group = this.service.capacity > 1;
+          const seats = full ? "Full: waitlist" : group ? `${countOf(slot.seats_left, "seat")} left` : null;
+          // The accessible name holds the visible text as it reads ("9:00 AM 12 seats left"), the day before it.
+          const label = `${longDay}, ${seats ? `${time} ${seats}` : time}${own ? ", your chosen time" : ""}`;
+          const button = el(
+            "button",
+            { type: "button", class: full ? "bw-slot bw-slot-full" : "bw-slot", "data-start": slot.start, "data-seats-left": slot.seats_left, "aria-label": label, disabled: own },
+            time,
+            seats ? [" ", el("span", { class: "bw-seats" }, seats)] : null,
+          );
           button.addEventListener("click", () => this.chooseSlot(slot));
           slots.append(el("li", {}, button));
         }
@@ -482,13 +581,13 @@ class BookingWidget extends HTMLElement {
             "div",
             { class: "bw-day", role: "group", "aria-labelledby": headingId, "data-date": day.date },
             el("h4", { class: "bw-day-name", id: headingId }, el("span", {}, formatDay(day.date, { weekday: "short" })), " ", el("span", {}, formatDay(day.date, { month: "short", day: "numeric" }))),
-            day.slots.length ? slots : el("p", { class: "bw-none" }, "No times"),
+            listed ? slots : el("p", { class: "bw-none" }, "No times"),
           ),
         );
       }
       content.push(days);
-      if (!count) content.push(el("p", { class: "bw-muted" }, "No free times this week. Try the next week."));
-      this.announce(`${count} free times from ${label}`);
+      if (!count) content.push(el("p", { class: "bw-muted" }, waitlisted ? "No free times this week: join a full time's waitlist or try the next week." : "No free times this week. Try the next week."));
+      this.announce(`${count} free times from ${label}${waitlisted ? `, ${waitlisted} full with a waitlist` : ""}`);
     }
     this.body.replaceChildren(heading, ...content.filter(Boolean));
   }
@@ -512,7 +611,11 @@ class BookingWidget extends HTMLElement {
     this.chosenSlot = slot;
     if (this.backupSlot && this.backupSlot.start === slot.start) this.backupSlot = null;
     if (this.moving) this.renderRebook();
-    else this.renderDetails();
+    else if (slot.waitlist && slot.seats_left < 1) this.renderWaitlist();
+    else {
+      this.seriesPreview = null; // its dates follow the first one
+      this.renderDetails();
+    }
   }
 
   // ---- rebook mode: another time on the same payment -----------------------------------------------------------
@@ -558,6 +661,138 @@ class BookingWidget extends HTMLElement {
     this.dispatchEvent(new CustomEvent(done, { bubbles: true, detail: moved }));
   }
 
+  // ---- a full time: its waitlist -------------------------------------------------------------------------------
+
+  renderWaitlist() {
+    const service = this.service;
+    const change = el("button", { type: "button", class: "bw-btn bw-btn-link", "data-action": "change-time" }, "Change time");
+    change.addEventListener("click", () => {
+      this.clearNotice();
+      this.openSlots(this.weekStart);
+    });
+    const summary = el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, service.name), el("br"), this.slotText(), el("br"), el("span", { class: "bw-muted" }, "This time is full.")), change);
+    const minutes = (this.config.booking && this.config.booking.hold_minutes) || 15;
+    const intro = el(
+      "p",
+      { class: "bw-waitlist-intro" },
+      `Join its waitlist: if ${service.party_limit > 1 ? "seats free up for your party" : "it frees up"}, we hold ${service.party_limit > 1 ? "them" : "it"} for you for ${minutes} minutes and email you a link to pay. Nothing is paid now.`,
+    );
+    const limit = service.party_limit || 1;
+    if (this.participants > limit) this.participants = limit;
+    const people =
+      limit > 1
+        ? this.field("participants", "People", {
+            type: "number",
+            value: String(this.participants),
+            attrs: { min: 1, max: limit, step: 1, inputmode: "numeric" },
+            hint: `You included; up to ${limit}.`,
+            onInput: (value) => {
+              const n = Number(value);
+              const ok = Number.isInteger(n) && n >= 1 && n <= limit;
+              this.setFieldError(people, ok || value === "" ? null : `Please enter a number of people from 1 to ${limit}.`);
+              if (ok) this.participants = n;
+            },
+          })
+        : null;
+    const submit = el("button", { type: "submit", class: "bw-btn bw-join-waitlist", "data-busy-label": "Joining…" }, "Join the waitlist");
+    const phoneRequired = Boolean(service.requires_phone);
+    const form = el(
+      "form",
+      { class: "bw-form bw-waitlist-form", novalidate: true },
+      people ? el("div", { class: "bw-party" }, people) : null,
+      el(
+        "fieldset",
+        { class: "bw-fieldset" },
+        el("legend", { class: "bw-legend" }, "Your details"),
+        this.field("name", "Full name", { autocomplete: "name", required: true }),
+        this.field("email", "Email", { type: "email", autocomplete: "email", required: true, hint: "The link to pay comes here when seats free up." }),
+        this.field("phone", phoneRequired ? "Phone" : "Phone (optional)", { type: "tel", autocomplete: "tel", required: phoneRequired, hint: "With country code, e.g. +14155550100." }),
+      ),
+      el("div", { class: "bw-actions" }, submit),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.busy(submit, () => this.joinWaitlist(form));
+    });
+    this.showStep("Join the waitlist", summary, intro, form);
+  }
+
+  async joinWaitlist(form) {
+    this.clearNotice();
+    for (const input of form.querySelectorAll('.bw-field[data-field="name"] input, .bw-field[data-field="email"] input, .bw-field[data-field="phone"] input')) {
+      this.attendee[input.name] = input.value.trim();
+    }
+    const problems = this.localProblems();
+    const people = form.querySelector('.bw-field[data-field="participants"] input');
+    const limit = this.service.party_limit || 1;
+    if (people && !(Number.isInteger(Number(people.value)) && Number(people.value) >= 1 && Number(people.value) <= limit)) {
+      problems.unshift({ field: "participants", message: `Please enter a number of people from 1 to ${limit}.` });
+    }
+    if (this.showFieldErrors(form, problems)) {
+      this.announce(`Please correct ${problems.length === 1 ? "1 field" : `${problems.length} fields`}.`);
+      return;
+    }
+    const attendee = { name: this.attendee.name, email: this.attendee.email, time_zone: this.timeZone };
+    if (this.attendee.phone) attendee.phone = this.attendee.phone;
+    const types = this.service.payment_types || ["full"];
+    const body = { service_id: this.service.id, start: this.chosenSlot.start, attendee, participants: people ? Number(people.value) : 1, payment_type: types.includes("deposit") ? "deposit" : "full" };
+    let answer;
+    try {
+      answer = await this.call("/waitlist", { body });
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "slot_available") {
+        // Seats freed up meanwhile: the time can be booked at once.
+        this.chosenSlot = { ...this.chosenSlot, seats_left: error.details.seats_left || 1, waitlist: false };
+        this.renderDetails();
+        this.showNotice("Good news: seats are free for this time now, so you can book it straight away.");
+        return;
+      }
+      if (error instanceof ApiError && error.status === 422 && error.fields.length && this.showFieldErrors(form, error.fields)) {
+        this.announce(error.message);
+        return;
+      }
+      this.showError(error, () => this.joinWaitlist(form));
+      return;
+    }
+    this.dispatchEvent(new CustomEvent("bw-waitlisted", { bubbles: true, detail: answer }));
+    this.renderWaitlisted(answer);
+  }
+
+  renderWaitlisted(answer) {
+    const minutes = (this.config.booking && this.config.booking.hold_minutes) || 15;
+    const summary = el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), el("br"), this.slotText()));
+    const party = answer.participants > 1 ? ` for ${answer.participants} people` : "";
+    const place = answer.position ? `You are number ${answer.position} in line${party}.` : "You are no longer waiting in this line: check your email for an offer.";
+    const again = el("button", { type: "button", class: "bw-btn bw-btn-secondary", "data-action": "change-time" }, "Look at other times");
+    again.addEventListener("click", () => this.openSlots(this.weekStart));
+    // The secret to leave is given once, when joining: this page can leave the line for the client.
+    const leave = answer.secret ? el("button", { type: "button", class: "bw-btn bw-btn-link bw-leave-waitlist", "data-busy-label": "Leaving…" }, "Leave the waitlist") : null;
+    if (leave) leave.addEventListener("click", () => this.busy(leave, () => this.leaveWaitlist(answer)));
+    this.showStep(
+      "You are on the waitlist",
+      summary,
+      el("p", { class: "bw-position", "data-position": answer.position ?? "" }, place),
+      answer.joined_now ? null : el("p", { class: "bw-muted" }, "You had joined this waitlist already: your place is kept."),
+      el("p", { class: "bw-waitlist-next" }, `When ${answer.participants > 1 ? "seats free up for your party, we hold them" : "a seat frees up, we hold it"} for you for ${minutes} minutes and email ${this.attendee.email} a link to pay. If the time is not paid by then, it goes to the next person in line.`),
+      el("div", { class: "bw-actions" }, again, leave),
+    );
+    this.announce(`You are on the waitlist. ${place}`);
+  }
+
+  async leaveWaitlist(answer) {
+    this.clearNotice();
+    try {
+      await this.call(`/waitlist/${encodeURIComponent(answer.entry_id)}`, { method: "DELETE", headers: { "X-Waitlist-Secret": answer.secret } });
+    } catch (error) {
+      this.showError(error, () => this.leaveWaitlist(answer));
+      return;
+    }
+    const again = el("button", { type: "button", class: "bw-btn", "data-action": "change-time" }, "Pick a time");
+    again.addEventListener("click", () => this.openSlots(this.weekStart));
+    this.showStep("You left the waitlist", el("p", { class: "bw-left-waitlist" }, `You are no longer waiting for ${this.slotText()}. Nothing was charged.`), el("div", { class: "bw-actions" }, again));
+    this.announce("You left the waitlist.");
+  }
+
   slotText(slot = this.chosenSlot) {
     return formatDateTime(slot.start, this.timeZone, undefined, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit" });
   }
@@ -580,11 +815,52 @@ class BookingWidget extends HTMLElement {
     return this.usePackage && !isFree(this.service);
   }
 
-  /** What the booking costs the client: nothing with a package credit, else the price less an applied promo code. */
+  /** Seats the booking takes: the party's size for a group service, else 1. */
+  get seats() {
+    return this.service.party_limit > 1 ? this.participants : 1;
+  }
+
+  /** The most people this booking may bring: the service's party limit and the seats left at the time chosen. */
+  get maxParty() {
+    const left = this.chosenSlot ? this.chosenSlot.seats_left : undefined;
+    return Math.max(1, Math.min(this.service.party_limit || 1, left > 0 ? left : Infinity));
+  }
+
+  /** The group rate this party's size earns in the chosen currency (the lowest seat price), or null. */
+  get groupRate() {
+    const currency = this.price.currency;
+    let best = null;
+    for (const rate of this.service.group_rates || []) {
+      const seat = (rate.seat_prices || []).find((p) => p.currency === currency);
+      if (seat && this.seats >= rate.min_participants && seat.amount < (best ? best.seat.amount : this.price.amount)) best = { ...rate, seat };
+    }
+    return best;
+  }
+
+  /** One seat's price for this party (the catalog's list price as the API computes it, before any role). */
+  get seatAmount() {
+    const rate = this.groupRate;
+    return rate ? rate.seat.amount : this.price.amount;
+  }
+
+  /** A series while "Repeat" is chosen: {every_weeks, count}; its dates booked are the preview's free ones. */
+  get occurrences() {
+    if (!this.repeat) return 1;
+    return this.seriesPreview ? this.seriesPreview.free : this.repeat.count;
+  }
+
+  /** The catalog has the series paid in full at booking (recurrence.payment "series"). */
+  get seriesInFull() {
+    return Boolean(this.repeat && this.service.recurrence && this.service.recurrence.payment === "series");
+  }
+
+  /** What one booking (one date) costs the client: nothing with a package credit, else the party's price less an
+   * applied promo code (GET /promo prices one seat: a party's discount is the API's, shown at payment). */
   get total() {
     if (this.packageCovers) return 0;
     const promo = this.appliedPromo;
-    return promo ? promo.answer.discounted_price.amount : this.price.amount;
+    if (promo && this.seats === 1 && !this.repeat) return promo.answer.discounted_price.amount;
+    return this.seatAmount * this.seats;
   }
 
   renderDetails() {
@@ -600,13 +876,22 @@ class BookingWidget extends HTMLElement {
     const phoneRequired = Boolean(service.requires_phone);
     this.submitButton = el("button", { type: "submit", class: "bw-btn bw-continue" });
     this.paymentBox = el("div", { class: "bw-payment-box" });
+    // One live region kept across changes: the party's and the series' price is announced as it changes.
+    this.priceEl = el("p", { class: "bw-price", "aria-live": "polite", hidden: true });
     this.currencyBox = free ? null : this.currencyPart();
     this.promoBox = free ? null : this.promoPart();
+    // A series takes no promo code, package or backup time (the API's rule): hidden while "Repeat" is chosen.
+    this.extrasBox = el("div", { class: "bw-extras" }, this.backupPart(), free ? null : this.packagePart(), this.promoBox);
+    this.roleNoteBox = el("div", { class: "bw-role-note", hidden: !this.roleToken }, this.roleNote() || "");
     const form = el(
       "form",
       { class: "bw-form", novalidate: true },
-      el("div", { class: "bw-extras" }, this.backupPart(), free ? null : this.packagePart(), this.promoBox),
+      this.partyPart(),
+      this.repeatPart(),
+      this.extrasBox,
       this.currencyBox,
+      this.roleNoteBox,
+      this.priceEl,
       this.paymentBox,
       el(
         "fieldset",
@@ -634,6 +919,224 @@ class BookingWidget extends HTMLElement {
     });
     this.showOptions();
     this.showStep("Your booking", summary, form);
+    if (this.repeat) this.loadSeriesPreview(0);
+  }
+
+  roleNote() {
+    if (!this.roleToken) return null;
+    return el("p", {}, el("strong", {}, "You are signed in. "), "The prices below are the public ones: your member price is applied when we hold your time, and shown before you pay anything.");
+  }
+
+  // ---- a party: how many people, their names (optional) --------------------------------------------------------
+
+  partyPart() {
+    this.membersBox = null;
+    if (!(this.service.party_limit > 1)) return null;
+    const max = this.maxParty;
+    if (this.participants > max) this.participants = max;
+    const people = this.field("participants", "People", {
+      type: "number",
+      value: String(this.participants),
+      attrs: { min: 1, max, step: 1, inputmode: "numeric" },
+      hint: `You included; up to ${max} for this time.`,
+      onInput: (value) => this.setParticipants(value, people),
+    });
+    const membersId = `${this.uid}-members`;
+    const icon = el("span", { class: "bw-disclosure-icon", "aria-hidden": "true" }, this.membersOpen ? "−" : "+");
+    this.membersToggle = el(
+      "button",
+      { type: "button", class: "bw-btn bw-btn-link bw-disclosure", "aria-expanded": String(Boolean(this.membersOpen)), "aria-controls": membersId },
+      icon,
+      el("span", { class: "bw-disclosure-text" }, "Add the names of the others (optional)"),
+    );
+    this.membersBox = el("div", { class: "bw-members", id: membersId, hidden: !this.membersOpen });
+    this.membersToggle.addEventListener("click", () => {
+      this.membersOpen = !this.membersOpen;
+      this.membersToggle.setAttribute("aria-expanded", String(this.membersOpen));
+      icon.textContent = this.membersOpen ? "−" : "+";
+      this.renderMembers();
+      const first = this.membersOpen && this.membersBox.querySelector("input");
+      if (first) first.focus();
+    });
+    const hint = el("p", { class: "bw-hint bw-members-hint" }, "With an email, each gets their own calendar invitation. You can also add them later from your booking's link.");
+    this.membersPart = el("div", { class: "bw-members-part", hidden: this.participants < 2 }, this.membersToggle, hint, this.membersBox);
+    this.renderMembers();
+    return el("div", { class: "bw-party" }, people, this.membersPart);
+  }
+
+  renderMembers() {
+    if (!this.membersBox) return;
+    this.membersPart.hidden = this.seats < 2;
+    this.membersBox.hidden = !this.membersOpen;
+    if (!this.membersOpen) return;
+    const rows = [];
+    for (let i = 0; i < this.seats - 1; i += 1) {
+      const member = this.members[i] || (this.members[i] = { name: "", email: "" });
+      rows.push(
+        el(
+          "fieldset",
+          { class: "bw-member", "data-member": i },
+          el("legend", {}, `Person ${i + 2}`),
+          this.field(`party.${i}.name`, "Name", { value: member.name, autocomplete: "off", onInput: (v) => (member.name = v) }),
+          this.field(`party.${i}.email`, "Email (optional)", { type: "email", value: member.email, autocomplete: "off", onInput: (v) => (member.email = v) }),
+        ),
+      );
+    }
+    this.membersBox.replaceChildren(...rows);
+  }
+
+  setParticipants(value, box) {
+    const max = this.maxParty;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      this.setFieldError(box, value === "" ? null : `Please enter a number of people from 1 to ${max}.`);
+      return;
+    }
+    this.setFieldError(box, null);
+    if (n === this.participants) return;
+    this.participants = n;
+    this.attempt = null;
+    this.renderMembers();
+    this.showOptions();
+    if (this.repeat) this.loadSeriesPreview();
+  }
+
+  /** One field's error (or none), as showFieldErrors shows it, without moving focus. */
+  setFieldError(box, message) {
+    const input = box.querySelector("input");
+    const error = box.querySelector(".bw-field-error");
+    const hint = box.querySelector(".bw-hint");
+    error.textContent = message || "";
+    error.hidden = !message;
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    const described = [message ? error.id : null, hint ? hint.id : null].filter(Boolean).join(" ");
+    if (described) input.setAttribute("aria-describedby", described);
+    else input.removeAttribute("aria-describedby");
+  }
+
+  /** The party's members with a name, for create-intent, and where each came from (the API names `party.N`). */
+  partyBody() {
+    const party = [];
+    const rows = [];
+    for (let i = 0; i < this.seats - 1; i += 1) {
+      const member = this.members[i];
+      if (!member || !member.name) continue;
+      party.push(member.email ? { name: member.name, email: member.email } : { name: member.name });
+      rows.push(i);
+    }
+    return { party, rows };
+  }
+
+  // ---- a series: repeat weekly or every N weeks ------------------------------------------------------------------
+
+  repeatPart() {
+    const policy = this.service.recurrence;
+    this.seriesBox = null;
+    if (!policy) return null;
+    const options = el("div", { class: "bw-options bw-options-row" });
+    const choices = [[0, "Just this date"], ...policy.every_weeks.map((n) => [n, n === 1 ? "Weekly" : `Every ${n} weeks`])];
+    for (const [every, label] of choices) {
+      const id = `${this.uid}-repeat-${every}`;
+      const input = el("input", { type: "radio", name: `${this.uid}-repeat`, id, value: every, checked: (this.repeat ? this.repeat.every_weeks : 0) === every });
+      input.addEventListener("change", () => this.chooseRepeat(every));
+      options.append(el("label", { class: "bw-option", for: id }, input, el("span", {}, el("strong", {}, label))));
+    }
+    const count = this.field("sessions", "Sessions", {
+      type: "number",
+      value: String(this.repeat ? this.repeat.count : Math.min(4, policy.max_occurrences)),
+      attrs: { min: 2, max: policy.max_occurrences, step: 1, inputmode: "numeric" },
+      hint: `This date included: 2 to ${policy.max_occurrences}.`,
+      onInput: (value) => {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 2 || n > policy.max_occurrences) {
+          this.setFieldError(count, value === "" ? null : `Please enter 2 to ${policy.max_occurrences} sessions.`);
+          return;
+        }
+        this.setFieldError(count, null);
+        if (this.repeat && this.repeat.count !== n) {
+          this.repeat = { ...this.repeat, count: n };
+          this.loadSeriesPreview();
+        }
+      },
+    });
+    this.sessionsBox = count;
+    this.seriesBox = el("div", { class: "bw-series-preview", "aria-live": "polite" });
+    const payNote = policy.payment === "series" ? "A series is paid in full when you book it." : "Each session's deposit (or price) is paid when you book the series.";
+    this.repeatDetails = el("div", { class: "bw-repeat-details", hidden: !this.repeat }, count, el("p", { class: "bw-hint" }, payNote), this.seriesBox);
+    return el(
+      "div",
+      { class: "bw-repeat" },
+      el("fieldset", { class: "bw-fieldset", style: "margin-bottom: 0" }, el("legend", { class: "bw-legend" }, "Repeat"), options),
+      this.repeatDetails,
+    );
+  }
+
+  chooseRepeat(every) {
+    const input = this.sessionsBox.querySelector("input");
+    const typed = Number(input.value);
+    const max = this.service.recurrence.max_occurrences;
+    const count = Number.isInteger(typed) && typed >= 2 && typed <= max ? typed : Math.min(4, max);
+    this.repeat = every ? { every_weeks: every, count } : null;
+    this.seriesPreview = null;
+    this.attempt = null;
+    this.repeatDetails.hidden = !this.repeat;
+    this.showOptions();
+    if (this.repeat) this.loadSeriesPreview(0);
+    else this.seriesBox.replaceChildren();
+  }
+
+  /** GET /availability/series for the repeat chosen (after a pause while typing); the latest answer wins. */
+  loadSeriesPreview(delay = 350) {
+    clearTimeout(this.previewTimer);
+    const ticket = (this.previewTicket = (this.previewTicket || 0) + 1);
+    this.seriesPreview = null;
+    this.seriesBox.replaceChildren(el("p", { class: "bw-loading" }, "Checking the dates…"));
+    this.previewPending = new Promise((resolve) => {
+      this.previewTimer = setTimeout(async () => {
+        const repeat = this.repeat;
+        if (!repeat) return resolve(null);
+        const params = new URLSearchParams({ service_id: this.service.id, start: this.chosenSlot.start, every_weeks: String(repeat.every_weeks), count: String(repeat.count), participants: String(this.seats) });
+        let preview = null;
+        try {
+          preview = await this.call(`/availability/series?${params}`);
+        } catch (error) {
+          if (ticket === this.previewTicket) this.seriesBox.replaceChildren(el("p", { class: "bw-field-error" }, error.message));
+          return resolve(null);
+        }
+        if (ticket !== this.previewTicket) return resolve(null);
+        this.seriesPreview = preview;
+        this.renderSeriesPreview();
+        this.showOptions();
+        resolve(preview);
+      }, delay);
+    });
+    return this.previewPending;
+  }
+
+  renderSeriesPreview() {
+    const preview = this.seriesPreview;
+    const why = { taken: "taken", not_offered: "not offered", blocked_date: "we are closed", buffer_conflict: "too close to another booking", inside_minimum_notice: "too soon", in_past: "past", beyond_booking_window: "too far ahead" };
+    const list = el("ul", { class: "bw-series-dates" });
+    for (const date of preview.dates) {
+      const when = formatDateTime(date.start, this.timeZone, undefined, { weekday: "short", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+      list.append(
+        el(
+          "li",
+          { "data-date": date.date, "data-free": String(date.free) },
+          el("span", { class: "bw-date" }, when),
+          el("span", { class: "bw-free-tag" }, date.free ? "Free" : `Not free: ${why[date.reason] || date.reason || "taken"}`),
+        ),
+      );
+    }
+    const total = preview.dates.length;
+    const summary =
+      preview.free === total
+        ? `All ${total} dates are free.`
+        : preview.free < 2 || !preview.dates[0].free
+          ? `Only ${preview.free} of ${total} dates are free: pick fewer sessions or another time, or book just this date.`
+          : `${preview.free} of ${total} dates are free: we book those ${preview.free} and leave out the others.`;
+    this.seriesBox.replaceChildren(el("p", { class: "bw-series-summary" }, summary), list);
   }
 
   /** "Text me a reminder": offered only when the business sends text messages (GET /config) and a phone is given. */
@@ -648,12 +1151,37 @@ class BookingWidget extends HTMLElement {
 
   /** Shows what the options chosen so far make of the price: the currency and promo code parts, the payment choice. */
   showOptions() {
+    if (!this.paymentBox) return;
     if (this.currencyBox) this.currencyBox.hidden = this.packageCovers;
     if (this.promoBox) this.promoBox.hidden = this.packageCovers;
+    if (this.extrasBox) this.extrasBox.hidden = Boolean(this.repeat);
     this.paymentBox.replaceChildren(this.paymentPart());
+    this.showPrice();
     const nothingDue = this.total === 0;
-    this.submitButton.textContent = nothingDue ? "Book now" : "Continue to payment";
+    // With a sign-in token the member price is the API's: whether a payment follows is known once the time is held.
+    this.submitButton.textContent = nothingDue ? "Book now" : this.roleToken ? "Continue" : "Continue to payment";
     this.submitButton.dataset.busyLabel = nothingDue ? "Booking…" : "Holding your time…";
+  }
+
+  /** The party's and the series' price from the service's data ("10 × $40.00 = $400.00"); create-intent's answer
+   * is what is charged, and the payment step shows it. */
+  showPrice() {
+    if (!this.priceEl) return;
+    const money = (amount) => formatMoney(amount, this.price.currency);
+    const lines = [];
+    if (this.seats > 1 && !this.packageCovers) {
+      const rate = this.groupRate;
+      const notes = [rate ? `Group rate from ${rate.min_participants} people.` : null, this.appliedPromo ? `${this.appliedPromo.code} is applied when we hold your time.` : null].filter(Boolean);
+      lines.push(el("span", { class: "bw-price-party" }, `${this.seats} × ${money(this.seatAmount)} = ${money(this.total)}`));
+      if (notes.length) lines.push(el("br"), el("span", { class: "bw-muted" }, notes.join(" ")));
+    }
+    if (this.repeat && !this.packageCovers) {
+      const n = this.occurrences;
+      if (lines.length) lines.push(el("br"));
+      lines.push(el("span", { class: "bw-price-series" }, `${countOf(n, "session")} × ${money(this.total)} = ${money(n * this.total)}`));
+    }
+    this.priceEl.replaceChildren(...lines);
+    this.priceEl.hidden = !lines.length;
   }
 
   paymentPart() {
@@ -668,16 +1196,31 @@ class BookingWidget extends HTMLElement {
           : `Your promo code covers the whole price (${this.moneyOf(price)}): nothing to pay.`;
       return el("p", { class: "bw-nothing-due" }, why);
     }
+    const money = (amount) => formatMoney(amount, price.currency);
+    const n = this.occurrences;
+    if (this.seriesInFull) {
+      return el(
+        "fieldset",
+        { class: "bw-fieldset" },
+        el("legend", { class: "bw-legend" }, "Payment"),
+        el("p", { class: "bw-nothing-due bw-series-due" }, `The series in full now: ${money(n * total)}`, el("br"), el("span", { class: "bw-muted" }, "Nothing more to pay at your sessions.")),
+      );
+    }
     const types = service.payment_types && service.payment_types.length ? service.payment_types : ["full"];
     if (!types.includes(this.paymentType)) this.paymentType = types[0];
-    // The deposit's amount is the API's (per currency); after a discount it is a share of the new total.
-    const deposit = total === price.amount ? price.deposit : undefined;
-    const money = (amount) => formatMoney(amount, price.currency);
+    // The deposit's amount is the API's (per currency); a party's is the same share of its price, rounded as the
+    // API rounds it; after a promo code's discount it is a share of the new total.
+    const promoed = Boolean(this.appliedPromo) && this.seats === 1 && !this.repeat;
+    const deposit = total === price.amount ? price.deposit : promoed ? undefined : { amount: depositOf(total, service.deposit_percent), currency: price.currency };
+    const each = deposit ? deposit.amount : depositOf(total, service.deposit_percent);
     const options = el("div", { class: "bw-options" });
     for (const type of types) {
       const id = `${this.uid}-pay-${type}`;
-      const [title, detail] =
-        type === "full"
+      const [title, detail] = this.repeat
+        ? type === "full"
+          ? [`Pay in full: ${money(n * total)}`, `${countOf(n, "session")}; nothing more to pay at your sessions.`]
+          : [`Pay a ${money(each)} deposit for each session now: ${money(n * each)}`, `${money(total - each)} is due at each session.`]
+        : type === "full"
           ? [`Pay in full: ${money(total)}`, "Nothing more to pay at your appointment."]
           : deposit
             ? [`Pay a ${this.moneyOf(deposit)} deposit now`, `${money(total - deposit.amount)} is due at your appointment.`]
@@ -824,7 +1367,7 @@ class BookingWidget extends HTMLElement {
     this.promoResult.textContent = text;
   }
 
-  field(name, label, { type = "text", autocomplete, required = false, hint, value, onInput, button } = {}) {
+  field(name, label, { type = "text", autocomplete, required = false, hint, value, onInput, button, attrs = {} } = {}) {
     const id = `${this.uid}-${name.replace(/[^a-z0-9]+/gi, "-")}`;
     const hintId = `${id}-hint`;
     const errorId = `${id}-error`;
@@ -837,8 +1380,13 @@ class BookingWidget extends HTMLElement {
       "aria-required": required ? "true" : null,
       "aria-describedby": hint ? hintId : null,
       value: value !== undefined ? value : this.attendee[name] || "",
+      ...attrs,
     });
-    input.addEventListener("input", () => (onInput ? onInput(input.value.trim()) : (this.attendee[name] = input.value.trim())));
+    input.addEventListener("input", () => {
+      if (input.getAttribute("aria-invalid") === "true") this.setFieldError(input.closest(".bw-field"), null); // being corrected
+      if (onInput) onInput(input.value.trim());
+      else this.attendee[name] = input.value.trim();
+    });
     return el(
       "div",
       { class: "bw-field", "data-field": name },
@@ -893,33 +1441,72 @@ class BookingWidget extends HTMLElement {
     return problems;
   }
 
+  /** The party's and the series' own faults, before anything is held. */
+  bookingProblems(form) {
+    const problems = [];
+    const people = form.querySelector('.bw-field[data-field="participants"] input');
+    if (people) {
+      const n = Number(people.value);
+      if (!Number.isInteger(n) || n < 1 || n > this.maxParty) problems.push({ field: "participants", message: `Please enter a number of people from 1 to ${this.maxParty}.` });
+    }
+    if (this.membersOpen) {
+      for (let i = 0; i < this.seats - 1; i += 1) {
+        const member = this.members[i];
+        if (member && !member.name && member.email) problems.push({ field: `party.${i}.name`, message: "Please add their name, or clear the email." });
+        else if (member && member.email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(member.email)) problems.push({ field: `party.${i}.email`, message: "Please enter a valid email address, or leave it empty." });
+      }
+    }
+    if (this.repeat) {
+      const sessions = form.querySelector('.bw-field[data-field="sessions"] input');
+      const n = Number(sessions.value);
+      const max = this.service.recurrence.max_occurrences;
+      if (!Number.isInteger(n) || n < 2 || n > max) problems.push({ field: "sessions", message: `Please enter 2 to ${max} sessions.` });
+      else if (!this.seriesPreview) problems.push({ field: "sessions", message: "We could not check which of these dates are free; please try again." });
+      else if (this.seriesPreview && (!this.seriesPreview.dates[0].free || this.seriesPreview.free < 2)) {
+        problems.push({ field: "sessions", message: "Fewer than 2 of these dates are free, starting with this one: pick fewer sessions or another time, or book just this date." });
+      }
+    }
+    return problems;
+  }
+
   async createIntent(form) {
     this.clearNotice();
     for (const input of form.querySelectorAll('.bw-field[data-field="name"] input, .bw-field[data-field="email"] input, .bw-field[data-field="phone"] input')) {
       this.attendee[input.name] = input.value.trim();
     }
-    const local = this.localProblems();
+    if (this.repeat && !this.seriesPreview) await (this.previewPending || this.loadSeriesPreview(0)); // its free dates are booked
+    const local = [...this.bookingProblems(form), ...this.localProblems()];
     if (this.showFieldErrors(form, local)) {
       this.announce(`Please correct ${local.length === 1 ? "1 field" : `${local.length} fields`}.`);
       return;
     }
     // A code typed but not applied yet is applied now: the client books at the price they saw.
     const typed = (this.promoText || "").toUpperCase();
-    if (!this.packageCovers && this.promoBox && typed !== (this.promo ? this.promo.code : "")) await this.applyPromo(typed);
-    if (!this.packageCovers && this.promo && !this.appliedPromo) {
+    if (!this.repeat && !this.packageCovers && this.promoBox && typed !== (this.promo ? this.promo.code : "")) await this.applyPromo(typed);
+    if (!this.repeat && !this.packageCovers && this.promo && !this.appliedPromo) {
       this.showFieldErrors(form, [{ field: "promo_code", message: this.promoResult.textContent || "This code cannot be used." }]);
       return;
     }
     const attendee = { name: this.attendee.name, email: this.attendee.email, time_zone: this.timeZone };
     if (this.attendee.phone) attendee.phone = this.attendee.phone;
-    const body = { service_id: this.service.id, start: this.chosenSlot.start, attendee, payment_type: this.total === 0 ? "full" : this.paymentType };
-    if (this.packageCovers) body.package = { id: this.pkg.id, secret: this.pkg.secret };
+    const body = { service_id: this.service.id, start: this.chosenSlot.start, attendee, payment_type: this.total === 0 || this.seriesInFull ? "full" : this.paymentType };
+    const { party, rows } = this.partyBody();
+    if (this.seats > 1) body.participants = this.seats;
+    if (party.length) body.party = party;
+    if (this.roleToken) body.role_token = this.roleToken;
+    if (this.repeat) {
+      // A series: the free dates of the preview; the others are skipped (a series takes no code, package or backup).
+      const skip = this.seriesPreview.dates.filter((d) => !d.free).map((d) => d.date);
+      body.recurrence = { every_weeks: this.repeat.every_weeks, count: this.repeat.count, ...(skip.length ? { skip } : {}) };
+      if (this.price.currency !== this.service.price.currency) body.currency = this.price.currency;
+    } else if (this.packageCovers) body.package = { id: this.pkg.id, secret: this.pkg.secret };
     else {
       if (this.price.currency !== this.service.price.currency) body.currency = this.price.currency;
       if (this.appliedPromo) body.promo_code = this.appliedPromo.code;
     }
-    if (this.backupSlot) body.backup_start = this.backupSlot.start;
+    if (this.backupSlot && !this.repeat) body.backup_start = this.backupSlot.start;
     if (this.smsBox && !this.smsBox.hidden && this.textReminder) body.notify = { sms: true };
+    this.partyRows = rows; // the API names party members by their place in `party`
     const bodyText = JSON.stringify(body);
     // The same attempt keeps its key: a retry or a second click finds the same hold and PaymentIntent.
     if (!this.attempt || this.attempt.body !== bodyText) this.attempt = { body: bodyText, key: uuid(), start: null };
@@ -932,8 +1519,45 @@ class BookingWidget extends HTMLElement {
       return;
     }
     attempt.start = started;
-    if (!started.client_secret && started.verify_url) this.bookedWithoutPayment(started);
+    if (!started.client_secret && started.verify_url && started.role) this.roleBooked(started);
+    else if (!started.client_secret && started.verify_url) this.bookedWithoutPayment(started);
     else await this.renderPayment(started);
+  }
+
+  /** What the API priced (create-intent's answer): the role's or the party's price, the series' sessions. */
+  pricedRows(started) {
+    const currency = started.currency;
+    const details = [started.participants > 1 ? countOf(started.participants, "person", "people") : null, started.series ? countOf(started.series.occurrences.length, "session") : null].filter(Boolean);
+    if (!started.role && !details.length) return null;
+    const label = `${started.role ? roleLabel(started.role) : "Price"}${details.length ? ` (${details.join(", ")})` : ""}`;
+    return [el("dt", {}, label), el("dd", { class: "bw-priced" }, started.total === 0 ? "free" : formatMoney(started.total, currency))];
+  }
+
+  sessionsList(started) {
+    if (!started.series) return null;
+    const items = started.series.occurrences.map((o) => el("li", {}, formatDateTime(o.start, this.timeZone, undefined, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit" })));
+    return [el("p", { class: "bw-legend", style: "margin: 0 0 4px" }, "Your sessions"), el("ol", { class: "bw-occurrences" }, items)];
+  }
+
+  /** A signed-in member owes nothing (e.g. resident artists book free): the price the API gave, then verify. */
+  roleBooked(started) {
+    const label = roleLabel(started.role);
+    const summary = el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), el("br"), this.slotText()));
+    const amounts = el("dl", { class: "bw-amounts" }, this.pricedRows(started), el("dt", {}, "Due now"), el("dd", { class: "bw-due-now" }, "Nothing"));
+    const go = el("button", { type: "button", class: "bw-btn bw-confirm-booking" }, "Confirm my booking");
+    go.addEventListener("click", () => {
+      go.disabled = true;
+      this.bookedWithoutPayment(started);
+    });
+    this.showStep(
+      `${label}: free`,
+      summary,
+      amounts,
+      this.sessionsList(started),
+      el("p", { class: "bw-nothing-due" }, `Your ${label.toLowerCase()} price: nothing to pay. This time is yours; confirm to get your confirmation email.`),
+      el("div", { class: "bw-actions" }, go),
+    );
+    this.announce(`${label}: free. Nothing to pay.`);
   }
 
   /** Nothing was due (free, a 100% code, a package credit): the booking is paid already; verify confirms it. */
@@ -950,6 +1574,36 @@ class BookingWidget extends HTMLElement {
     if (!(error instanceof ApiError)) {
       this.showError(error, () => this.createIntent(form));
       return;
+    }
+    if (error.code === "role_token_refused") {
+      // Nothing was held. The client may sign in again on the site (a new attribute) or book at the public price.
+      this.roleRefused = this.getAttribute("role-token");
+      this.attempt = null;
+      if (this.roleNoteBox) this.roleNoteBox.hidden = true;
+      this.showOptions();
+      this.dispatchEvent(new CustomEvent("bw-role-refused", { bubbles: true, detail: { reason: error.details.reason || null } }));
+      const go = el("button", { type: "button", class: "bw-btn bw-public-price", "data-busy-label": "Holding your time…" }, "Continue at the public price");
+      go.addEventListener("click", () => this.busy(go, () => this.createIntent(form)));
+      this.showNotice(`${error.message} You can sign in again on our site, or continue at the public price.`, { kind: "error", actions: [go] });
+      go.focus();
+      return;
+    }
+    if (error.code === "series_dates_unavailable") {
+      // A date went while the client was choosing: the preview again, so the free ones can be booked.
+      this.attempt = null;
+      this.loadSeriesPreview(0);
+      this.showNotice(error.message.replace(/ Nothing was held;.*$/, " Nothing was held: the dates are checked again below."), { kind: "error" });
+      return;
+    }
+    if (error.fields.some((f) => f.field.startsWith("party."))) {
+      // The API names members by their place in `party`; the form by their row.
+      error.fields.forEach((f) => (f.field = f.field.replace(/^party\.(\d+)/, (_, i) => `party.${(this.partyRows || [])[Number(i)] ?? i}`)));
+      if (!this.membersOpen) {
+        this.membersOpen = true;
+        this.membersToggle.setAttribute("aria-expanded", "true");
+        this.membersToggle.querySelector(".bw-disclosure-icon").textContent = "−";
+        this.renderMembers();
+      }
     }
     if (error.code === "promo_unavailable") {
       this.promo = null;
@@ -1011,12 +1665,13 @@ class BookingWidget extends HTMLElement {
     const amounts = el(
       "dl",
       { class: "bw-amounts" },
+      this.pricedRows(started),
       started.discount ? [el("dt", {}, `Promo code ${started.promo_code}`), el("dd", { class: "bw-discount" }, `−${formatMoney(started.discount, currency)}`)] : null,
       el("dt", {}, "Due now"),
       el("dd", { class: "bw-due-now" }, formatMoney(started.amount_due_now, currency)),
-      started.balance_due ? [el("dt", {}, "Due at your appointment"), el("dd", {}, formatMoney(started.balance_due, currency))] : null,
+      started.balance_due ? [el("dt", {}, started.series ? "Due at your sessions" : "Due at your appointment"), el("dd", { class: "bw-balance" }, formatMoney(started.balance_due, currency))] : null,
     );
-    const held = el("p", { class: "bw-muted bw-held" }, `We are holding this time for you until ${formatTime(started.hold_expires_at, this.timeZone)}.`);
+    const held = el("p", { class: "bw-muted bw-held" }, `We are holding ${started.series ? "these times" : "this time"} for you until ${formatTime(started.hold_expires_at, this.timeZone)}.`);
     const mountPoint = el("div", { class: "bw-pay-element", id: `${this.uid}-payment-element` }, el("p", { class: "bw-loading" }, "Loading the payment form…"));
     const payError = el("p", { class: "bw-pay-error", id: `${this.uid}-pay-error`, role: "alert" });
     const pay = el("button", { type: "button", class: "bw-btn bw-pay", "data-busy-label": "Paying…", "aria-describedby": payError.id }, `Pay ${formatMoney(started.amount_due_now, currency)}`);
@@ -1027,7 +1682,7 @@ class BookingWidget extends HTMLElement {
     });
     pay.disabled = true;
     const summary = el("div", { class: "bw-summary" }, el("p", {}, el("strong", {}, this.service.name), el("br"), this.slotText()));
-    this.showStep("Payment", summary, amounts, held, mountPoint, payError, el("div", { class: "bw-actions" }, pay, back));
+    this.showStep("Payment", summary, amounts, this.sessionsList(started), held, mountPoint, payError, el("div", { class: "bw-actions" }, pay, back));
     this.watchHold(started, held);
 
     try {
