@@ -129,6 +129,9 @@ def _build_world(runner: SpawnedRunner, name: str) -> World:
         table=_table_scanner(runner.info["dynamodb"]),
     )
     assert built.stripe_bodies and built.cal_bodies
+    # The hold reaches the stream's readers (the reports count it) within half a second: let that happen before the
+    # no-write checks snapshot the table (reading the outbox delivers the stream first).
+    requests.get(f"{api}/_local/outbox", timeout=60).raise_for_status()
     return built
 
 

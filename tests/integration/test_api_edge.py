@@ -21,6 +21,7 @@ SAMPLE_PARAMETERS = {
     "code": "late_payment",
     "package_id": "pkg_0123456789abcdef01234567",
     "block_id": "blk_0123456789abcdef01234567",
+    "entry_id": "wl_0123456789abcdef01234567",
 }
 JSON_LIMIT = 64 * 1024
 WEBHOOK_LIMIT = 1024 * 1024
