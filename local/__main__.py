@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--options", action="store_true", help="seed 003's options: WIMD25, a package, a blocked date moving a booking"
     )
+    demo.add_argument(
+        "--workshops",
+        action="store_true",
+        help="seed 004's workshop: a party at the group rate, a resident artist free, the waitlist, a series, reports",
+    )
     clock = commands.add_parser(
         "clock",
         help="move the running local runner's clock forward and run the scheduled functions once (e.g. 72h, 16m)",
@@ -56,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from local.demo import run_demo
 
-        return run_demo(args.api, close_tab=args.close_tab, jobs=args.jobs, owner=args.owner, options=args.options)
+        return run_demo(
+            args.api,
+            close_tab=args.close_tab,
+            jobs=args.jobs,
+            owner=args.owner,
+            options=args.options,
+            workshops=args.workshops,
+        )
     if args.command == "clock":
         from local.runner import advance_clock
 

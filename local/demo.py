@@ -546,7 +546,13 @@ def _restore_clock(api: str, offset: float) -> None:
 
 
 def run_demo(
-    api: str, *, close_tab: bool = False, jobs: bool = False, owner: bool = False, options: bool = False
+    api: str,
+    *,
+    close_tab: bool = False,
+    jobs: bool = False,
+    owner: bool = False,
+    options: bool = False,
+    workshops: bool = False,
 ) -> int:
     embedded: LocalEnvironment | None = None
     try:
@@ -561,7 +567,11 @@ def run_demo(
     session = requests.Session()
     try:
         before = _outbox_ids(session, api)
-        if options:
+        if workshops:
+            from local.demo_workshops import walk_workshops
+
+            final = walk_workshops(api)
+        elif options:
             final = walk_options(api)
         else:
             final = walk_jobs(api) if jobs else walk_owner(api) if owner else walk(api, close_tab=close_tab)

@@ -90,6 +90,21 @@ def test_options_demo_books_free_with_wimd25_uses_a_package_and_moves_a_booking_
     assert "Demo finished" in out
 
 
+def test_workshops_demo_books_a_party_an_artist_free_the_waitlist_a_series_and_reports_them() -> None:
+    out = _demo("--workshops")
+    assert "amount_received=20000 usd" in out  # 10 seats at the group rate: 400.00, its deposit
+    assert "Cal.com attendees: Frida Kahlo, Diego Rivera, Tina Modotti" in out
+    assert '"role": "resident_artist"' in out and '"total": 0' in out
+    assert "seats left: 0" in out and "Lucie Rie is number 1 in line" in out
+    assert '"amount_refunded": 4000' in out  # two seats of ten given back early: their share of the deposit
+    assert "EMAIL to lucie@example.com: A place is free for you" in out
+    assert "Lucie Rie's party of 2 is booked" in out
+    assert "amount_received=15000 usd" in out  # the course of three, in full
+    assert out.count("EMAIL to frida@example.com: Booked: Ceramics Workshop") == 4  # her party and three sessions
+    assert "refunded 40.00" in out
+    assert "Demo finished" in out
+
+
 @pytest.fixture
 def runner() -> Iterator[str]:
     port = _free_port()
