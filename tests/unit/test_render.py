@@ -86,6 +86,8 @@ REALISTIC: dict[str, dict[str, Any]] = {
         "pay_url": PAY,
         "participants": 2,
     },
+    "member_booked": {**BOOKING, "member_name": "Bea Costa"},
+    "member_cancelled": {**BOOKING, "member_name": "Bea Costa", "cancelled_by": "client"},
     "owner_alert": {
         "business_name": "Calm Studio",
         "business_time_zone": "Europe/London",
@@ -114,6 +116,20 @@ MINIMUM: dict[str, dict[str, Any]] = {
     },
     "waitlist_joined": {"service_name": "Massage"},
     "waitlist_offer": {"service_name": "Massage"},
+    "member_booked": {
+        "service_name": "Massage",
+        "start": START,
+        "member_name": "Bea",
+        "client_name": "Ana",
+        "calendar_uid": "bk_1@studio.example",
+    },
+    "member_cancelled": {
+        "service_name": "Massage",
+        "start": START,
+        "member_name": "Bea",
+        "client_name": "Ana",
+        "calendar_uid": "bk_1@studio.example",
+    },
     "owner_alert": {},
 }
 
@@ -446,6 +462,7 @@ def test_names_and_notes_are_escaped_in_html_and_kept_as_written_in_text(kind: s
         context(
             kind,
             client_name=hostile,
+            member_name=hostile,  # a party member's messages greet the member
             business_name="Tom & <Jerry>",
             service_name=f"Massage {hostile}",
             preparation=hostile,

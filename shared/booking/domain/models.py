@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from booking.digests import digest
 from booking.domain.lifecycle import SLOT_KEEPING, BookingStatus
 from booking.domain.pricing import PaymentType
 
@@ -18,6 +19,11 @@ class Attendee(BaseModel):
     email: str
     time_zone: str
     phone: str | None = None
+
+
+def member_key(email: str) -> str:
+    """A party member's key (Cal.com seat metadata, relay address, message keys): stable while their email is."""
+    return digest(email.strip().lower())[:12]
 
 
 class Participant(BaseModel):

@@ -42,10 +42,9 @@ from pydantic import Field
 from booking.api_models import LinkToken, PartyMemberIn, RequestBody
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
-from booking.digests import digest
 from booking.domain.catalog import Service, get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import Booking, Participant
+from booking.domain.models import Booking, Participant, member_key
 from booking.domain.policy import cancellation_terms
 from booking.errors import Conflict, InvalidRequest
 from booking.money import collections
@@ -81,11 +80,6 @@ class SeatsCancellation(RequestBody):
         max_length=49,
         description="The named members who leave (name or email); the other seats cancelled are unnamed ones",
     )
-
-
-def member_key(email: str) -> str:
-    """A member's key in Cal.com (seat metadata, relay address): stable while their email is."""
-    return digest(email.strip().lower())[:12]
 
 
 # --- booking -------------------------------------------------------------------------------------------------

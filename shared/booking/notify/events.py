@@ -17,7 +17,7 @@ from booking.dal.alerts import Alert
 from booking.dal.packages import PackageRecord, PackageStatus
 from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import Booking
+from booking.domain.models import Booking, Participant, member_key
 from booking.notify.messages import Channel, Kind
 from booking.notify.preferences import channels_for, client_email_kind, we_email
 from booking.settings import get_settings
@@ -115,6 +115,7 @@ def booking_changed(old: Booking | None, new: Booking | None, now: datetime) -> 
     if new.waitlist_entry_id and new.status == S.HELD and new.payment_intent_id and not (old and old.payment_intent_id):
         key = f"waitlist_offer:{new.payment_intent_id}"  # the offer's payment opened: its pay link goes out
         plan.messages += _for_booking(new, "waitlist_offer", key, now)
+    plan.messages += party_members(old, new, now)
     if new.status == S.SLOT_UNAVAILABLE and was != S.SLOT_UNAVAILABLE:
         plan.messages += _for_booking(new, "slot_lost", f"slot_lost:{iso(new.slot_start)}", now)
     known_refunds = {refund.refund_id for refund in old.refunds} if old else set()
@@ -136,6 +137,42 @@ def booking_changed(old: Booking | None, new: Booking | None, now: datetime) -> 
             continue
         plan.messages += _for_booking(new, kind, key, now, payment_id=payment.payment_id)
     return plan
+
+
+def _members(booking: Booking | None) -> dict[str, Participant]:
+    """The party's members with an email while the booking is confirmed, by key (seed 004: each gets their own)."""
+    if booking is None or booking.status != S.CONFIRMED:
+        return {}
+    return {member_key(member.email): member for member in booking.party if member.email}
+
+
+def party_members(old: Booking | None, new: Booking, now: datetime) -> list[Planned]:
+    """A party member named with an email hears that they are booked (the booking confirmed, or they were added to
+    it) and that they are not any more (the booking ended, or their seat was given back); the payer hears the rest."""
+    if not client_email_kind("member_booked"):
+        return []
+    before, after = _members(old), _members(new)
+    start = iso(new.slot_start)
+    planned: list[Planned] = []
+    for kind, members in (
+        ("member_booked", {key: m for key, m in after.items() if key not in before}),
+        ("member_cancelled", {key: m for key, m in before.items() if key not in after}),
+    ):
+        for key, member in members.items():
+            assert member.email is not None
+            planned.append(
+                Planned(
+                    pk=f"BOOKING#{new.booking_id}",
+                    subject_id=new.booking_id,
+                    message_key=f"{kind}:{key}:{start}",
+                    kind=kind,  # type: ignore[arg-type]
+                    channel="email",
+                    recipient=member.email,
+                    context={"member_name": member.name},
+                    send_at=now,
+                )
+            )
+    return planned
 
 
 def _for_package(package: PackageRecord, kind: Kind, key: str, now: datetime, **context: Any) -> list[Planned]:

@@ -18,7 +18,7 @@ LINE_OCTETS = 75  # RFC 5545 3.1: lines longer than this are folded (CRLF + a sp
 
 
 def calendar_attachment(ctx: MessageContext) -> Attachment:
-    method = "CANCEL" if ctx.kind == "cancelled" else "REQUEST"
+    method = "CANCEL" if ctx.kind in ("cancelled", "member_cancelled") else "REQUEST"
     return Attachment(
         filename="booking.ics",
         # charset: names and notes may be any language; method: mail clients show Accept/Remove from it

@@ -22,6 +22,8 @@ Kind = Literal[
     "credit_used",  # a package credit booked a session: credits left
     "waitlist_joined",  # on a full slot's waitlist: its place in line (sent by the sweep, within 5 minutes)
     "waitlist_offer",  # seats freed for a party on the waitlist: held for it until hold_until, the pay link
+    "member_booked",  # to a party member named with an email: booked in the payer's party (seed 004), an .ics
+    "member_cancelled",  # ... and no longer (the booking cancelled, or the member's seat given back)
     "owner_alert",  # to the owner: something needs a person (owner/alerts.py)
 ]
 Channel = Literal["email", "sms"]
@@ -39,10 +41,12 @@ CLIENT_KINDS: frozenset[str] = frozenset(
         "credit_used",
         "waitlist_joined",
         "waitlist_offer",
+        "member_booked",
+        "member_cancelled",
     }
 )
 # What Cal.com itself emails an attendee (CLIENT_EMAILS=calcom or both leaves these to Cal.com).
-CALCOM_SENDS: frozenset[str] = frozenset({"confirmed", "rescheduled", "cancelled"})
+CALCOM_SENDS: frozenset[str] = frozenset({"confirmed", "rescheduled", "cancelled", "member_booked", "member_cancelled"})
 # The kinds worth a text message when SMS is on (short, time-critical); the rest are email only.
 SMS_KINDS: frozenset[str] = frozenset(
     {"confirmed", "reminder", "rescheduled", "cancelled", "payment_action", "slot_lost", "waitlist_offer"}
@@ -83,6 +87,7 @@ class MessageContext(BaseModel):
     hold_until: AwareDatetime | None = None  # waitlist_offer: the seats are held for the client until then
     participants: int = 1  # seats the booking (or the waitlist entry) takes (a party's)
     position: int | None = None  # waitlist_joined: 1 = next in line
+    member_name: str | None = None  # member_booked / member_cancelled: the member written to (client_name: the payer)
     hours_before: int | None = None  # reminder: the offset it was scheduled at
     preparation: str | None = None  # the service's preparation note (seed 003)
     package_credit: bool = False  # paid with a package credit

@@ -44,7 +44,7 @@ MONTHS = (
     "November",
     "December",
 )
-CALENDAR_KINDS = frozenset({"confirmed", "rescheduled", "cancelled"})
+CALENDAR_KINDS = frozenset({"confirmed", "rescheduled", "cancelled", "member_booked", "member_cancelled"})
 
 
 @lru_cache(maxsize=1)

@@ -248,6 +248,13 @@ def _booking_fields(item: MessageItem, booking: Booking, extra: dict[str, Any]) 
             from booking.flows.pay_links import pay_url
 
             fields["pay_url"] = pay_url(payment.payment_id)
+    if kind in ("member_booked", "member_cancelled"):
+        # Written to a member of the payer's party: their own name; times in the business's zone (theirs is unknown).
+        fields.update(member_name=extra.get("member_name"), client_time_zone=None)
+        if kind == "member_cancelled" and booking.status == BookingStatus.CONFIRMED:
+            fields["cancelled_by"] = None  # the booking goes on: only the member's seat was given back
+        elif kind == "member_cancelled":
+            fields["cancelled_by"] = booking.cancelled_by
     if kind == "waitlist_offer":
         if booking.status != BookingStatus.HELD or not booking.hold_is_live(clock_now()):
             raise Obsolete(f"the offer is {booking.status.value.lower()} now (its hold ended)")
