@@ -232,9 +232,14 @@ def test_a_member_seat_cancelled_in_cal_com_is_not_the_payers_and_the_booking_ca
     cal_double.cancel_seat(uid, seat)
     delivered = api.request("POST", "/webhooks/cal", raw=raw, headers=headers)
 
-    # Then the payer's booking is not cancelled by it
+    # Then the payer's booking is not cancelled by it: the member's seat is given back, their share refunded
+    # by the policy (well ahead: in full), as if the payer had cancelled it through the manage link
     assert delivered.status == 200, delivered.body
-    assert booking(confirmed["booking_id"]).status == "CONFIRMED"
+    after = booking(confirmed["booking_id"])
+    assert after.status == "CONFIRMED"
+    assert (after.participants, [m.name for m in after.party]) == (2, ["Potter 2"])
+    assert sum(r["amount"] for r in stripe_refunds(record.payment_intent_id or "")) == record.amount_paid // 3
+    assert after.history[-1].actor == "cal.com"
 
     # When the payer cancels the whole booking through the manage link
     cancelled = api.post("/bookings/manage/cancel", {"token": confirmed["manage_token"]})

@@ -238,8 +238,16 @@ def change_party(booking: Booking, members: list[Participant]) -> Booking:
     return seat_party(changed, actor="client")
 
 
-def cancel_seats(booking: Booking, seats: int, leaving: list[str]) -> Booking:
-    """Cancel `seats` of the party (the `leaving` members and unnamed seats), refund their share by the policy."""
+def cancel_seats(
+    booking: Booking,
+    seats: int,
+    leaving: list[str],
+    *,
+    actor: str = "client",
+    why: str = "cancelled by the party's payer",
+) -> Booking:
+    """Cancel `seats` of the party (the `leaving` members and unnamed seats), refund their share by the policy (a
+    member cancelling their own seat in Cal.com is the client's cancellation too: `actor` "cal.com")."""
     members = _leaving(booking, seats, leaving)
     service = get_catalog().service(booking.service_id)
     now = clock_now()
@@ -257,7 +265,7 @@ def cancel_seats(booking: Booking, seats: int, leaving: list[str]) -> Booking:
         fields, reason = _shares(current, ledger, service, seats, members, now)
         freed = current.seats[len(current.seats) - seats :]  # the party's last seats, never the payer's first
         held.booking = store.release_party_seats(
-            current, freed, holder=held.holder, actor="client", reason=reason, now=now, fields=fields
+            current, freed, holder=held.holder, actor=actor, reason=reason, now=now, fields=fields
         )
         decided.append(held.booking)
         return {}
@@ -265,7 +273,7 @@ def cancel_seats(booking: Booking, seats: int, leaving: list[str]) -> Booking:
     under_money_lease(booking.booking_id, decide)
     metrics.add_metric(name="PartySeatsCancelled", unit="Count", value=seats)
     after = decided[-1]
-    give_back_seats(after, members, "cancelled by the party's payer")
+    give_back_seats(after, members, why)
     return settle(after)
 
 

@@ -182,7 +182,7 @@ def booking_created(event: CalEvent) -> str:
 def booking_cancelled(event: CalEvent) -> str:
     bookings = _our_bookings(event, event.uid)
     if not bookings:
-        return "ignored: not made through our flow"
+        return _members_left(event) or "ignored: not made through our flow"
     organizer = (event.body.get("organizer") or {}).get("email")
     cancelled_by = event.body.get("cancelledBy")
     by_business = bool(organizer) and cancelled_by == organizer
@@ -190,6 +190,35 @@ def booking_cancelled(event: CalEvent) -> str:
     return "; ".join(
         _cancel(b, event, by_business=by_business, reason=f"cancelled in Cal.com: {reason}") for b in bookings
     )
+
+
+def _members_left(event: CalEvent) -> str | None:
+    """Members of a party who cancelled their own seats in Cal.com (the event names only them): their seats are
+    given back and their share refunded by the policy, as when the payer cancels them through the manage link."""
+    from booking.domain.models import member_key
+    from booking.flows.party import cancel_seats
+
+    emails = {str(a.get("email") or "").lower() for a in event.body.get("attendees") or []} - {""}
+    if not emails or not event.uid:
+        return None
+    for booking in (b for b in map(store.get_booking, store.booking_ids_by_cal_uid(event.uid)) if b and b.party):
+        leaving = [
+            member.email
+            for member in booking.party
+            if member.email
+            and (
+                member.email.lower() in emails
+                or any(f"+{booking.booking_id}-{member_key(member.email)}@" in email for email in emails)
+            )
+        ]
+        if not leaving:
+            continue
+        logger.append_keys(booking_id=booking.booking_id)
+        if booking.status != S.CONFIRMED:
+            return f"ignored: booking is {booking.status.value}"
+        cancel_seats(booking, len(leaving), leaving, actor="cal.com", why="cancelled by the member in Cal.com")
+        return f"{len(leaving)} member seat(s) of the party cancelled; their share refunded by the policy"
+    return None
 
 
 def booking_rejected(event: CalEvent) -> str:
