@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -141,16 +142,54 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
     if request.recurrence is not None:
         return series.start_series(service, request, role, claim, now, publishable_key)
     price = _price(service, request, now, role)
-    booking_id = new_booking_id()
+    draft = draft_hold(
+        service,
+        start,
+        request.attendee,
+        price,
+        now,
+        booking_id=new_booking_id(),
+        notify_email=request.notify.email,
+        notify_sms=request.notify.sms,
+        participants=request.participants,
+        idempotency_key_hash=claim[0] if claim else None,
+        promo_code=request.promo_code,
+        discount=price.discount,
+        package_id=request.package_id,
+        backup_start=backup_start,
+        party=request.party,
+        role=role,
+    )
+    booking = _hold(draft, service.capacity, claim, now)
+    logger.append_keys(booking_id=booking.booking_id)
+    metrics.add_metric(name="SlotHeld", unit="Count", value=1)
+    return _answer(booking, publishable_key)
+
+
+def draft_hold(
+    service: Service,
+    start: datetime,
+    attendee: Attendee,
+    price: Quote,
+    now: datetime,
+    *,
+    booking_id: str,
+    notify_email: bool,
+    notify_sms: bool,
+    participants: int = 1,
+    **fields: Any,
+) -> Booking:
+    """The booking a hold writes, priced by `price`: HELD until its payment, or PAID at once when nothing is due
+    (no payment at all). `fields`: what the caller adds (its promo code, series, waitlist entry...)."""
     nothing_due = price.amount_due_now == 0
-    draft = Booking(
+    return Booking(
         booking_id=booking_id,
         status=BookingStatus.PAID if nothing_due else BookingStatus.HELD,
         service_id=service.id,
         event_type_id=service.cal_event_type_id,
         slot_start=start,
         slot_end=start + timedelta(minutes=service.duration_minutes),
-        attendee=request.attendee,
+        attendee=attendee,
         payment_type=price.payment_type,
         currency=price.currency,
         total=price.total,
@@ -159,24 +198,14 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         hold_expires_at=to_utc(now) + timedelta(minutes=get_settings().hold_minutes),
         paid_at=now if nothing_due else None,
         provider_account=None if nothing_due else service.provider_account,
-        idempotency_key_hash=claim[0] if claim else None,
-        promo_code=request.promo_code,
-        discount=price.discount,
-        package_id=request.package_id,
-        backup_start=backup_start,
-        notify_email=request.notify.email,
-        notify_sms=request.notify.sms,
-        participants=request.participants,
-        party=request.party,
-        role=role,
+        notify_email=notify_email,
+        notify_sms=notify_sms,
+        participants=participants,
         list_price=price.list_price,
         created_at=now,
         updated_at=now,
+        **fields,
     )
-    booking = _hold(draft, service.capacity, claim, now)
-    logger.append_keys(booking_id=booking.booking_id)
-    metrics.add_metric(name="SlotHeld", unit="Count", value=1)
-    return _answer(booking, publishable_key)
 
 
 def _price(service: Service, request: BookingRequest, now: datetime, role: str | None) -> Quote:

@@ -35,7 +35,6 @@ from pydantic import BaseModel, Field
 
 from booking.api_models import LinkToken, RequestBody
 from booking.clock import now as clock_now
-from booking.clock import to_utc
 from booking.dal import bookings as store
 from booking.dal import series as series_store
 from booking.domain.catalog import STRIPE_MINIMUM_CHARGE, Service, get_catalog
@@ -59,7 +58,6 @@ from booking.observability import logger, metrics
 from booking.owner.alerts import flag
 from booking.providers import payments
 from booking.providers.payments import PaymentIntentView
-from booking.settings import get_settings
 
 if TYPE_CHECKING:
     from booking.flows.intents import BookingRequest, PaymentStart
@@ -259,7 +257,7 @@ def start_series(
     publishable_key: str,
 ) -> PaymentStart:
     """Hold every occurrence in one transaction and open the series' one PaymentIntent."""
-    from booking.flows.intents import new_booking_id
+    from booking.flows.intents import draft_hold, new_booking_id
 
     recurrence = request.recurrence
     assert recurrence is not None
@@ -282,36 +280,22 @@ def start_series(
     if 0 < due_now < minimum:
         raise InvalidRequest("The amount due is below the smallest card charge.", fields={"payment_type": "too small"})
     series_id = new_series_id()
-    nothing_due = due_now == 0
-    hold_until = to_utc(now) + timedelta(minutes=get_settings().hold_minutes)
     drafts = [
-        Booking(
+        draft_hold(
+            service,
+            start,
+            request.attendee,
+            price,
+            now,
             booking_id=new_booking_id(),
-            status=S.PAID if nothing_due else S.HELD,
-            service_id=service.id,
-            event_type_id=service.cal_event_type_id,
-            slot_start=start,
-            slot_end=start + timedelta(minutes=service.duration_minutes),
-            attendee=request.attendee,
-            payment_type=price.payment_type,
-            currency=price.currency,
-            total=price.total,
-            amount_due_now=price.amount_due_now,
-            balance_due=price.balance_due,
-            hold_expires_at=hold_until,
-            paid_at=now if nothing_due else None,
-            provider_account=None if nothing_due else service.provider_account,
-            idempotency_key_hash=claim[0] if claim and number == 1 else None,
             notify_email=request.notify.email,
             notify_sms=request.notify.sms,
             participants=request.participants,
+            idempotency_key_hash=claim[0] if claim and number == 1 else None,
             party=request.party,
             role=role,
-            list_price=price.list_price,
             series_id=series_id,
             occurrence=number,
-            created_at=now,
-            updated_at=now,
         )
         for number, start in enumerate(starts, start=1)
     ]

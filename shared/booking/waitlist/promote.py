@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from booking.clock import now as clock_now
-from booking.clock import to_utc
 from booking.dal import bookings as store
 from booking.dal import waitlist as line_store
 from booking.dal.waitlist import EntryChanged, EntryStatus, WaitlistEntry
@@ -34,7 +33,6 @@ from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 from booking.domain.pricing import PaymentType, quote
 from booking.observability import logger, metrics
-from booking.settings import get_settings
 
 S = BookingStatus
 PAID_STATUSES = frozenset({S.PAID, S.CONFIRMED, S.COMPLETED, S.NO_SHOW, S.SLOT_UNAVAILABLE})
@@ -123,34 +121,22 @@ def promote_slot(service: Service, start: datetime, now: datetime) -> int:
 
 def offer(service: Service, entry: WaitlistEntry, now: datetime) -> Booking:
     """Hold the party's seats for it, the entry OFFERED in the same transaction; then open its payment."""
-    from booking.flows.intents import hold_seats  # the hold's rules live once, there
+    from booking.flows.intents import draft_hold, hold_seats  # the hold's rules live once, there
 
     price = quote(service, payment_type_of(entry), entry.currency, participants=entry.participants)
     nothing_due = price.amount_due_now == 0
     booking_id = offer_booking_id(entry)
-    draft = Booking(
+    draft = draft_hold(
+        service,
+        entry.start,
+        entry.attendee,
+        price,
+        now,
         booking_id=booking_id,
-        status=S.PAID if nothing_due else S.HELD,
-        service_id=service.id,
-        event_type_id=service.cal_event_type_id,
-        slot_start=entry.start,
-        slot_end=entry.start + timedelta(minutes=service.duration_minutes),
-        attendee=entry.attendee,
-        payment_type=price.payment_type,
-        currency=price.currency,
-        total=price.total,
-        amount_due_now=price.amount_due_now,
-        balance_due=price.balance_due,
-        hold_expires_at=to_utc(now) + timedelta(minutes=get_settings().hold_minutes),
-        paid_at=now if nothing_due else None,
-        provider_account=None if nothing_due else service.provider_account,
         notify_email=entry.notify_email,
         notify_sms=entry.notify_sms,
         participants=entry.participants,
-        list_price=price.list_price,
         waitlist_entry_id=entry.entry_id,
-        created_at=now,
-        updated_at=now,
     )
     booking = hold_seats(draft, service.capacity, None, now, extra=line_store.offer_writes(entry, booking_id, now))
     logger.info("waitlist offer held", extra={"booking_id": booking_id, "waitlist_entry_id": entry.entry_id})
