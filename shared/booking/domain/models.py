@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from booking.digests import digest
 from booking.domain.lifecycle import SLOT_KEEPING, BookingStatus
 from booking.domain.pricing import PaymentType
+from booking.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from booking.domain.catalog import Service
 
 
 class Attendee(BaseModel):
@@ -260,3 +264,17 @@ class BookingToken(BaseModel):
     balance_due: int
     payment_type: PaymentType
     currency: str
+
+
+def check_phone(service: Service, attendee: Attendee, texts: bool) -> None:
+    """A phone the service needs, or the client's texts need (422 naming attendee.phone)."""
+    if service.requires_phone and not attendee.phone:
+        raise InvalidRequest(
+            f"{service.name} needs a phone number to reach you.",
+            fields={"attendee.phone": "required, in E.164 form (e.g. +14155550100)"},
+        )
+    if texts and not attendee.phone:
+        raise InvalidRequest(
+            "Text messages need a phone number.",
+            fields={"attendee.phone": "required for notify.sms, in E.164 form (e.g. +14155550100)"},
+        )

@@ -24,7 +24,7 @@ from booking.dal.transaction import Transaction
 from booking.digests import digest, fingerprint
 from booking.domain.catalog import STRIPE_MINIMUM_CHARGE, Service, get_catalog
 from booking.domain.lifecycle import BookingStatus
-from booking.domain.models import Attendee, Booking, Participant
+from booking.domain.models import Attendee, Booking, Participant, check_phone
 from booking.domain.pricing import PaymentType, Quote, discount_of, quote
 from booking.domain.pricing import list_price as price_of
 from booking.errors import (
@@ -125,16 +125,7 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
             return _replay(recorded, claim[2], publishable_key)
 
     service = get_catalog().service(request.service_id)
-    if service.requires_phone and not request.attendee.phone:
-        raise InvalidRequest(
-            f"{service.name} needs a phone number to reach you.",
-            fields={"attendee.phone": "required, in E.164 form (e.g. +14155550100)"},
-        )
-    if request.notify.sms and not request.attendee.phone:
-        raise InvalidRequest(
-            "Text reminders need a phone number.",
-            fields={"attendee.phone": "required for notify.sms, in E.164 form (e.g. +14155550100)"},
-        )
+    check_phone(service, request.attendee, request.notify.sms)
     check_party(service, request.participants, request.party, request.attendee.email)
     start = check_bookable(service, request.start, now, buffers=True)
     backup_start = _backup_start(service, request, start, now)

@@ -18,6 +18,7 @@ from booking.dal import waitlist as line_store
 from booking.dal.waitlist import EntryChanged, EntryStatus, WaitlistEntry
 from booking.digests import digest
 from booking.domain.catalog import Service, get_catalog
+from booking.domain.models import check_phone
 from booking.errors import Conflict, InvalidRequest, InvalidSlot, NotFound
 from booking.flows.availability import check_bookable
 from booking.observability import logger, metrics
@@ -72,16 +73,7 @@ def _checked(service: Service, request: JoinRequest) -> None:
             f"{service.name} takes parties of at most {service.party_limit}.",
             fields={"participants": f"at most {service.party_limit}"},
         )
-    if service.requires_phone and not request.attendee.phone:
-        raise InvalidRequest(
-            f"{service.name} needs a phone number to reach you.",
-            fields={"attendee.phone": "required, in E.164 form (e.g. +14155550100)"},
-        )
-    if request.notify.sms and not request.attendee.phone:
-        raise InvalidRequest(
-            "Text messages need a phone number.",
-            fields={"attendee.phone": "required for notify.sms, in E.164 form (e.g. +14155550100)"},
-        )
+    check_phone(service, request.attendee.to_domain(), request.notify.sms)
     service.price_in(request.currency)  # a currency the service is not sold in: 422 naming `currency`
 
 
