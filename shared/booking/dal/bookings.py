@@ -277,6 +277,51 @@ def _transition_update(
     return actions, unchanged, after
 
 
+def new_booking_item(
+    booking: Booking, now: datetime, *, reason: str = "slot held for payment", paid_with: str = "nothing"
+) -> BookingItem:
+    """The item of a booking just held: HELD, or HELD then PAID at once when nothing is due (`paid_with` says
+    what paid it), its history starting there."""
+    paid = booking.status == BookingStatus.PAID
+    item = BookingItem(
+        booking_pk(booking.booking_id),
+        "BOOKING",
+        due_at=due_at(BookingStatus.PAID if paid else BookingStatus.HELD, booking, now),
+        **{
+            name: _attribute_value(getattr(BookingItem, name), getattr(booking, name))
+            for name in Booking.model_fields
+            if getattr(booking, name) is not None
+        },
+    )
+    item.history = [TransitionMap(at=now, actor="client", source="NEW", target="HELD", reason=reason)]
+    if paid:
+        item.history.append(
+            TransitionMap(at=now, actor="client", source="HELD", target="PAID", reason=f"paid with {paid_with}")
+        )
+    return item
+
+
+def put_seats(tx: Transaction, booking: Booking, now: datetime, *, prefix: str = "seat") -> None:
+    """Put every seat of a booking just held, each on condition it is free: held until the hold's end, or for
+    good when nothing is due. Labels: `prefix` for the first seat, `{prefix}{n}` for a party's others."""
+    hold_until = booking.hold_expires_at if booking.status == BookingStatus.HELD else None
+    for index, seat in enumerate(booking.seats):
+        tx.put(prefix if index == 0 else f"{prefix}{index}", _seat_item(booking, seat, hold_until), _seat_is_free(now))
+
+
+def put_claim(tx: Transaction, idempotency: tuple[str, str, str], booking_id: str, now: datetime) -> None:
+    """Claim a client's Idempotency-Key (key hash, operation, request fingerprint) for the booking, once."""
+    key_hash, operation, fingerprint = idempotency
+    claim = IdempotencyItem(
+        f"IDEMPOTENCY#{key_hash}",
+        operation,
+        booking_id=booking_id,
+        fingerprint=fingerprint,
+        expires_ttl=now + IDEMPOTENCY_TTL,
+    )
+    tx.put("idempotency", claim, IdempotencyItem.pk.does_not_exist())
+
+
 def create_held_booking(
     booking: Booking,
     *,
@@ -296,44 +341,18 @@ def create_held_booking(
     `extra` adds writes of the caller's to the same transaction: a waitlist offer's entry moves to OFFERED with its
     hold, and any other hold of a waitlist service checks that nobody waits (label "waiting": PeopleWaiting).
     """
-    status = BookingStatus.PAID if booking.status == BookingStatus.PAID else BookingStatus.HELD
-    item = BookingItem(
-        booking_pk(booking.booking_id),
-        "BOOKING",
-        due_at=due_at(status, booking, now),
-        **{
-            name: _attribute_value(getattr(BookingItem, name), getattr(booking, name))
-            for name in Booking.model_fields
-            if getattr(booking, name) is not None
-        },
-    )
-    held = TransitionMap(at=now, actor="client", source="NEW", target="HELD", reason="slot held for payment")
-    item.history = [held]
-    if status == BookingStatus.PAID:
-        paid_with = f"a credit of package {booking.package_id}" if booking.package_id else "nothing"
-        if booking.promo_code and not booking.package_id:
-            paid_with = f"nothing (promo code {booking.promo_code})"
-        paid = TransitionMap(at=now, actor="client", source="HELD", target="PAID", reason=f"paid with {paid_with}")
-        item.history = [held, paid]
+    paid_with = f"a credit of package {booking.package_id}" if booking.package_id else "nothing"
+    if booking.promo_code and not booking.package_id:
+        paid_with = f"nothing (promo code {booking.promo_code})"
     tx = Transaction()
-    tx.put("booking", item, BookingItem.pk.does_not_exist())
-    hold_until = booking.hold_expires_at if status == BookingStatus.HELD else None
-    for label, seat in _seat_labels(booking):
-        tx.put(label, _seat_item(booking, seat, hold_until), _seat_is_free(now))
+    tx.put("booking", new_booking_item(booking, now, paid_with=paid_with), BookingItem.pk.does_not_exist())
+    put_seats(tx, booking, now)
     if booking.promo_code:
         promos.take_use(tx, booking.promo_code, booking.service_id, now)
     if booking.package_id:
         packages.take_credit(tx, booking.package_id, booking.booking_id, booking.service_id, now)
     if idempotency:
-        key_hash, operation, fingerprint = idempotency
-        claim = IdempotencyItem(
-            f"IDEMPOTENCY#{key_hash}",
-            operation,
-            booking_id=booking.booking_id,
-            fingerprint=fingerprint,
-            expires_ttl=now + IDEMPOTENCY_TTL,
-        )
-        tx.put("idempotency", claim, IdempotencyItem.pk.does_not_exist())
+        put_claim(tx, idempotency, booking.booking_id, now)
     if extra is not None:
         extra(tx)
     try:

@@ -20,9 +20,8 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from booking.dal import bookings as store
-from booking.dal.items import BookingItem, IdempotencyItem, TableMeta, TransitionMap
+from booking.dal.items import BookingItem, TableMeta
 from booking.dal.transaction import Transaction, TransactionCancelled
-from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on the items of one TransactWriteItems
@@ -127,26 +126,6 @@ def bookings_of(series: Series) -> list[Booking]:
     return [b for b in (store.get_booking(o.booking_id) for o in series.occurrences) if b is not None]
 
 
-def _booking_item(booking: Booking, now: datetime) -> BookingItem:
-    paid = booking.status == BookingStatus.PAID
-    item = BookingItem(
-        store.booking_pk(booking.booking_id),
-        "BOOKING",
-        due_at=store.due_at(booking.status, booking, now),
-        **{
-            name: store._attribute_value(getattr(BookingItem, name), getattr(booking, name))
-            for name in Booking.model_fields
-            if getattr(booking, name) is not None
-        },
-    )
-    reason = f"slot held for payment (occurrence {booking.occurrence} of series {booking.series_id})"
-    history = [TransitionMap(at=now, actor="client", source="NEW", target="HELD", reason=reason)]
-    if paid:
-        history.append(TransitionMap(at=now, actor="client", source="HELD", target="PAID", reason="paid with nothing"))
-    item.history = history
-    return item
-
-
 def create_held_series(
     series: Series, bookings: list[Booking], *, idempotency: tuple[str, str, str] | None, now: datetime
 ) -> None:
@@ -170,24 +149,12 @@ def create_held_series(
         SeriesItem.pk.does_not_exist(),
     )
     for booking in bookings:
-        tx.put(f"booking:{booking.occurrence}", _booking_item(booking, now), BookingItem.pk.does_not_exist())
-        hold_until = booking.hold_expires_at if booking.status == BookingStatus.HELD else None
-        for index, seat in enumerate(booking.seats):
-            tx.put(
-                f"seat:{booking.occurrence}:{index}",
-                store._seat_item(booking, seat, hold_until),
-                store._seat_is_free(now),
-            )
+        reason = f"slot held for payment (occurrence {booking.occurrence} of series {booking.series_id})"
+        item = store.new_booking_item(booking, now, reason=reason)
+        tx.put(f"booking:{booking.occurrence}", item, BookingItem.pk.does_not_exist())
+        store.put_seats(tx, booking, now, prefix=f"seat:{booking.occurrence}:")
     if idempotency:
-        key_hash, operation, fingerprint = idempotency
-        claim = IdempotencyItem(
-            f"IDEMPOTENCY#{key_hash}",
-            operation,
-            booking_id=series.first_booking_id,
-            fingerprint=fingerprint,
-            expires_ttl=now + store.IDEMPOTENCY_TTL,
-        )
-        tx.put("idempotency", claim, IdempotencyItem.pk.does_not_exist())
+        store.put_claim(tx, idempotency, series.first_booking_id, now)
     try:
         tx.commit()
     except TransactionCancelled as exc:
