@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 import stripe
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -221,25 +222,40 @@ def test_owner_blocks_a_day_one_booking_moves_to_its_backup_one_is_cancelled_and
         driver, ["No one can book this day", "cancelled in Cal.com and refunded in full"], "Block and move or cancel"
     )
 
-    result = wait_css(driver, "#block-result", timeout=60)
-    assert driver.find_element(By.ID, "tally-blocked").text == "1"
-    assert driver.find_element(By.ID, "tally-moved").text == "1"
-    assert driver.find_element(By.ID, "tally-cancelled").text == "1"
-    assert "1 booking moved to the backup time, 1 booking cancelled with a full refund" in result.text
-    moved = result.find_element(By.CSS_SELECTOR, f'#block-users tr[data-booking="{blocked_day_bookings["moved"]}"]')
-    cancelled = result.find_element(
-        By.CSS_SELECTOR, f'#block-users tr[data-booking="{blocked_day_bookings["cancelled"]}"]'
-    )
-    assert "Mona Backupper" in moved.text and "Moved to" in moved.text, moved.text
-    assert "Carl Nobackup" in cancelled.text and "$45.00 refunded" in cancelled.text, cancelled.text
+    wait_css(driver, "#block-result", timeout=60)
+
+    def texts(d: WebDriver) -> list[str]:
+        """The result's figures and rows, read in one go (the result may be drawn anew meanwhile: read again)."""
+        return [
+            d.find_element(By.ID, "tally-blocked").text,
+            d.find_element(By.ID, "tally-moved").text,
+            d.find_element(By.ID, "tally-cancelled").text,
+            d.find_element(By.ID, "block-result").text,
+            d.find_element(By.CSS_SELECTOR, f'#block-users tr[data-booking="{blocked_day_bookings["moved"]}"]').text,
+            d.find_element(
+                By.CSS_SELECTOR, f'#block-users tr[data-booking="{blocked_day_bookings["cancelled"]}"]'
+            ).text,
+        ]
+
+    blocked, moved_count, cancelled_count, result, moved, cancelled = WebDriverWait(
+        driver, 10, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(texts)
+    assert (blocked, moved_count, cancelled_count) == ("1", "1", "1")
+    assert "1 booking moved to the backup time, 1 booking cancelled with a full refund" in result
+    assert "Mona Backupper" in moved and "Moved to" in moved, moved
+    assert "Carl Nobackup" in cancelled and "$45.00 refunded" in cancelled, cancelled
     # The list has the block with its counts
     listed = row(driver, f'#blocks tr[data-from="{day}"]')
     assert "coach away" in listed.text
     axe_check(driver)
     screenshots(driver, "dashboard-blocked")
 
-    # Each changed booking links to its detail
-    moved.find_element(By.CSS_SELECTOR, "a[data-booking-link]").click()
+    # Each changed booking links to its detail (found again: the result may have been drawn anew since, as the
+    # block's run recorded its last outcome)
+    moved_link = f'#block-users tr[data-booking="{blocked_day_bookings["moved"]}"] a[data-booking-link]'
+    WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, moved_link).click() or True
+    )
     wait_text(driver, "#detail-title", "Mona Backupper")
     assert driver.find_element(By.ID, "view-bookings").is_displayed()
     assert not driver.find_element(By.ID, "view-blocks").is_displayed()
