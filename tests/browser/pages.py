@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import requests
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -97,7 +97,8 @@ def complete_3ds(driver: WebDriver) -> None:
 def wait_state(driver: WebDriver, state: str, timeout: float = 30) -> None:
     """The verify or pay page's final state (body[data-state])."""
     try:
-        WebDriverWait(driver, timeout).until(
+        # The widget leaves for the verify page meanwhile: a body read just before that is stale; read it again.
+        WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == state
         )
     except TimeoutException:

@@ -42,6 +42,51 @@ def _add(partition: str, day: date, counters: Counter[str], table: str) -> dict[
     }
 
 
+def _marker(marker_id: str, now: datetime, table: str) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {
+                "pk": {"S": f"STREAM#{marker_id}"},
+                "sk": {"S": "STREAM"},
+                "expires_ttl": {"N": str(int((now + MARKER_TTL).timestamp()))},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def fits_together(deltas: list[Contribution]) -> bool:
+    """Whether these records' markers and their days' ADDs (one per day) fit in one transaction."""
+    return len(deltas) + len({key for delta in deltas for key in delta}) <= MAX_TRANSACTION_ITEMS
+
+
+def apply_together(records: list[tuple[str, Contribution]], now: datetime) -> int:
+    """Apply several records' deltas in one transaction: each record's marker, and one ADD per day with their sum
+    (a transaction may not touch an item twice). If any was applied before (a redelivery), each is applied on its
+    own instead, and the ones applied before change nothing. Returns how many were applied now."""
+    if len(records) == 1:
+        return int(apply_once(*records[0], now))
+    table = get_settings().table_name
+    total: dict[tuple[str, date], Counter[str]] = {}
+    for _, delta in records:
+        for key, counters in delta.items():
+            total.setdefault(key, Counter()).update(counters)
+    items = [
+        *(_marker(record_id, now, table) for record_id, _ in records),
+        *(_add(partition, day, counters, table) for (partition, day), counters in sorted(total.items()) if counters),
+    ]
+    dynamodb = client("dynamodb")
+    try:
+        dynamodb.transact_write_items(TransactItems=items)
+    except dynamodb.exceptions.TransactionCanceledException as exc:
+        reasons = exc.response.get("CancellationReasons", [])
+        if not any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons[: len(records)]):
+            raise  # a conflict or a throttle: the stream retries from the first of these records
+        return sum(apply_once(record_id, delta, now) for record_id, delta in records)
+    return len(records)
+
+
 def apply_once(record_id: str, delta: Contribution, now: datetime) -> bool:
     """Add `delta` to its days once for this stream record. False: it was applied before (a redelivery).
 
@@ -54,18 +99,10 @@ def apply_once(record_id: str, delta: Contribution, now: datetime) -> bool:
     applied = False
     for number, part in enumerate(parts):
         marker_id = record_id if len(parts) == 1 else f"{record_id}#{number}"
-        marker = {
-            "Put": {
-                "TableName": table,
-                "Item": {
-                    "pk": {"S": f"STREAM#{marker_id}"},
-                    "sk": {"S": "STREAM"},
-                    "expires_ttl": {"N": str(int((now + MARKER_TTL).timestamp()))},
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-        items = [marker, *(_add(partition, day, delta[(partition, day)], table) for partition, day in part)]
+        items = [
+            _marker(marker_id, now, table),
+            *(_add(partition, day, delta[(partition, day)], table) for partition, day in part),
+        ]
         dynamodb = client("dynamodb")
         try:
             dynamodb.transact_write_items(TransactItems=items)

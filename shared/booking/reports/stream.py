@@ -61,22 +61,50 @@ def delta_of(record: StreamRecord) -> Contribution:
 
 
 def apply(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Apply a batch in order; the first record that fails is reported, so Lambda retries from it."""
-    applied = skipped = 0
+    """Apply a batch in order, consecutive records together in as few transactions as fit (a booking's flow is
+    several changes in one batch); the first record of a group that fails is reported, so Lambda retries from it."""
+    applied = duplicates = 0
+    group: list[tuple[str, str, Contribution]] = []  # (sequence, event id, delta) not applied yet
+
+    def flush() -> None:
+        nonlocal applied, duplicates
+        if group:
+            done = store.apply_together([(event_id, delta) for _, event_id, delta in group], clock_now())
+            applied, duplicates = applied + done, duplicates + len(group) - done
+            group.clear()
+
+    def failed(sequence: str) -> dict[str, Any]:
+        logger.exception("report record not applied; retried from here", extra={"sequence": sequence})
+        metrics.add_metric(name="ReportRecordFailed", unit="Count", value=1)
+        return {"batchItemFailures": [{"itemIdentifier": sequence}], "applied": applied, "duplicates": duplicates}
+
     for raw in records:
+        sequence = raw.get("dynamodb", {}).get("SequenceNumber", "")
         try:
             record = StreamRecord.model_validate(raw)
             delta = delta_of(record)
-            if delta:
-                if store.apply_once(record.eventID, delta, clock_now()):
-                    applied += 1
-                else:
-                    skipped += 1
         except Exception:
-            sequence = raw.get("dynamodb", {}).get("SequenceNumber", "")
-            logger.exception("report record not applied; retried from here", extra={"sequence": sequence})
-            metrics.add_metric(name="ReportRecordFailed", unit="Count", value=1)
-            return {"batchItemFailures": [{"itemIdentifier": sequence}], "applied": applied, "duplicates": skipped}
-    if skipped:
-        metrics.add_metric(name="ReportRecordDuplicate", unit="Count", value=skipped)
-    return {"batchItemFailures": [], "applied": applied, "duplicates": skipped}
+            first = group[0][0] if group else sequence
+            try:
+                flush()
+            except Exception:
+                return failed(first)
+            return failed(sequence)
+        if not delta:
+            continue
+        if group and not store.fits_together([*(d for _, _, d in group), delta]):
+            first = group[0][0]
+            try:
+                flush()
+            except Exception:
+                return failed(first)
+        group.append((sequence, record.eventID, delta))
+    if group:
+        first = group[0][0]
+        try:
+            flush()
+        except Exception:
+            return failed(first)
+    if duplicates:
+        metrics.add_metric(name="ReportRecordDuplicate", unit="Count", value=duplicates)
+    return {"batchItemFailures": [], "applied": applied, "duplicates": duplicates}
