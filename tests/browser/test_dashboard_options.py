@@ -127,6 +127,18 @@ def row(driver: WebDriver, selector: str, timeout: float = 20) -> WebElement:
     return wait_css(driver, selector, timeout)
 
 
+def row_text(driver: WebDriver, selector: str, timeout: float = 20) -> str:
+    """The row's text, read again if the list is drawn anew meanwhile (it refreshes while a block's run goes on)."""
+    stable = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+    return str(stable.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).text or False))
+
+
+def click_css(driver: WebDriver, selector: str, timeout: float = 20) -> None:
+    """Click the element, found again if the list was drawn anew between finding and clicking it."""
+    stable = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+    stable.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+
+
 def no_console_errors(driver: WebDriver) -> None:
     # A refused request (the 422 shown by field) is logged by Chromium as a failed resource: not a page error.
     errors = [e for e in console_errors(driver) if "favicon" not in e and "status of 4" not in e]
@@ -245,8 +257,7 @@ def test_owner_blocks_a_day_one_booking_moves_to_its_backup_one_is_cancelled_and
     assert "Mona Backupper" in moved and "Moved to" in moved, moved
     assert "Carl Nobackup" in cancelled and "$45.00 refunded" in cancelled, cancelled
     # The list has the block with its counts
-    listed = row(driver, f'#blocks tr[data-from="{day}"]')
-    assert "coach away" in listed.text
+    assert "coach away" in row_text(driver, f'#blocks tr[data-from="{day}"]')
     axe_check(driver)
     screenshots(driver, "dashboard-blocked")
 
@@ -276,8 +287,7 @@ def test_owner_blocks_a_day_one_booking_moves_to_its_backup_one_is_cancelled_and
     wait_css(driver, "#block-result")
 
     # Unblock, confirmed first; the day is offered again
-    listed = row(driver, f'#blocks tr[data-from="{day}"]')
-    listed.find_element(By.CSS_SELECTOR, "[data-unblock]").click()
+    click_css(driver, f'#blocks tr[data-from="{day}"] [data-unblock]')
     confirm_in_dialog(driver, ["1 booking moved and 1 booking cancelled stay as they are"], "Unblock")
     WebDriverWait(driver, 20).until(lambda d: not d.find_elements(By.CSS_SELECTOR, f'#blocks tr[data-from="{day}"]'))
     blocks = site.get("/admin/blocked-dates", headers=owner_headers(site)).json()["blocked_dates"]
