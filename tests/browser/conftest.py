@@ -249,7 +249,7 @@ def wait_css(driver: WebDriver, selector: str, timeout: float = 20) -> WebElemen
     )
 
 
-def wait_text(driver: WebDriver, selector: str, text: str, timeout: float = 20) -> WebElement:
+def wait_text(driver: WebDriver, selector: str, text: str, timeout: float = 30) -> WebElement:
     """The element matching `selector` once its text contains `text`."""
     WebDriverWait(driver, timeout).until(
         expected_conditions.text_to_be_present_in_element(("css selector", selector), text),
