@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -251,10 +252,15 @@ def wait_css(driver: WebDriver, selector: str, timeout: float = 20) -> WebElemen
 
 def wait_text(driver: WebDriver, selector: str, text: str, timeout: float = 30) -> WebElement:
     """The element matching `selector` once its text contains `text`."""
-    WebDriverWait(driver, timeout).until(
-        expected_conditions.text_to_be_present_in_element(("css selector", selector), text),
-        message=f"{text!r} never appeared in {selector} on {driver.current_url}",
-    )
+    try:
+        WebDriverWait(driver, timeout).until(
+            expected_conditions.text_to_be_present_in_element(("css selector", selector), text)
+        )
+    except TimeoutException:
+        shown = [element.text for element in driver.find_elements("css selector", selector)]
+        raise AssertionError(
+            f"{text!r} never appeared in {selector} on {driver.current_url}; it shows {shown}"
+        ) from None
     return driver.find_element("css selector", selector)
 
 
