@@ -291,20 +291,25 @@ const query = (params) => {
   return text ? "?" + text : "";
 };
 
+// Each list load takes a ticket: an answer to an earlier load (the unfiltered first page, slower than the filtered
+// one the owner asked for since) is dropped, never drawn over the newer one.
+let listTicket = 0;
+
 async function loadBookings() {
+  const ticket = ++listTicket;
   const cursor = state.cursors[state.cursors.length - 1];
   const table = $("bookings");
   table.setAttribute("aria-busy", "true");
   try {
     const [page] = await Promise.all([
       call("/admin/bookings" + query({ ...state.filters, limit: PAGE_SIZE, cursor })),
-      state.cursors.length === 1 ? loadTotals() : null,
+      state.cursors.length === 1 ? loadTotals(ticket) : null,
     ]);
-    renderBookings(page);
+    if (ticket === listTicket) renderBookings(page);
   } catch (error) {
-    if (state.token) problem(explain(error));
+    if (state.token && ticket === listTicket) problem(explain(error));
   } finally {
-    table.removeAttribute("aria-busy");
+    if (ticket === listTicket) table.removeAttribute("aria-busy");
   }
 }
 
@@ -337,12 +342,13 @@ function statusBadge(status) {
   return el("span", { class: "kit-badge", "data-kind": kind || null }, titleCase(status));
 }
 
-async function loadTotals() {
+async function loadTotals(ticket) {
   const panel = $("totals");
   panel.setAttribute("aria-busy", "true");
   const { status, from, to, flagged, balance_due } = state.filters;
   try {
     const totals = await call("/admin/summary" + query({ status, from, to, flagged, balance_due }));
+    if (ticket !== listTicket) return;
     $("t-count").textContent = String(totals.count);
     $("t-deposits").textContent = money(totals.deposits_taken, totals.currency);
     $("t-paid").textContent = money(totals.paid_total, totals.currency);
@@ -354,9 +360,9 @@ async function loadTotals() {
       (statuses.length ? "By status: " + statuses.join(", ") + "." : "") +
       (others.length ? ` Amounts in ${totals.currency.toUpperCase()}; bookings in ${others.join(", ").toUpperCase()} are not in these sums.` : "");
   } catch (error) {
-    if (state.token) problem(explain(error));
+    if (state.token && ticket === listTicket) problem(explain(error));
   } finally {
-    panel.removeAttribute("aria-busy");
+    if (ticket === listTicket) panel.removeAttribute("aria-busy");
   }
 }
 
