@@ -318,30 +318,30 @@ def hold_seats(
     checks that nobody waits for the slot (store.PeopleWaiting: the freed seats are theirs)."""
     if extra is None and get_catalog().service(draft.service_id).waitlist:
         extra = partial(waitlist_store.check_nobody_waiting, event_type_id=draft.event_type_id, start=draft.slot_start)
+
+    def attempt(first: int, others: list[int]) -> Booking | None:
+        """The draft written with these seats, or None when another booking took one of them meanwhile."""
+        booking = draft.model_copy(update={"seat_number": first, "extra_seat_numbers": others})
+        try:
+            store.create_held_booking(booking, idempotency=claim, now=now, extra=extra)
+        except store.PeopleWaiting:
+            raise  # a SeatTaken too, but no other seat of the slot is free for this hold either
+        except store.SeatTaken:
+            return None
+        return booking
+
     if draft.participants == 1:
         for seat_number in range(capacity):
-            booking = draft.model_copy(update={"seat_number": seat_number, "extra_seat_numbers": []})
-            try:
-                store.create_held_booking(booking, idempotency=claim, now=now, extra=extra)
-            except store.PeopleWaiting:
-                raise
-            except store.SeatTaken:
-                continue
-            return booking
+            if (held := attempt(seat_number, [])) is not None:
+                return held
         raise store.SeatTaken
     for _attempt in range(store.MAX_OPTIMISTIC_ATTEMPTS):
         free = store.free_seat_numbers(draft.event_type_id, draft.slot_start, capacity, now)
         if len(free) < draft.participants:
             break
         first, *others = free[: draft.participants]
-        booking = draft.model_copy(update={"seat_number": first, "extra_seat_numbers": others})
-        try:
-            store.create_held_booking(booking, idempotency=claim, now=now, extra=extra)
-        except store.PeopleWaiting:
-            raise
-        except store.SeatTaken:
-            continue
-        return booking
+        if (held := attempt(first, others)) is not None:
+            return held
     raise store.SeatTaken
 
 
