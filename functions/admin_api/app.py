@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-
 from booking.clock import now as clock_now
 from booking.domain.lifecycle import BookingStatus
 from booking.flows import blocked_dates, packages
-from booking.http import api_handler, create_app, responses
+from booking.http import Path, Query, Response, api_handler, content_types, create_app, responses
 from booking.owner import auth, promos
 from booking.owner import views as owner
 from booking.reports import views as reports

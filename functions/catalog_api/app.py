@@ -11,9 +11,6 @@ from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-
 from booking.api_models import (
     BookingRulesOut,
     BusinessOut,
@@ -36,7 +33,7 @@ from booking.flows.promos import CODE_PATTERN, PromoCheck
 from booking.flows.promos import check as check_promo
 from booking.flows.series import SeriesPreview
 from booking.flows.series import preview as series_preview
-from booking.http import api_handler, create_app, responses
+from booking.http import Path, Query, Response, api_handler, content_types, create_app, responses
 from booking.settings import MissingSetting, Settings, get_settings, stripe_publishable_key
 
 app = create_app()

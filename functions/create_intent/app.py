@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Header
-
 from booking.api_models import CreateIntentRequest
 from booking.flows.intents import BookingRequest, NotifyChoice, PaymentStart, start_booking
 from booking.flows.series import Recurrence
-from booking.http import api_handler, create_app, responses
+from booking.http import Header, api_handler, create_app, responses
 
 app = create_app()
 

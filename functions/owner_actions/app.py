@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from pydantic import Field
 
 from booking.api_models import RequestBody
 from booking.flows import blocked_dates, manage, packages
 from booking.flows.promos import CODE_PATTERN, normalise
-from booking.http import api_handler, create_app, responses
+from booking.http import Header, Path, api_handler, create_app, responses
 from booking.owner import actions, auth, flags, promos
 from booking.owner.views import OwnerBooking
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-
 from booking.flows import packages
-from booking.http import api_handler, create_app, responses
+from booking.http import Header, Path, api_handler, create_app, responses
 
 app = create_app()
 

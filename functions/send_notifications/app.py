@@ -8,11 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from booking.jobs.handler import Budget, ScheduledRun
 from booking.notify.stream import handle_records, sweep
-from booking.observability import logger, metrics, tracer
+from booking.observability import logger, metrics
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from booking.observability import logger, metrics, tracer
+from booking.observability import logger, metrics
 from booking.reports import stream as reports
 from booking.waitlist import promote as waitlist
 
@@ -29,7 +29,6 @@ def _first_failure(records: list[dict[str, Any]], *results: dict[str, Any]) -> l
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])

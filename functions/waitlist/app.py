@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-
-from booking.http import api_handler, create_app, responses
+from booking.http import Header, Path, api_handler, create_app, responses
 from booking.waitlist import join as waitlist
 from booking.waitlist.views import JoinRequest, WaitlistAnswer
 

@@ -6,6 +6,11 @@ parameters one more each, so a cold start parsed the same JSON up to six times: 
 benchmark machine, against a few ms for every client after the first of a shared session
 (bench/cold_start.py). botocore sessions are not thread-safe for making clients, so there is one per thread:
 Lambda runs one thread per execution environment, the local runner one per container.
+
+PynamoDB also makes a client per connection, so each model class had its own HTTP connection pool: a first
+event touching three model classes opened three TLS connections to DynamoDB, each loading the CA bundle
+(~16 ms) and shaking hands. Connections asking for the same client (service, region, endpoint, options) share
+one here: one TLS connection to DynamoDB per container.
 """
 
 from __future__ import annotations
@@ -33,6 +38,40 @@ def client(service: str) -> Any:
     return session().create_client(service)
 
 
+class _SharedClients:
+    """The thread's session as PynamoDB sees it: connections with the same settings get the same client."""
+
+    def __init__(self, real: botocore.session.Session) -> None:
+        self._real = real
+        self._clients: dict[str, Any] = {}
+
+    def create_client(
+        self, service_name: str, region_name: str | None = None, endpoint_url: str | None = None, **options: Any
+    ) -> Any:
+        config = options.get("config")
+        settings = getattr(config, "_user_provided_options", None) if config is not None else None
+        key = repr((service_name, region_name, endpoint_url, sorted(options), sorted((settings or {}).items())))
+        found = self._clients.get(key)
+        # PynamoDB asks again when a client has no credentials (botocore caches empty ones): make a new one then.
+        signer = getattr(found, "_request_signer", None)
+        if found is None or (signer is not None and not signer._credentials):
+            found = self._clients[key] = self._real.create_client(
+                service_name, region_name=region_name, endpoint_url=endpoint_url, **options
+            )
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _pynamodb_session() -> _SharedClients:
+    found: _SharedClients | None = getattr(_local, "pynamodb_session", None)
+    if found is None:
+        found = _local.pynamodb_session = _SharedClients(session())
+    return found
+
+
 def share_session_with_pynamodb() -> None:
-    """PynamoDB calls botocore's get_session() for each connection it opens: make that the thread's session."""
-    pynamodb_connection.get_session = session
+    """PynamoDB calls botocore's get_session() for each connection it opens: make that the thread's session, whose
+    clients its connections share."""
+    pynamodb_connection.get_session = _pynamodb_session

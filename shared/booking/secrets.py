@@ -6,8 +6,9 @@ environment variable NAME_ARN (STRIPE_SECRET_KEY_ARN, CAL_WEBHOOK_SECRET_ARN, ..
 its role could not either (README, Permissions). An environment variable of the upper-case name itself
 (STRIPE_SECRET_KEY, ...) wins: that is how the local runner and the tests pass keys; the template never sets them.
 
-A secret is read through Powertools Parameters (cached for SECRET_CACHE_SECONDS), on a client of the
-container's shared botocore session (booking.aws) so no second session parses botocore's models.
+A secret is read with one GetSecretValue on a client of the container's shared botocore session (booking.aws)
+and kept for SECRET_CACHE_SECONDS, what Powertools Parameters' SecretsProvider did: it cost ~28 ms more on a
+first event (it imports boto3 and its own provider machinery; bench/cold_start.py --imports).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
+import threading
+import time
 from functools import cache
 from typing import Any, Literal
 
@@ -47,16 +51,40 @@ def provider_secret(name: SecretName) -> str:
     return str(value)
 
 
-@cache
-def _provider() -> Any:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+class _SecretCache:
+    """Each secret's JSON object, read once per SECRET_CACHE_SECONDS (per container)."""
 
-    return SecretsProvider(boto3_client=client("secretsmanager"))
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, secret_id: str) -> dict[str, Any]:
+        with self._lock:
+            found = self._values.get(secret_id)
+        if found is not None and found[0] > time.monotonic():
+            return found[1]
+        answer = client("secretsmanager").get_secret_value(SecretId=secret_id)
+        try:
+            values = json.loads(answer.get("SecretString") or "{}")
+        except ValueError:
+            values = {}
+        values = values if isinstance(values, dict) else {}
+        with self._lock:
+            self._values[secret_id] = (time.monotonic() + SECRET_CACHE_SECONDS, values)
+        return values
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+@cache
+def _provider() -> _SecretCache:
+    return _SecretCache()
 
 
 def _secret(secret_id: str) -> dict[str, Any]:
-    values = _provider().get(secret_id, transform="json", max_age=SECRET_CACHE_SECONDS)
-    return values if isinstance(values, dict) else {}
+    return _provider().get(secret_id)
 
 
 def same_secret(given: str, expected: str) -> bool:

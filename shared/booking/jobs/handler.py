@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from booking.observability import logger, metrics, tracer
+from booking.observability import logger, metrics
 
 STOP_WITH_SECONDS_LEFT = 15.0
 
@@ -36,7 +36,6 @@ class Budget:
 
 def scheduled_handler(job: Callable[[Budget], BaseModel]) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ScheduledRun.model_validate(event or {})
