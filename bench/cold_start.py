@@ -719,10 +719,6 @@ IMPORT_CANDIDATES: tuple[tuple[str, str], ...] = (
         "Powertools Event Handler with enable_validation (one route, a body model)",
         _resolver("enable_validation=True", "body: _Model"),
     ),
-    (
-        "the same, after `import booking` (which skips the package's __init__ in the after tree)",
-        "import booking\n" + _resolver("enable_validation=True", "body: _Model"),
-    ),
     ("Powertools Logger", "from aws_lambda_powertools import Logger\nLogger()"),
     ("Powertools Metrics", "from aws_lambda_powertools import Metrics\nMetrics()"),
     (

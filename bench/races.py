@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
+from bench.tables import Table, print_table, save  # noqa: E402
 from local.dev_auth import DevSigner  # noqa: E402
 from local.runner import DOUBLE_STRIPE_KEY  # noqa: E402
 from local.spawn import spawned_runner  # noqa: E402
@@ -95,6 +96,7 @@ class Round:
     outcomes: list[Outcome]
     calls: list[Call]
     seconds: float
+    doubles: int = 0  # double bookings found on its slots (after the round)
 
 
 def _error_code(response: requests.Response) -> str | None:
@@ -361,39 +363,71 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def print_round(round_: Round, capacity: int, pay: bool) -> None:
-    calls = round_.calls
-    made = sum(1 for outcome in round_.outcomes if outcome.booking_id)
-    confirmed = sum(1 for outcome in round_.outcomes if outcome.confirmed)
-    api_calls = [call for call in calls if call.api]
-    label = "cold runner: a container per concurrent request" if round_.number == 1 else "warm"
-    print(f"\nRound {round_.number} ({label}): {len(round_.slots)} slots from {round_.slots[0]}")
-    print(f"  bookings made (201)       {made}  (of {len(round_.slots) * capacity} seats)")
-    if pay:
-        print(f"  confirmed by the client   {confirmed}")
-    conflicts = Counter(call.code for call in calls if call.status == 409)
-    print(f"  conflicts answered 409    {sum(conflicts.values())}  {dict(conflicts) if conflicts else ''}".rstrip())
-    other = Counter(
-        f"{call.endpoint} {call.status} {call.code or ''}".rstrip()
-        for call in calls
-        if call.status not in (200, 201, 409)
+def _p50_p95(calls: list[Call], endpoint: str) -> str:
+    millis = [call.seconds * 1000 for call in calls if call.endpoint == endpoint]
+    return f"{percentile(millis, 0.5):,.0f} / {percentile(millis, 0.95):,.0f} ms" if millis else "-"
+
+
+def rounds_table(rounds: list[Round], capacity: int, pay: bool) -> Table:
+    table = Table(
+        "races-rounds",
+        "Races: clients released together for the same slots, round by round",
+        [
+            "round",
+            "bookings made",
+            "double bookings",
+            "409 (`slot_taken`)",
+            "other statuses",
+            *(f"{endpoint} p50 / p95" for endpoint in ENDPOINTS),
+            "throughput",
+        ],
+        note="Round 1 meets a cold runner (a container per concurrent request); later rounds are warm. Latencies "
+        "are the local runner's (one Python process serving the functions, moto and both doubles): compare runs, "
+        "not Lambda.",
     )
-    print(f"  other statuses            {', '.join(f'{k} x{n}' for k, n in other.items()) if other else 'none'}")
-    print(
-        f"  throughput                {len(api_calls) / round_.seconds:.1f} API requests/s "
-        f"({len(api_calls)} requests in {round_.seconds:.2f} s)"
-    )
-    print(f"  {'endpoint':<30} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-    for endpoint in ENDPOINTS:
-        millis = [call.seconds * 1000 for call in calls if call.endpoint == endpoint]
-        if millis:
-            print(
-                f"  {endpoint:<30} {len(millis):>4} {percentile(millis, 0.5):>8.0f} "
-                f"{percentile(millis, 0.95):>8.0f} {max(millis):>8.0f}"
-            )
-    for outcome in round_.outcomes:
-        if outcome.error:
-            print(f"  client {outcome.client}: {outcome.error}")
+    for round_ in rounds:
+        calls = round_.calls
+        made = sum(1 for outcome in round_.outcomes if outcome.booking_id)
+        confirmed = sum(1 for outcome in round_.outcomes if outcome.confirmed)
+        api_calls = [call for call in calls if call.api]
+        conflicts = Counter(call.code for call in calls if call.status == 409)
+        other = Counter(
+            f"{call.endpoint} {call.status} {call.code or ''}".rstrip()
+            for call in calls
+            if call.status not in (200, 201, 409)
+        )
+        table.add(
+            f"{round_.number}, {'cold' if round_.number == 1 else 'warm'}",
+            f"{made} of {len(round_.slots) * capacity} seats" + (f", {confirmed} confirmed" if pay else ""),
+            round_.doubles,
+            sum(conflicts.values()),
+            ", ".join(f"{key} x{n}" for key, n in other.items()) or "none",
+            *(_p50_p95(calls, endpoint) for endpoint in ENDPOINTS),
+            f"{len(api_calls) / round_.seconds:.1f} requests/s",
+        )
+    return table
+
+
+def round_figures(round_: Round) -> dict[str, Any]:
+    return {
+        "round": round_.number,
+        "slots": round_.slots,
+        "bookings": sum(1 for outcome in round_.outcomes if outcome.booking_id),
+        "confirmed": sum(1 for outcome in round_.outcomes if outcome.confirmed),
+        "double_bookings": round_.doubles,
+        "conflicts": sum(1 for call in round_.calls if call.status == 409),
+        "seconds": round_.seconds,
+        "latency_ms": {
+            endpoint: {
+                "p50": percentile(millis, 0.5),
+                "p95": percentile(millis, 0.95),
+                "max": max(millis),
+                "n": len(millis),
+            }
+            for endpoint in ENDPOINTS
+            if (millis := [call.seconds * 1000 for call in round_.calls if call.endpoint == endpoint])
+        },
+    }
 
 
 # --- main ----------------------------------------------------------------------------------------------------
@@ -476,8 +510,29 @@ def _run(args: argparse.Namespace, info: dict[str, Any]) -> int:
         f"{platform.python_version()}, seed {args.seed}"
     )
     for round_ in rounds:
-        print_round(round_, capacity, args.pay)
+        starts = {*round_.slots, *(_utc(slot).isoformat() for slot in round_.slots)}
+        problems = [*doubles.owner, *doubles.cal, *doubles.answers]
+        round_.doubles = sum(1 for problem in problems if any(start in problem for start in starts))
+    table = rounds_table(rounds, capacity, args.pay)
+    print_table(table)
+    for round_ in rounds:
+        for outcome in round_.outcomes:
+            if outcome.error:
+                print(f"  round {round_.number}, client {outcome.client}: {outcome.error}")
     print(f"\nDouble bookings: {doubles.total} (admin view, Cal.com double, answers to the clients)")
+    save(
+        "races",
+        [table],
+        {
+            "clients": args.clients,
+            "slots": args.slots,
+            "service": args.service,
+            "pick": args.pick,
+            "seed": args.seed,
+            "double_bookings": doubles.total,
+            "rounds": [round_figures(round_) for round_ in rounds],
+        },
+    )
     if unsettled:
         print(f"  still PAID (not confirmed) after {SETTLE_SECONDS:.0f} s: {unsettled}")
     for label, problems in (("admin", doubles.owner), ("cal.com", doubles.cal), ("answers", doubles.answers)):

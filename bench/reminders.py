@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ from bench.cost import (
     Usage,
     _clock_ahead,
 )
+from bench.tables import Table, print_table, save
 from bench.world import World, local_world
 from local.template import functions
 from tests.support import run_job
@@ -383,40 +384,51 @@ def main(argv: list[str] | None = None) -> int:
     measured = {name: median(values) for name, values in flows.samples.items()}
 
     memory = functions()[FUNCTION].memory_mb
-    print(
-        f"Reminders: the sweep (a) or one-time schedules (b). {args.repeat} repetitions after a warm-up, medians; "
-        "durations warm, in-process on this machine"
+    print(f"Reminders: the sweep (a) or one-time schedules (b). {args.repeat} repetitions after a warm-up, medians")
+    events = Table(
+        "reminders-events",
+        "Reminders: what each event costs, measured (medians; durations warm, in-process on this machine)",
+        ["per event", "DynamoDB requests", "WRU", "RRU", "ms"],
+        note="b's schedule calls are timed against moto on loopback: a lower bound of what they add to the booking "
+        "step in AWS.",
     )
-    print(
-        f"Assumed per month: N bookings, each made > {REMINDER_HOURS} h ahead (one {REMINDER_HOURS} h reminder), "
-        f"{RESCHEDULED:.0%} rescheduled once, {CANCELLED:.0%} cancelled before the reminder; "
-        f"sweep every 5 min = {SWEEPS_PER_MONTH:,} runs"
-    )
-    print(
-        "Prices: us-east-1 list prices read 2026-11-22 (bench/cost.py): Lambda arm64 $0.0000133334/GB-s + $0.20/M "
-        f"requests at {memory} MB; DynamoDB on-demand $0.625/M WRU, $0.125/M RRU; EventBridge Scheduler $1.00/M "
-        "scheduled invocations after 14 M free a month, API calls not billed; SES the same in both (left out)"
-    )
-    print(f"\n  {'per event, measured':<42} {'DynamoDB requests':<34} {'WRU':>5} {'RRU':>5} {'ms':>7}")
     for name, figures in measured.items():
-        print(f"  {name:<42} {_requests(figures):<34} {figures.wru:>5.1f} {figures.rru:>5.1f} {figures.ms:>7.2f}")
-    print(
-        "  (b's schedule calls are timed against moto on loopback: a lower bound of what they add to the booking "
-        "step in AWS)"
+        events.add(name, _requests(figures), f"{figures.wru:.1f}", f"{figures.rru:.1f}", f"{figures.ms:.2f}")
+    months = Table(
+        "reminders-month",
+        "Reminders: dollars a month, the sweep (a) against one-time EventBridge schedules (b)",
+        [
+            "bookings a month",
+            "sweep (both)",
+            "a: reminders",
+            "a: total",
+            "b: reminders",
+            "b: total",
+            "b, no free tier",
+            "cheaper",
+        ],
+        note=f"Assumed per month: each booking made > {REMINDER_HOURS} h ahead (one {REMINDER_HOURS} h reminder), "
+        f"{RESCHEDULED:.0%} rescheduled once, {CANCELLED:.0%} cancelled before the reminder; sweep every 5 min = "
+        f"{SWEEPS_PER_MONTH:,} runs. Prices (bench/cost.py): Lambda arm64 at {memory} MB, DynamoDB on-demand; "
+        "EventBridge Scheduler $1.00 per million scheduled invocations after 14 million free a month, API calls "
+        "not billed (aws.amazon.com/eventbridge/pricing, read 2026-11-22); SES the same in both (left out).",
     )
-
-    print(
-        f"\n  {'$ per month':<14} {'sweep (both)':>13} {'a: reminders':>13} {'a: total':>10} {'b: reminders':>13} "
-        f"{'b: total':>10} {'b, no free tier':>16} {'cheaper':>8}"
-    )
+    by_volume: dict[str, Any] = {}
     for bookings in VOLUMES:
         cost = month(bookings, measured)
-        cheaper = "a" if cost.ours < cost.schedules else "b"
-        print(
-            f"  {bookings:>7,} bookings {cost.sweep:>12.4f} {cost.ours:>13.5f} {cost.sweep + cost.ours:>10.4f} "
-            f"{cost.schedules:>13.5f} {cost.sweep + cost.schedules:>10.4f} "
-            f"{cost.sweep + cost.schedules_no_free_tier:>16.4f} {cheaper:>8}"
+        months.add(
+            f"{bookings:,}",
+            f"{cost.sweep:.4f}",
+            f"{cost.ours:.5f}",
+            f"{cost.sweep + cost.ours:.4f}",
+            f"{cost.schedules:.5f}",
+            f"{cost.sweep + cost.schedules:.4f}",
+            f"{cost.sweep + cost.schedules_no_free_tier:.4f}",
+            "a" if cost.ours < cost.schedules else "b",
         )
+        by_volume[str(bookings)] = asdict(cost)
+    for table in (events, months):
+        print_table(table)
     cost = month(1_000, measured)
     cheaper, dearer = sorted([("the sweep (a)", cost.ours), ("one-time schedules (b)", cost.schedules)], key=_second)
     print(
@@ -424,9 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         f"with one-time schedules (b): {cheaper[0]} costs ${dearer[1] - cheaper[1]:.5f} a month less. The sweep "
         f"itself, ${cost.sweep:.4f}, runs in both (retries, leases of workers that died)."
     )
-    print(
-        f"Were the sweep only for reminders: (a) ${cost.sweep + cost.ours:.4f} against (b) ${cost.schedules:.5f} "
-        f"(${cost.schedules_no_free_tier:.5f} without Scheduler's free tier)."
+    save(
+        "reminders",
+        [events, months],
+        {"events": {name: asdict(figures) for name, figures in measured.items()}, "month": by_volume},
     )
     return 0
 

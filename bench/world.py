@@ -40,11 +40,12 @@ class World:
 
 
 @contextmanager
-def local_world() -> Iterator[World]:
+def local_world(log_level: str = "ERROR") -> Iterator[World]:
+    """`log_level`: the handlers' (POWERTOOLS_LOG_LEVEL); bench/cost.py measures the logs at the deployed one."""
     for name in (*REAL_PROVIDER_KEYS, "STRIPE_API_BASE", "CAL_API_BASE", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     # The flows flag bookings on purpose: their warnings would only interleave with the tables.
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    os.environ["POWERTOOLS_LOG_LEVEL"] = log_level
     env = LocalEnvironment("127.0.0.1", 0).start()
     try:
         for endpoint in env.stripe_double.webhook_endpoints:
