@@ -164,6 +164,12 @@ def tables() -> dict[str, dict[str, Any]]:
     return {name: res["Properties"] for name, res in resources.items() if res["Type"] == "AWS::DynamoDB::Table"}
 
 
+def indexes(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """A table's global secondary indexes as a new stack has them. An index behind a condition (`!If`) exists only
+    while an older stack upgrades (KeepStatusIndex); a local or test table is always new."""
+    return [index for index in table.get("GlobalSecondaryIndexes") or () if "IndexName" in index]
+
+
 def create_tables(client: Any, names: dict[str, str]) -> None:
     """Create each template table (named by `names[logical_id]`) through a boto3 DynamoDB client."""
     for logical_id, props in tables().items():
@@ -173,8 +179,8 @@ def create_tables(client: Any, names: dict[str, str]) -> None:
             "KeySchema": props["KeySchema"],
             "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
         }
-        if props.get("GlobalSecondaryIndexes"):
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if indexes(props):
+            kwargs["GlobalSecondaryIndexes"] = indexes(props)
         if props.get("StreamSpecification"):
             kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         client.create_table(**kwargs)

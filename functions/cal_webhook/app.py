@@ -12,7 +12,7 @@ app = create_app()
     "/webhooks/cal",
     summary="Cal.com webhook (X-Cal-Signature-256: hex HMAC-SHA256 of the raw body)",
     tags=["webhooks"],
-    responses=responses(200, "Processed, duplicate or ignored", 400, 401, 503),
+    responses=responses(200, "Processed, already reflected, or ignored", 400, 401, 503),
 )
 def cal_webhook() -> WebhookAck:
     raw = raw_body(app.current_event.raw_event)

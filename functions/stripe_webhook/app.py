@@ -12,7 +12,7 @@ app = create_app()
     "/webhooks/stripe",
     summary="Stripe webhook (signed with Stripe-Signature over the raw body)",
     tags=["webhooks"],
-    responses=responses(200, "Processed, duplicate or ignored", 400, 503),
+    responses=responses(200, "Processed, already reflected, or ignored", 400, 503),
 )
 def stripe_webhook() -> WebhookAck:
     raw = raw_body(app.current_event.raw_event)

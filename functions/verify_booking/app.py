@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from booking.api_models import VerifyRequest
-from booking.flows.confirmation import Confirmation, confirm_booking
+from booking.flows.confirmation import Confirmation
 from booking.flows.manage import with_manage_link
-from booking.flows.tokens import redeem
+from booking.flows.tokens import verify as verify_token
 from booking.http import api_handler, create_app, responses
 
 app = create_app()
@@ -18,8 +18,7 @@ app = create_app()
     responses=responses(200, "The booking is confirmed in Cal.com", 400, 404, 409, 410, 422, 502, 503),
 )
 def verify(body: VerifyRequest) -> Confirmation:
-    record = redeem(body.token)
-    return with_manage_link(confirm_booking(record.booking_id, actor="client"))
+    return with_manage_link(verify_token(body.token))
 
 
 lambda_handler = api_handler(app)

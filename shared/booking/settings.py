@@ -53,6 +53,12 @@ class Settings(BaseModel):
     confirm_deadline_seconds: float = Field(default=12.0, gt=0, description="Budget for one Cal.com confirmation")
     confirm_lease_seconds: int = Field(default=30, ge=5, description="How long one worker owns a confirmation")
     promo_checks_per_minute: int = Field(default=20, ge=1, description="GET /promo requests per source IP a minute")
+    # GET /availability's shared cache of Cal.com's slots (dal/availability_cache.py): fresh this long, then
+    # refreshed by one caller; an older copy is served only while a refresh is in flight or Cal.com fails.
+    availability_fresh_seconds: int = Field(default=60, ge=1, le=600, description="A cached week is fresh this long")
+    availability_stale_seconds: int = Field(
+        default=300, ge=1, le=3600, description="Oldest cached week served while Cal.com is refreshing or failing"
+    )
     # Notifications (notify/): email through SES from this address (its identity verified in SES); empty = no
     # email of ours, and Cal.com's own emails reach the client whatever CLIENT_EMAILS says.
     notify_from_email: str = Field(default="", description="From address of our emails (an SES identity)")

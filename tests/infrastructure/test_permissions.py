@@ -97,10 +97,11 @@ EXPECTED = {
     "PackagesFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,)),
     # the client's pay link: the balance's PaymentIntent in Stripe
     "PayBalanceFunction": grants((GET, PUT, UPDATE), secrets=(STRIPE_KEY,)),
-    # expiry, late confirmation, inbox retries (which run the webhooks' handlers), owed money
+    # expiry, late confirmation, inbox retries (which run the webhooks' handlers), owed money; blocks written before
+    # day items get theirs (Query on the blocks' partition, LEADING_KEYS)
     "ExpireHoldsFunction": grants(
-        (GET, PUT, UPDATE, DELETE),
-        ("StatusIndex", "InboxIndex", "MoneyIndex", "PaymentIntentIndex", "CalUidIndex"),
+        (GET, BATCH_GET, PUT, UPDATE, DELETE, "Query"),  # BatchGetItem: the due bookings of the DueIndex's keys
+        ("DueIndex", "InboxIndex", "MoneyIndex", "PaymentIntentIndex", "CalUidIndex"),
         (STRIPE_KEY, CAL_KEY, LINK_KEY),
         alerts=True,
     ),
@@ -118,8 +119,11 @@ EXPECTED = {
     # counters (UpdateItem, REPORT#) in one transaction (booking.reports.store)
     # waitlist offers (booking.waitlist.promote): the slot's free seats and its line (Query), the HELD booking with
     # its seats and the entry OFFERED in one transaction, its PaymentIntent (Stripe) and pay link (LINK_KEY); an
-    # offer settled from its booking (GetItem), a lapsed offer's email claim deleted
-    "TableChangesFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(STRIPE_KEY, LINK_KEY)),
+    # offer settled from its booking (GetItem), a lapsed offer's email claim deleted; the hold checks its date is not
+    # blocked (ConditionCheck on the day item, BLOCKED#)
+    "TableChangesFunction": grants(
+        (GET, PUT, UPDATE, DELETE, "Query", "ConditionCheckItem"), secrets=(STRIPE_KEY, LINK_KEY)
+    ),
     # the waitlist's own items (entries, claims, pointers, line states), the slot's seats (is it full?), blocked
     # dates and the calendar's slots (the start must be offered, as for create-intent)
     "WaitlistFunction": grants((GET, PUT, UPDATE, DELETE, "Query"), secrets=(CAL_KEY,)),
@@ -128,8 +132,9 @@ EXPECTED = {
 WILDCARD_GRANTS = {("NotificationsFunction", Permission("sns:Publish", "*"))}
 # Table-wide grants limited to some partition keys: (function, action) -> the keys (dynamodb:LeadingKeys).
 LEADING_KEYS = {
-    ("CatalogFunction", "dynamodb:GetItem"): ["PROMO"],  # a public route reads promo codes only
-    ("CatalogFunction", "dynamodb:UpdateItem"): ["RATE#*"],  # ... and counts its callers' requests, nothing else
+    ("CatalogFunction", "dynamodb:GetItem"): ["PROMO", "AVAIL#*"],  # a public route reads promo codes, cached weeks
+    # ... and counts its callers' requests, and leases and fills the cached weeks of availability, nothing else
+    ("CatalogFunction", "dynamodb:UpdateItem"): ["RATE#*", "AVAIL#*"],
     ("AdminApiFunction", "dynamodb:Query"): ["PROMO", "BLOCKED", "BOOKING#*", "REPORT#*", "WAITLIST#*"],  # +lines
     # a stream record's once-only marker; a waitlist offer's booking, seats and pay link
     ("TableChangesFunction", "dynamodb:PutItem"): ["STREAM#*", "BOOKING#*", "SLOT#*", "PAYLINK#*"],
@@ -138,7 +143,10 @@ LEADING_KEYS = {
     ("TableChangesFunction", "dynamodb:GetItem"): ["BOOKING#*", "WAITLIST#*"],  # offers settled from their bookings
     ("TableChangesFunction", "dynamodb:DeleteItem"): ["WAITLIST#*"],  # a lapsed offer's email claim
     ("TableChangesFunction", "dynamodb:Query"): ["SLOT#*", "WAITLIST#*"],  # free seats, the line
-    ("CreateIntentFunction", "dynamodb:ConditionCheckItem"): ["WAITLIST#*"],  # nobody waits for the slot
+    # nobody waits for the slot; the hold's date is not blocked (its day item)
+    ("CreateIntentFunction", "dynamodb:ConditionCheckItem"): ["WAITLIST#*", "BLOCKED#*"],
+    ("TableChangesFunction", "dynamodb:ConditionCheckItem"): ["BLOCKED#*"],  # a waitlist offer's date not blocked
+    ("ExpireHoldsFunction", "dynamodb:Query"): ["BLOCKED"],  # day items for blocks written before them
     ("WaitlistFunction", "dynamodb:Query"): ["BLOCKED", "SLOT#*", "WAITLIST#*"],  # blocks, seats, the line
     ("CatalogFunction", "dynamodb:Query"): ["BLOCKED", "WAITLIST#*"],  # availability skips blocked dates, shows lines
     ("CreateIntentFunction", "dynamodb:Query"): ["BLOCKED"],  # ... and create-intent refuses them

@@ -79,6 +79,12 @@ def scan_table() -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def stored_state() -> list[dict[str, Any]]:
+    """Every item but the availability cache's weeks (dal/availability_cache.py): a copy of Cal.com's slots that
+    any GET /availability may write (a test's own search for a slot too), not a booking's state."""
+    return [item for item in scan_table() if not item["pk"]["S"].startswith("AVAIL#")]
+
+
 def items_with_prefix(prefix: str) -> list[dict[str, Any]]:
     return [item for item in scan_table() if item["pk"]["S"].startswith(prefix)]
 

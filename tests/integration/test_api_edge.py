@@ -12,7 +12,7 @@ import pytest
 from local.lambda_runtime import LocalLambda
 from local.stripe_double import StripeDouble
 from local.template import ROOT
-from tests.integration.helpers import cal_booking_posts, scan_table
+from tests.integration.helpers import cal_booking_posts, stored_state
 from tests.support import ATTENDEE, ApiClient, owner_headers
 
 OPENAPI: dict[str, Any] = json.loads((ROOT / "openapi.json").read_text(encoding="utf-8"))
@@ -46,7 +46,7 @@ def assert_error_shape(response: Any, status: int, code: str) -> None:
 
 
 def assert_nothing_written(stripe_double: StripeDouble) -> None:
-    assert scan_table() == []
+    assert stored_state() == []
     assert [r for r in stripe_double.requests if r.method == "POST"] == []
 
 

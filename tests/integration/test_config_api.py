@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.stripe_double import StripeDouble
-from tests.integration.helpers import scan_table
+from tests.integration.helpers import stored_state
 from tests.support import ApiClient
 
 SIGN_IN_BASE = "https://owners-demo.auth.eu-west-1.amazoncognito.com"
@@ -180,5 +180,5 @@ def test_create_intent_without_a_publishable_key_holds_nothing(
     # Then it is refused before any hold or PaymentIntent: the client could not have paid
     assert response.status == 500
     assert response.error_code == "misconfigured"
-    assert scan_table() == []
+    assert stored_state() == []
     assert [r for r in stripe_double.requests if r.method == "POST"] == []

@@ -22,7 +22,7 @@ from tests.integration.helpers import (
     next_weekday,
     payment_intent_creates,
     product_now,
-    scan_table,
+    stored_state,
     stripe_posts,
     travel_to_morning_before,
 )
@@ -58,7 +58,7 @@ def body(slot: str, /, **overrides: Any) -> dict[str, Any]:
 
 
 def assert_nothing_written(stripe_double: StripeDouble) -> None:
-    assert scan_table() == []
+    assert stored_state() == []
     assert [r for r in stripe_double.requests if r.method == "POST"] == []
 
 

@@ -1,4 +1,4 @@
-"""POST /bookings/create-token: only a succeeded payment gets a token; the token is stored only as its hash."""
+"""POST /bookings/create-token: only a succeeded payment gets a token; the booking keeps only the token's hash."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import stripe
 
-from booking.dal.items import TokenItem
 from local.stripe_double import StripeDouble
 from tests.integration.helpers import items_with_prefix, product_now, stripe_posts
 from tests.support import ApiClient, Clock, booking, pay, stripe_client
@@ -41,15 +40,18 @@ def test_paid_booking_gets_a_201_token_and_verify_url(api: ApiClient) -> None:
 def test_token_carries_at_least_128_random_bits(api: ApiClient) -> None:
     # Given a paid booking / When two tokens are issued
     intent = api.paid_booking()
-    first = api.create_token(intent).body["token"]
-    second = api.create_token(intent).body["token"]
-    # Then each is url-safe base64 of 32 random bytes (256 bits), and they differ
-    for token in (first, second):
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    first = api.create_token(intent)
+    second = api.create_token(intent)
+    # Then each names its booking and its expiry, then url-safe base64 of 32 random bytes (256 bits); they differ
+    for response in (first, second):
+        booking_id, expiry, secret = response.body["token"].split(".")
+        assert booking_id == intent["booking_id"]
+        assert int(expiry) == int(datetime.fromisoformat(response.body["expires_at"]).timestamp())
+        raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
         assert len(raw) * 8 >= 128
         assert len(raw) == 32
-        assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-    assert first != second
+        assert set(secret) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert first.body["token"] != second.body["token"]
 
 
 def test_token_moves_the_booking_from_held_to_paid_with_the_charge(api: ApiClient) -> None:
@@ -71,30 +73,30 @@ def test_token_moves_the_booking_from_held_to_paid_with_the_charge(api: ApiClien
 def test_token_is_stored_only_as_its_sha256_with_the_seed_fields(api: ApiClient) -> None:
     # Given a paid deposit booking
     intent = api.paid_booking()
-    record = booking(intent["booking_id"])
     # When the token is issued
-    token = api.create_token(intent).body["token"]
-    # Then the table holds the token's SHA-256, never the token itself
-    [item] = items_with_prefix("TOKEN#")
-    assert item["pk"]["S"] == f"TOKEN#{hashlib.sha256(token.encode()).hexdigest()}"
-    for attribute in item.values():
-        assert token not in str(attribute)
-    # And it records what the seed's token recorded
-    [stored] = list(TokenItem.scan(TokenItem.pk.startswith("TOKEN#")))
-    assert stored.booking_id == intent["booking_id"]
-    assert stored.selected_slot == record.slot_start
-    assert stored.event_type_id == 3815418
-    assert (stored.deposit_amount, stored.balance_due, stored.payment_type) == (8250, 8250, "deposit")
-    assert stored.expires_at - stored.issued_at == timedelta(minutes=30)
-    assert token not in {str(value) for value in stored.attribute_values.values()}
+    response = api.create_token(intent)
+    token = response.body["token"]
+    # Then the booking keeps 128 bits of the token's SHA-256, never the token or its secret, and no token item
+    [item] = [i for i in items_with_prefix("BOOKING#") if i["booking_id"]["S"] == intent["booking_id"]]
+    assert item["token_hashes"]["SS"] == [hashlib.sha256(token.encode()).hexdigest()[:32]]
+    secret = token.rsplit(".", 1)[1]
+    assert secret not in str(item)
+    assert items_with_prefix("TOKEN#") == []
+    # And the booking records what the seed's token recorded: slot, event type, amounts, payment type, expiry
+    record = booking(intent["booking_id"])
+    [seat] = items_with_prefix("SLOT#")
+    assert seat["pk"]["S"] == f"SLOT#3815418#{record.slot_start:%Y-%m-%dT%H:%M:%SZ}"
+    assert record.event_type_id == 3815418
+    assert (record.amount_paid, record.balance_due, record.payment_type) == (8250, 8250, "deposit")
+    assert record.token_expires_at == datetime.fromisoformat(response.body["expires_at"])
 
 
 def test_full_payment_token_records_no_balance(api: ApiClient) -> None:
     intent = api.paid_booking(payment_type="full")
     assert api.create_token(intent).status == 201
-    [item] = items_with_prefix("TOKEN#")
-    assert (int(item["deposit_amount"]["N"]), int(item["balance_due"]["N"])) == (16500, 0)
-    assert item["payment_type"]["S"] == "full"
+    record = booking(intent["booking_id"])
+    assert (record.amount_paid, record.balance_due, record.payment_type) == (16500, 0, "full")
+    assert len(record.token_hashes) == 1
 
 
 def test_unpaid_booking_is_409_with_the_payment_status(api: ApiClient) -> None:
@@ -107,7 +109,7 @@ def test_unpaid_booking_is_409_with_the_payment_status(api: ApiClient) -> None:
     assert response.error_code == "payment_not_succeeded"
     assert response.body["error"]["payment_status"] == "requires_payment_method"
     assert booking(intent["booking_id"]).status == "HELD"
-    assert items_with_prefix("TOKEN#") == []
+    assert booking(intent["booking_id"]).token_hashes == frozenset()
 
 
 def test_declined_card_is_409_and_the_booking_records_the_failure(api: ApiClient) -> None:
@@ -187,7 +189,7 @@ def test_token_expiry_is_checked_in_code_after_30_minutes(api: ApiClient, clock:
     intent = api.paid_booking()
     token = api.create_token(intent).body["token"]
     clock.advance(minutes=31)
-    assert len(items_with_prefix("TOKEN#")) == 1
+    assert len(booking(intent["booking_id"]).token_hashes) == 1
     # When it is used
     response = api.verify(token)
     # Then it has expired and the booking is not confirmed
@@ -272,7 +274,7 @@ def test_payment_of_a_different_amount_is_409_and_flagged_not_paid(api: ApiClien
     assert record.status == "HELD"
     assert record.amount_paid == 0
     assert record.has_flag("amount_mismatch")
-    assert items_with_prefix("TOKEN#") == []
+    assert record.token_hashes == frozenset()
 
 
 def test_stripe_down_while_checking_the_payment_is_503_and_a_retry_succeeds(

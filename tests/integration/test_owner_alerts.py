@@ -45,7 +45,7 @@ def succeeded(api: ApiClient, stripe_double: StripeDouble, payment_intent_id: st
 
 
 def resend_as_new_event(api: ApiClient, stripe_double: StripeDouble, payment_intent_id: str) -> ApiResponse:
-    """Stripe sending another event about the same PaymentIntent (a new event id, so the inbox lets it through)."""
+    """Stripe sending another event about the same PaymentIntent (a new event id: not a copy of the first)."""
     original = stripe_event(stripe_double, "payment_intent.succeeded", payment_intent_id)
     event = json.loads(stripe_double.event_payload(original["id"]))
     event["id"] = event["id"] + "_again"

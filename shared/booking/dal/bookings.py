@@ -13,9 +13,10 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
+import botocore.exceptions
 from pynamodb.attributes import Attribute, MapAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
-from pynamodb.expressions.condition import Condition
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
 from booking.clock import iso_z
@@ -25,7 +26,6 @@ from booking.dal.items import (
     BookingItem,
     FlagMap,
     IdempotencyItem,
-    InboxItem,
     ParticipantMap,
     PaymentMap,
     RefundMap,
@@ -71,10 +71,18 @@ class PeopleWaiting(SeatTaken):
     """The slot's waitlist has parties waiting: its freed seats are theirs (dal/waitlist.py), not a new hold's."""
 
 
+class DateBlocked(Exception):
+    """The owner blocked the business's date of the hold (its transaction's check of dal/blocks' day item)."""
+
+
 class IdempotencyKeyClaimed(Exception):
-    def __init__(self, booking_id: str) -> None:
+    """The client's key made a booking already: `booking_id`, and that booking as it is when the failed write
+    returned it (None when it must be read: a claim record, or a transaction of the same request in flight)."""
+
+    def __init__(self, booking_id: str, existing: Booking | None = None) -> None:
         super().__init__(booking_id)
         self.booking_id = booking_id
+        self.existing = existing
 
 
 def booking_pk(booking_id: str) -> str:
@@ -99,7 +107,7 @@ def to_booking(item: BookingItem) -> Booking:
 
 
 def due_at(status: BookingStatus, booking: Booking, now: datetime) -> datetime:
-    """When the scheduled jobs should next look at a booking in this status (the StatusIndex sort key)."""
+    """When the scheduled jobs should next look at a booking in this status (the DueIndex sort key)."""
     if status == BookingStatus.HELD:
         return booking.hold_expires_at
     if status == BookingStatus.PAID:
@@ -119,15 +127,34 @@ def get_booking(booking_id: str) -> Booking | None:
         return None
 
 
-def bookings_due(status: BookingStatus, before: datetime, limit: int | None = None) -> Iterator[Booking]:
-    """Bookings in `status` whose due time has come, oldest first (StatusIndex: never a scan)."""
-    for item in BookingItem.status_index.query(status, BookingItem.due_at <= before, limit=limit):
-        yield to_booking(item)
+def bookings_due(
+    status: BookingStatus,
+    before: datetime,
+    limit: int | None = None,
+    *,
+    unchecked_since: datetime | None = None,
+    read_at_most: int | None = None,
+) -> Iterator[Booking]:
+    """Bookings in `status` whose due time has come, oldest first (DueIndex: never a scan). The index holds keys
+    (and `cal_checked_at`): the bookings are read in one consistent BatchGetItem per 100. `unchecked_since`: only
+    those whose Cal.com booking was not checked since then (decided on the index entry, before any read);
+    `read_at_most`: the first so many of those."""
+    entries = BookingItem.status_index.query(status, BookingItem.due_at <= before, limit=limit)
+    pks = [
+        entry.pk
+        for entry in entries
+        if unchecked_since is None or entry.cal_checked_at is None or entry.cal_checked_at < unchecked_since
+    ]
+    yield from _read_in_order(pks[:read_at_most])
 
 
-def bookings_by_status(status: BookingStatus, limit: int) -> list[Booking]:
-    """Bookings in a status, most recently due first (the owner's list)."""
-    return [to_booking(item) for item in BookingItem.status_index.query(status, scan_index_forward=False, limit=limit)]
+def _read_in_order(pks: list[str]) -> Iterator[Booking]:
+    """The bookings of these keys, in this order, read in batches (one request per 100); gone ones left out."""
+    for start in range(0, len(pks), 100):
+        page = pks[start : start + 100]
+        keys = [(pk, "BOOKING") for pk in page]
+        found = {item.pk: item for item in BookingItem.batch_get(keys, consistent_read=True)}
+        yield from (to_booking(found[pk]) for pk in page if pk in found)
 
 
 def flagged_bookings(limit: int) -> list[Booking]:
@@ -242,8 +269,21 @@ def _set_fields(fields: dict[str, Any]) -> list[Action]:
     actions: list[Action] = []
     for name, value in fields.items():
         attribute = getattr(BookingItem, name)
+        if name == "token_hashes" and value:
+            actions.append(attribute.add(set(value)))  # added to, never replaced: a token issued meanwhile stays
+            continue
         actions.append(attribute.remove() if value is None else attribute.set(_attribute_value(attribute, value)))
     return actions
+
+
+def _moved(record: TransitionRecord, due: datetime, now: datetime) -> list[Action]:
+    """What every status change writes: the status, when the jobs look next, and the history entry."""
+    return [
+        BookingItem.status.set(record.target),
+        BookingItem.due_at.set(due),
+        BookingItem.updated_at.set(now),
+        BookingItem.history.set(BookingItem.history.append([TransitionMap(**record.model_dump())])),
+    ]
 
 
 def _transition_update(
@@ -259,13 +299,7 @@ def _transition_update(
         check_transition(booking.status, target)
     record = TransitionRecord(at=now, actor=actor, source=booking.status.value, target=target.value, reason=reason)
     changed = booking.model_copy(update=fields)
-    actions = [
-        BookingItem.status.set(target.value),
-        BookingItem.due_at.set(due_at(target, changed, now)),
-        BookingItem.updated_at.set(now),
-        BookingItem.history.set(BookingItem.history.append([TransitionMap(**record.model_dump())])),
-        *_set_fields(fields),
-    ]
+    actions = [*_moved(record, due_at(target, changed, now), now), *_set_fields(fields)]
     after = changed.model_copy(update={"status": target, "updated_at": now, "history": [*booking.history, record]})
     # Status AND slot as read: a reschedule that moved the booking meanwhile changes the seat a cancellation
     # must free, so the caller reads again instead of freeing the old seat and leaving the new one held.
@@ -275,6 +309,36 @@ def _transition_update(
         & (BookingItem.seat_number == booking.seat_number)
     )
     return actions, unchanged, after
+
+
+# Not written while at the domain's default (absent reads back as it): every write of a booking bills its whole
+# size by the KB, and a new booking fits in one. Never a list something appends to (list_append needs the list)
+# nor an attribute a condition compares (seat_number, amount_paid).
+SPARSE_DEFAULTS = frozenset(
+    {
+        "extra_seat_numbers",
+        "participants",
+        "party_fees_kept",
+        "party_refunds_due",
+        "reschedule_count",
+        "amount_refunded",
+        "transfer_amount",
+        "transfer_reversed",
+        "payout_attempts",
+        "money_attempts",
+        "cal_attempts",
+        "discount",
+        "notify_email",
+        "notify_sms",
+    }
+)
+
+
+def _stored(booking: Booking, name: str) -> bool:
+    value = getattr(booking, name)
+    if value is None:
+        return False
+    return name not in SPARSE_DEFAULTS or value != Booking.model_fields[name].get_default(call_default_factory=True)
 
 
 def new_booking_item(
@@ -290,7 +354,7 @@ def new_booking_item(
         **{
             name: _attribute_value(getattr(BookingItem, name), getattr(booking, name))
             for name in Booking.model_fields
-            if getattr(booking, name) is not None
+            if _stored(booking, name)
         },
     )
     item.history = [TransitionMap(at=now, actor="client", source="NEW", target="HELD", reason=reason)]
@@ -339,13 +403,15 @@ def create_held_booking(
     PromoUnavailable or PackageUnavailable.
 
     `extra` adds writes of the caller's to the same transaction: a waitlist offer's entry moves to OFFERED with its
-    hold, and any other hold of a waitlist service checks that nobody waits (label "waiting": PeopleWaiting).
+    hold, and any other hold of a waitlist service checks that nobody waits (label "waiting": PeopleWaiting); every
+    hold of flows/intents.hold_seats checks its date is not blocked (label "blocked": DateBlocked).
     """
     paid_with = f"a credit of package {booking.package_id}" if booking.package_id else "nothing"
     if booking.promo_code and not booking.package_id:
         paid_with = f"nothing (promo code {booking.promo_code})"
     tx = Transaction()
-    tx.put("booking", new_booking_item(booking, now, paid_with=paid_with), BookingItem.pk.does_not_exist())
+    item = new_booking_item(booking, now, paid_with=paid_with)
+    tx.put("booking", item, BookingItem.pk.does_not_exist(), return_old=booking.request_fingerprint is not None)
     put_seats(tx, booking, now)
     if booking.promo_code:
         promos.take_use(tx, booking.promo_code, booking.service_id, now)
@@ -358,12 +424,19 @@ def create_held_booking(
     try:
         tx.commit()
     except TransactionCancelled as exc:
+        if booking.request_fingerprint and ("booking" in exc.failed or "booking" in exc.conflicted):
+            # The id derives from the client's key: the booking there is this key's (or the same request's, in flight)
+            raw = exc.items.get("booking")
+            existing = to_booking(BookingItem.from_raw_data(raw)) if raw else None
+            raise IdempotencyKeyClaimed(booking.booking_id, existing) from exc
         if "idempotency" in exc.failed and idempotency:
             claimed = idempotent_booking(idempotency[0], idempotency[1])
             if claimed:
                 raise IdempotencyKeyClaimed(claimed[0]) from exc
         if "waiting" in exc.failed:
             raise PeopleWaiting from exc
+        if "blocked" in exc.failed | exc.conflicted:  # a block written (or being written) on the date: refused
+            raise DateBlocked from exc
         if _seat_failed(exc, conflicts=True):
             raise SeatTaken from exc
         if "promo" in exc.failed:
@@ -434,10 +507,13 @@ def release_seat(
     give_back_credit: bool = False,
 ) -> Booking:
     """Transition and free the booking's seat (if it still holds it) in one transaction. A hold ending unpaid
-    gives its promo code's use back; `give_back_credit` returns the package credit the booking holds."""
-    actions, condition, after = _transition_update(
-        booking, target, actor=actor, reason=reason, now=now, fields=fields or {}
-    )
+    gives its promo code's use back; `give_back_credit` returns the package credit the booking holds.
+    `forget_idempotency_key`: a retry with the client's key makes a new hold (its claim deleted, or, for a booking
+    whose id derives from the key, its fingerprint removed: the retry holds under the key's next id)."""
+    fields = dict(fields or {})
+    if forget_idempotency_key and booking.request_fingerprint:
+        fields["request_fingerprint"] = None
+    actions, condition, after = _transition_update(booking, target, actor=actor, reason=reason, now=now, fields=fields)
     tx = Transaction()
     tx.update("booking", _booking_ref(booking.booking_id), actions, condition)
     free_held_seats(tx, booking)
@@ -821,97 +897,81 @@ def release_calendar_lease(booking_id: str, *, error: str) -> None:
             raise
 
 
-def save_token(token: BookingToken) -> None:
-    item = TokenItem(
-        f"TOKEN#{token.token_hash}",
-        "TOKEN",
-        expires_ttl=token.expires_at + SEAT_TTL_MARGIN,
-        **{name: getattr(token, name) for name in BookingToken.model_fields if name != "token_hash"},
-    )
+MAX_TOKENS = 8  # booking tokens kept on a booking; issuing more starts the set again (older ones stop working)
+
+
+def add_token(booking_id: str, token_hash: str, expires_at: datetime) -> Booking:
+    """Make a booking token redeemable: its hash joins the booking's (at most MAX_TOKENS, so that asking again and
+    again cannot grow the item), and `token_expires_at` is its expiry. Returns the booking as it is now."""
+    item = _booking_ref(booking_id)
+    expiry = BookingItem.token_expires_at.set(expires_at)
+    room = BookingItem.token_hashes.does_not_exist() | (size(BookingItem.token_hashes) < MAX_TOKENS)
     try:
-        item.save(condition=TokenItem.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise StaleBooking(token.booking_id) from exc  # 256 random bits never collide; a replayed write did
-        raise
-
-
-# --- webhook inbox --------------------------------------------------------------------------------------
-
-
-def receive_event(source: str, identity: str, event_type: str, body: str, now: datetime) -> bool:
-    """Store a verified event once. False if it was processed already (a redelivery: change nothing)."""
-    item = InboxItem(
-        f"EVENT#{source}#{identity}",
-        "EVENT",
-        source=source,
-        event_type=event_type,
-        body=body,
-        received_at=now,
-        inbox_state="PENDING",
-        retry_at=now + INBOX_FIRST_RETRY,
-        attempts=1,
-        expires_ttl=now + INBOX_TTL,
-    )
-    try:
-        item.save(condition=InboxItem.pk.does_not_exist())
-        return True
-    except PutError as exc:
+        item.update(
+            actions=[BookingItem.token_hashes.add({token_hash}), expiry], condition=BookingItem.pk.exists() & room
+        )
+    except UpdateError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-    existing = InboxItem.get(item.pk, "EVENT", consistent_read=True)
-    if existing.processed_at is not None:
-        return False
-    try:
-        existing.update(actions=[InboxItem.attempts.add(1)], condition=InboxItem.processed_at.does_not_exist())
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False  # processed meanwhile by another delivery
-        raise
-    return True  # received before but not processed (a failure): process it again
+        item.update(actions=[BookingItem.token_hashes.set({token_hash}), expiry], condition=BookingItem.pk.exists())
+    return to_booking(item)
 
 
-def event_processed(source: str, identity: str, now: datetime) -> None:
-    InboxItem(f"EVENT#{source}#{identity}", "EVENT").update(
-        actions=[
-            InboxItem.processed_at.set(now),
-            InboxItem.inbox_state.remove(),
-            InboxItem.retry_at.remove(),
-            InboxItem.last_error.remove(),
-        ],
-        condition=InboxItem.pk.exists(),
+def lease_for_token(booking_id: str, token_hash: str, *, now: datetime, until: datetime) -> tuple[Booking | None, bool]:
+    """The calendar lease of `acquire_calendar_lease`, taken in the one write that also checks that the booking
+    issued this token (/bookings/verify reads nothing first). Returns (the booking, whether this call leased it):
+    leased, the booking as it is now; not, the booking as the failed condition found it (None: no such booking)."""
+    condition = (
+        BookingItem.token_hashes.contains(token_hash)
+        & (BookingItem.status == BookingStatus.PAID.value)
+        & (BookingItem.cal_lease_until.does_not_exist() | (BookingItem.cal_lease_until <= now))
     )
+    actions = [BookingItem.cal_lease_until.set(until), BookingItem.cal_attempts.add(1)]
+    return _update_returning(booking_id, actions, condition)
 
 
-def event_failed(source: str, identity: str, error: str, now: datetime) -> bool:
-    """Handling failed: retry later with a backoff that doubles per attempt, or, after MAX_EVENT_ATTEMPTS, set
-    the event aside (off the retry queue, kept for the owner). True when it was set aside by this call."""
-    item = InboxItem.get(f"EVENT#{source}#{identity}", "EVENT", consistent_read=True)
-    unprocessed = InboxItem.processed_at.does_not_exist() & (InboxItem.attempts == item.attempts)
-    if item.attempts >= MAX_EVENT_ATTEMPTS:
-        actions = [InboxItem.inbox_state.remove(), InboxItem.retry_at.remove(), InboxItem.failed_at.set(now)]
-    else:
-        delay = min(INBOX_FIRST_RETRY * 2 ** min(item.attempts - 1, 16), INBOX_MAX_RETRY)
-        actions = [InboxItem.retry_at.set(now + delay)]
+def _update_returning(booking_id: str, actions: list[Action], condition: Condition) -> tuple[Booking | None, bool]:
+    """One conditional UpdateItem of the booking: (the booking as it is now, True), or when the condition failed
+    (the booking as the failed condition found it, None if there is none, False)."""
+    connection = BookingItem._get_connection()
+    request = connection.connection.get_operation_kwargs(
+        connection.table_name,
+        booking_pk(booking_id),
+        "BOOKING",
+        actions=actions,
+        condition=condition,
+        return_values="ALL_NEW",
+        return_values_on_condition_failure="ALL_OLD",
+    )
     try:
-        item.update(actions=[*actions, InboxItem.last_error.set(error[:1000])], condition=unprocessed)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False  # another delivery got further meanwhile; it decides
-        raise
-    return item.attempts >= MAX_EVENT_ATTEMPTS
+        # botocore's own call: PynamoDB's error drops the item a failed condition returns
+        answer = connection.connection.client._make_api_call("UpdateItem", request)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        found = exc.response.get("Item")
+        return (to_booking(BookingItem.from_raw_data(found)) if found else None), False
+    return to_booking(BookingItem.from_raw_data(answer["Attributes"])), True
 
 
-def pending_events(now: datetime, limit: int) -> list[tuple[str, str, str]]:
-    """(source, identity, raw body) of events whose handling failed and whose next attempt is due, soonest
-    first: an event that keeps failing waits its backoff and never holds newer ones back."""
-    found = InboxItem.inbox_index.query("PENDING", InboxItem.retry_at <= now, limit=limit)
-    return [(item.source, item.pk.split("#", 2)[2], item.body) for item in found]
+def transition_by_id(
+    booking_id: str, source: BookingStatus, target: BookingStatus, *, actor: str, reason: str, now: datetime
+) -> tuple[Booking | None, bool]:
+    """`transition` without reading the booking first: one conditional update (the status is still `source`) that
+    writes what `transition` writes for a target whose due time depends on nothing read (status, due_at, updated_at,
+    the history entry). Returns (the booking now, True), or (the booking as it is, False) when it is not in
+    `source` (None: no such booking)."""
+    check_transition(source, target)
+    if target in (BookingStatus.HELD, BookingStatus.PAID, BookingStatus.CONFIRMED):
+        raise ValueError(f"{target.value}'s due time depends on the booking: use transition")
+    record = TransitionRecord(at=now, actor=actor, source=source.value, target=target.value, reason=reason)
+    # due_at(target, ...) is the transition's time for every other status
+    return _update_returning(booking_id, _moved(record, now, now), BookingItem.status == source.value)
 
 
 # --- rebook ---------------------------------------------------------------------------------------------
 
-# A StatusIndex sort key below every real due time: a lost booking whose refund is decided waits for no job, and
+# A DueIndex sort key below every real due time: a lost booking whose refund is decided waits for no job, and
 # the rebook sweep's range starts above it (so decided bookings never fill its page).
 NOTHING_DUE = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 
@@ -950,10 +1010,10 @@ def lose_slot(
 
 
 def rebook_windows_ended(before: datetime, limit: int) -> Iterator[Booking]:
-    """Lost bookings whose rebook window ended before `before`, oldest first (StatusIndex, above NOTHING_DUE)."""
+    """Lost bookings whose rebook window ended before `before`, oldest first (DueIndex, above NOTHING_DUE)."""
     condition = BookingItem.due_at.between(NOTHING_DUE + timedelta(seconds=1), before)
-    for item in BookingItem.status_index.query(BookingStatus.SLOT_UNAVAILABLE.value, condition, limit=limit):
-        yield to_booking(item)
+    entries = BookingItem.status_index.query(BookingStatus.SLOT_UNAVAILABLE.value, condition, limit=limit)
+    yield from _read_in_order([entry.pk for entry in entries])
 
 
 def close_rebook_window(booking: Booking, *, actor: str, reason: str, now: datetime, fields: dict[str, Any]) -> Booking:
@@ -986,18 +1046,6 @@ def nothing_due(booking: Booking) -> None:
             actions=[BookingItem.due_at.set(NOTHING_DUE)],
             condition=(BookingItem.status == BookingStatus.SLOT_UNAVAILABLE.value)
             & BookingItem.auto_refund_reason.exists(),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-
-
-def keep_token(token_hash: str, until: datetime) -> None:
-    """Keep a token's item stored until `until` at least (TTL only: the token's own expiry is unchanged)."""
-    ttl = until + SEAT_TTL_MARGIN
-    try:
-        TokenItem(f"TOKEN#{token_hash}", "TOKEN").update(
-            actions=[TokenItem.expires_ttl.set(ttl)], condition=TokenItem.pk.exists() & (TokenItem.expires_ttl < ttl)
         )
     except UpdateError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":

@@ -5,15 +5,15 @@
 | booking     | BOOKING#{booking_id}             | BOOKING     | Status, Start, PaymentIntent, CalUid, Attention, |
 |             |                                  |             | Payout, Money                                    |
 | seat (hold) | SLOT#{event_type_id}#{start Z}   | SEAT#{n}    | Slot                                             |
-| token       | TOKEN#{sha256(token)}            | TOKEN       | -                                                |
+| token       | TOKEN#{sha256(token)}            | TOKEN       | - (read only: tokens now live on their booking)  |
 | pay link    | PAYLINK#{sha256(token)}          | PAYLINK     | -                                                |
-| idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | -                                                |
+| idempotency | IDEMPOTENCY#{sha256(client key)} | {operation} | - (series, owner actions; a booking: its id)     |
 | inbox event | EVENT#{source}#{event identity}  | EVENT       | Inbox (failed, awaiting a retry)                 |
 | owner alert | ALERT#{sha256(cause)}            | ALERT       | Attention ("ALERT" partition; dal/alerts.py)     |
 | promo code  | PROMO                            | CODE#{code} | -                                                |
 | package     | PACKAGE#{pkg_id}                 | PACKAGE     | Start ("PACKAGE" partition, by purchase time)    |
 | block       | BLOCKED                          | BLOCK#{..}  | -                                                |
-| manage link | MANAGE#{sha256(token)}           | MANAGE      | -                                                |
+| manage link | MANAGE#{sha256(token)}           | MANAGE      | - (bare links of before; now on the booking)     |
 | rate        | RATE#{scope}#{key}               | {window}    | -                                                |
 | message     | its subject's pk (BOOKING#, ...) | MSG#{key}#{channel} | Outbox (sparse: while due or being sent)  |
 | waitlist    | WAITLIST#{event_type_id}[#{start Z}] | SLOT#.., ENTRY#.., EMAIL#.. | - (models, keys: dal/waitlist.py) |
@@ -51,12 +51,14 @@ class TableMeta:
     max_retry_attempts = 3
 
 
-class StatusIndex(GlobalSecondaryIndex["BookingItem"]):
-    """Bookings by status, ordered by when they next need attention (hold expiry, confirmation due, ...)."""
+class DueIndex(GlobalSecondaryIndex["BookingItem"]):
+    """Bookings by status, ordered by when they next need attention (hold expiry, confirmation due, ...). Keys and
+    `cal_checked_at` only: every booking write rewrites its entry, and the cleanup job reads the few due bookings
+    in one BatchGetItem (the calendar check skips the ones checked lately on the entry alone)."""
 
     class Meta:
-        index_name = "StatusIndex"
-        projection = AllProjection()
+        index_name = "DueIndex"
+        projection = IncludeProjection(["cal_checked_at"])
 
     status = UnicodeAttribute(hash_key=True)
     due_at = UTCDateTimeAttribute(range_key=True)
@@ -213,6 +215,9 @@ class PaymentMap(MapAttribute):
 
 
 class BookingItem(Model):
+    """A booking. Counters and choices at their domain default are not stored (dal/bookings.SPARSE_DEFAULTS):
+    absent reads back as the default."""
+
     class Meta(TableMeta):
         pass
 
@@ -221,7 +226,7 @@ class BookingItem(Model):
     booking_id = UnicodeAttribute()
     status = UnicodeAttribute()
     due_at = UTCDateTimeAttribute()
-    status_index = StatusIndex()
+    status_index = DueIndex()
 
     service_id = UnicodeAttribute()
     event_type_id = NumberAttribute()
@@ -246,7 +251,7 @@ class BookingItem(Model):
     amount_due_now = NumberAttribute()
     balance_due = NumberAttribute()
     amount_paid = NumberAttribute(default=0)
-    amount_refunded = NumberAttribute(default=0)
+    amount_refunded = NumberAttribute(null=True)
     payment_intent_id = UnicodeAttribute(null=True)
     payment_intent_index = PaymentIntentIndex()
     customer_id = UnicodeAttribute(null=True)
@@ -259,9 +264,10 @@ class BookingItem(Model):
     cal_uid_index = CalUidIndex()
     cal_seat_uid = UnicodeAttribute(null=True)
     cal_lease_until = UTCDateTimeAttribute(null=True)
-    cal_attempts = NumberAttribute(default=0)
+    cal_attempts = NumberAttribute(null=True)
     cal_last_error = UnicodeAttribute(null=True)
     token_expires_at = UTCDateTimeAttribute(null=True)
+    token_hashes = UnicodeSetAttribute(null=True)  # the booking tokens issued (flows/tokens.py), as hashes
     cancelled_at = UTCDateTimeAttribute(null=True)
     cancelled_by = UnicodeAttribute(null=True)
     dispute_id = UnicodeAttribute(null=True)
@@ -270,19 +276,20 @@ class BookingItem(Model):
     payout_state = UnicodeAttribute(null=True)  # DUE, FAILED (both in PayoutIndex), PAID, BLOCKED, SKIPPED
     payout_due_at = UTCDateTimeAttribute(null=True)
     payout_index = PayoutIndex()
-    payout_attempts = NumberAttribute(default=0)
+    payout_attempts = NumberAttribute(null=True)
     payout_error = UnicodeAttribute(null=True)
     transfer_id = UnicodeAttribute(null=True)
-    transfer_amount = NumberAttribute(default=0)
+    transfer_amount = NumberAttribute(null=True)
     transferred_at = UTCDateTimeAttribute(null=True)
-    transfer_reversed = NumberAttribute(default=0)
+    transfer_reversed = NumberAttribute(null=True)
     provider_account = UnicodeAttribute(null=True)
     idempotency_key_hash = UnicodeAttribute(null=True)
+    request_fingerprint = UnicodeAttribute(null=True)  # with a client key: the request that made the booking
     promo_code = UnicodeAttribute(null=True)
-    discount = NumberAttribute(default=0)
+    discount = NumberAttribute(null=True)
     package_id = UnicodeAttribute(null=True)
     backup_start = UTCDateTimeAttribute(null=True)
-    reschedule_count = NumberAttribute(default=0)
+    reschedule_count = NumberAttribute(null=True)
     manage_token_hash = UnicodeAttribute(null=True)
     notify_email = BooleanAttribute(null=True)  # absent on bookings made before notifications: email yes, SMS no
     notify_sms = BooleanAttribute(null=True)
@@ -305,7 +312,7 @@ class BookingItem(Model):
     money_state = UnicodeAttribute(null=True)
     money_due_at = UTCDateTimeAttribute(null=True)
     money_index = MoneyIndex()
-    money_attempts = NumberAttribute(default=0)
+    money_attempts = NumberAttribute(null=True)
     cal_checked_at = UTCDateTimeAttribute(null=True)  # last reconciliation with the Cal.com booking
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -377,7 +384,7 @@ class IdempotencyItem(Model):
 
 
 class InboxItem(Model):
-    """A verified webhook event: the dedupe record, and the copy a job can reprocess if handling failed."""
+    """A verified webhook event whose handling failed: the copy the cleanup job reprocesses (webhooks/inbox.py)."""
 
     class Meta(TableMeta):
         pass

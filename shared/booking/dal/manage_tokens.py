@@ -1,7 +1,10 @@
-"""Manage links' tokens: the item `MANAGE#{sha256(token)}` names the booking, and the booking names the hash of
-its one live link (`manage_token_hash`). Both are written together in one transaction, so a token item exists
-exactly while its booking points at it: issuing is conditional on the booking having no link, revoking on the
-booking still having this one.
+"""Manage links' tokens: the booking names the hash of its one live link (`manage_token_hash`); the token names the
+booking (flows/manage.py), so issuing is one conditional write on the booking (it has no link yet) and revoking one
+on the booking still having this one. A booking's confirmation issues its link in the confirmation's own write
+(flows/confirmation.py: /bookings/verify then answers with it, nothing more to read or write).
+
+Links issued before tokens named their booking (the bare secret) are found through their item,
+`MANAGE#{sha256(token)}`, written with the booking's hash in one transaction: revoking deletes it with the hash.
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.condition import Condition, size
 
-from booking.dal.bookings import MAX_OPTIMISTIC_ATTEMPTS, StaleBooking, booking_pk, get_booking
+from booking.dal.bookings import booking_pk, get_booking
 from booking.dal.items import BookingItem, ManageTokenItem, TransitionMap
 from booking.dal.transaction import Transaction, TransactionCancelled
-from booking.domain.models import TransitionRecord
+from booking.domain.models import Booking, TransitionRecord
 
 SK = "MANAGE"
 
@@ -26,33 +30,33 @@ def _key(token_hash: str) -> str:
     return f"MANAGE#{token_hash}"
 
 
-def issue(booking_id: str, token_hash: str, *, now: datetime, keep_until: datetime) -> bool:
-    """Store the token and name it on the booking in one transaction, if the booking has no link yet. True when
-    issued by this call, False when the booking has this very link already (a retry). Raises LinkTaken when it
-    has another one, LookupError when there is no such booking."""
-    for _ in range(MAX_OPTIMISTIC_ATTEMPTS):
-        tx = Transaction()
-        token = ManageTokenItem(_key(token_hash), SK, booking_id=booking_id, issued_at=now, expires_ttl=keep_until)
-        tx.put("token", token, ManageTokenItem.pk.does_not_exist())
-        tx.update(
-            "booking",
-            BookingItem(booking_pk(booking_id), "BOOKING"),
-            [BookingItem.manage_token_hash.set(token_hash)],
-            BookingItem.pk.exists() & BookingItem.manage_token_hash.does_not_exist(),
+def issue(booking_id: str, token_hash: str) -> bool:
+    """Name the link's hash on the booking if it has no link yet. True when issued by this call, False when the
+    booking has this very link already (a retry). Raises LinkTaken when it has another one, LookupError when there
+    is no such booking."""
+    try:
+        BookingItem(booking_pk(booking_id), "BOOKING").update(
+            actions=[BookingItem.manage_token_hash.set(token_hash)], condition=unlinked_condition()
         )
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            booking = get_booking(booking_id)
-            if booking is None:
-                raise LookupError(booking_id) from exc
-            if booking.manage_token_hash == token_hash:
-                return False
-            if booking.manage_token_hash is not None:
-                raise LinkTaken(booking_id) from exc
-            continue  # another write to the booking at the same moment (a conflict), no link yet: again
-        return True
-    raise StaleBooking(booking_id)
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        booking = get_booking(booking_id)
+        if booking is None:
+            raise LookupError(booking_id) from exc
+        if booking.manage_token_hash == token_hash:
+            return False
+        raise LinkTaken(booking_id) from exc
+    return True
+
+
+def unlinked_condition(booking: Booking | None = None) -> Condition:
+    """The booking exists and has no link; with `booking` (as read), also its history is as read: a revocation
+    since (a line in it) changes the link the caller derived."""
+    condition = BookingItem.pk.exists() & BookingItem.manage_token_hash.does_not_exist()
+    if booking is not None:
+        condition = condition & (size(BookingItem.history) == len(booking.history))
+    return condition
 
 
 def booking_id_of(token_hash: str) -> str | None:

@@ -11,7 +11,7 @@ the ledger of one occurrence reads to count only its share of the series charge 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +19,7 @@ from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, Un
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
+from booking.dal import blocks
 from booking.dal import bookings as store
 from booking.dal.items import BookingItem, TableMeta
 from booking.dal.transaction import Transaction, TransactionCancelled
@@ -92,8 +93,9 @@ def series_pk(series_id: str) -> str:
 
 
 def transaction_items(count: int, seats_each: int, *, idempotency: bool) -> int:
-    """Items the series' hold writes in its one transaction: each booking and its seats, the series, the claim."""
-    return count * (1 + seats_each) + 1 + (1 if idempotency else 0)
+    """Items of the series' hold's one transaction: each booking, its seats and its date's block check, the series,
+    the claim."""
+    return count * (2 + seats_each) + 1 + (1 if idempotency else 0)
 
 
 def get(series_id: str) -> Series | None:
@@ -127,12 +129,20 @@ def bookings_of(series: Series) -> list[Booking]:
 
 
 def create_held_series(
-    series: Series, bookings: list[Booking], *, idempotency: tuple[str, str, str] | None, now: datetime
+    series: Series,
+    bookings: list[Booking],
+    *,
+    idempotency: tuple[str, str, str] | None,
+    now: datetime,
+    days: list[date] | None = None,
 ) -> None:
     """Write the series, every occurrence's booking and all their seats in ONE transaction (all or nothing); with a
-    client key, claim it (for the first occurrence) in the same one. Raises SeatsTaken naming the occurrences whose
-    seats are not free, or store.IdempotencyKeyClaimed."""
+    client key, claim it (for the first occurrence) in the same one; `days` (the occurrences' business dates) each
+    checked not blocked in it. Raises SeatsTaken naming the occurrences whose seats are not free,
+    store.DateBlocked, or store.IdempotencyKeyClaimed."""
     tx = Transaction()
+    for day in days or []:
+        blocks.check_open(tx, day, label=f"blocked:{day.isoformat()}")
     tx.put(
         "series",
         SeriesItem(
@@ -162,6 +172,8 @@ def create_held_series(
             claimed = store.idempotent_booking(idempotency[0], idempotency[1])
             if claimed:
                 raise store.IdempotencyKeyClaimed(claimed[0]) from exc
+        if any(label.startswith("blocked:") for label in exc.failed | exc.conflicted):
+            raise store.DateBlocked from exc
         taken = {int(label.split(":")[1]) for label in exc.failed | exc.conflicted if label.startswith("seat:")}
         if taken:
             raise SeatsTaken(taken) from exc

@@ -20,13 +20,21 @@ from booking.dal.items import TableMeta
 
 
 class TransactionCancelled(Exception):
-    """`failed`: labels whose condition did not hold. `conflicted`: labels another transaction was writing."""
+    """`failed`: labels whose condition did not hold. `conflicted`: labels another transaction was writing.
+    `items`: the items as they were, of the failed writes that asked for them (`put(..., return_old=True)`)."""
 
-    def __init__(self, failed: set[str], conflicted: set[str], cause: TransactWriteError) -> None:
+    def __init__(
+        self,
+        failed: set[str],
+        conflicted: set[str],
+        cause: TransactWriteError,
+        items: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(f"transaction cancelled: conditions {sorted(failed)}, conflicts {sorted(conflicted)}")
         self.failed = failed
         self.conflicted = conflicted
         self.cause = cause
+        self.items = items or {}
 
 
 _connection: Connection | None = None
@@ -48,8 +56,9 @@ class Transaction:
     def __init__(self) -> None:
         self._ops: dict[str, list[tuple[str, Any]]] = {"check": [], "delete": [], "put": [], "update": []}
 
-    def put(self, label: str, item: Model, condition: Condition | None = None) -> None:
-        self._ops["put"].append((label, (item, condition)))
+    def put(self, label: str, item: Model, condition: Condition | None = None, *, return_old: bool = False) -> None:
+        """`return_old`: a failed condition returns the item as it is (ALL_OLD), in TransactionCancelled.items."""
+        self._ops["put"].append((label, (item, condition, "ALL_OLD" if return_old else None)))
 
     def update(self, label: str, item: Model, actions: list[Action], condition: Condition | None = None) -> None:
         self._ops["update"].append((label, (item, actions, condition)))
@@ -67,8 +76,8 @@ class Transaction:
             with TransactWrite(connection=_get_connection()) as tx:
                 for _, (model, hash_key, range_key, condition) in self._ops["check"]:
                     tx.condition_check(model, hash_key, range_key, condition)
-                for _, (item, condition) in self._ops["put"]:
-                    tx.save(item, condition=condition)
+                for _, (item, condition, return_values) in self._ops["put"]:
+                    tx.save(item, condition=condition, return_values=return_values)
                 for _, (item, actions, condition) in self._ops["update"]:
                     tx.update(item, actions=actions, condition=condition)
                 for _, (item, condition) in self._ops["delete"]:
@@ -81,4 +90,9 @@ class Transaction:
             }
             failed = {label for label, code in codes.items() if code == "ConditionalCheckFailed"}
             conflicted = {label for label, code in codes.items() if code == "TransactionConflict"}
-            raise TransactionCancelled(failed, conflicted, exc) from exc
+            items = {
+                label: reason.raw_item
+                for label, reason in zip(labels, exc.cancellation_reasons, strict=False)
+                if reason and reason.raw_item
+            }
+            raise TransactionCancelled(failed, conflicted, exc, items) from exc

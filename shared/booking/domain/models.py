@@ -155,6 +155,7 @@ class Booking(BaseModel):
     cal_attempts: int = 0
     cal_last_error: str | None = None
     token_expires_at: datetime | None = None
+    token_hashes: frozenset[str] = frozenset()  # the booking tokens issued, as hashes (flows/tokens.py)
     cancelled_at: datetime | None = None
     cancelled_by: str | None = None
     cancelled_slot_start: datetime | None = None  # the start of the Cal.com booking that was cancelled
@@ -172,6 +173,7 @@ class Booking(BaseModel):
     transfer_reversed: int = 0
     provider_account: str | None = None
     idempotency_key_hash: str | None = None
+    request_fingerprint: str | None = None  # with a client Idempotency-Key: the request that made the booking
     promo_code: str | None = None  # the code the client used (its use is taken with the hold)
     discount: int = 0  # what the code took off the list price
     package_id: str | None = None  # the package whose credit paid for it (nothing charged)

@@ -1,9 +1,11 @@
 """The owner blocks dates (issue 12, item 5): availability stops offering them at once, and each live booking on
 them moves to its backup start when that is still free, or is cancelled by the business with a full refund.
 
-Order: the block item is written first (flows/availability.py reads it on every call, so no new hold lands on
-those dates from then on), then the bookings on the dates are listed with the owner's date-range listing
-(StartIndex, never a scan) and decided one by one:
+Order: the block item is written first with one day item per date (one transaction, dal/blocks.py): every hold's
+transaction checks its date's item, so no new hold lands on those dates from then on; the availability cache's
+weeks those dates touch are marked stale for every service (their copies carry the blocked dates they were filled
+with), so the next GET /availability leaves the dates out; then the bookings on the dates are listed with the
+owner's date-range listing (StartIndex, never a scan) and decided one by one:
 - a HELD hold (unpaid) is cancelled: its PaymentIntent first (a payment that succeeded meanwhile makes it PAID,
   decided as such), then the hold, through `cancellation.cancel`;
 - a CONFIRMED booking moves with `calendar_sync.reschedule` (Cal.com first, then ours: the code the
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from booking.api_models import RequestBody
 from booking.clock import now as clock_now
-from booking.dal import blocks
+from booking.dal import availability_cache, blocks
 from booking.dal import bookings as store
 from booking.dal.listing import ListingFilter, all_matching
 from booking.digests import digest
@@ -66,7 +68,7 @@ from booking.providers import payments
 from booking.settings import get_settings
 
 S = BookingStatus
-MAX_BLOCK_DAYS = 90
+MAX_BLOCK_DAYS = blocks.MAX_DAYS  # the block and its day items are written in one transaction (100 items at most)
 LIVE = frozenset({S.HELD, S.PAID, S.CONFIRMED, S.SLOT_UNAVAILABLE})
 RUN_LEASE = timedelta(minutes=2)  # longer than the owner-actions function's timeout: a dead run's lease lapses
 RUN_BUDGET_SECONDS = 15.0  # stop taking new bookings well before that timeout; the same POST again goes on
@@ -263,6 +265,7 @@ def block_dates(body: BlockRequest, *, actor: str, idempotency_key: str | None) 
             metrics.add_metric(name="DatesBlocked", unit="Count", value=block.days)
     if (block.from_date, block.to_date, block.reason, block.notify) != (first, last, body.reason, body.notify):
         raise IdempotencyKeyReused  # the key's claim expired (24 h) and it came back with another body
+    _mark_weeks_stale(block)  # on every run: one that died before marking is finished by the same POST
     return BlockResult.of(_run(block, actor=actor))
 
 
@@ -276,7 +279,22 @@ def unblock(block_id: str) -> BlockResult:
     if block is None or not blocks.delete(block):
         raise BlockNotFound(block_id)
     metrics.add_metric(name="DatesUnblocked", unit="Count", value=block.days)
+    _mark_weeks_stale(block)
     return BlockResult.of(block)
+
+
+def _mark_weeks_stale(block: blocks.Block) -> None:
+    """Every cached availability week the block's dates touch, of every service's event type: the copies hold the
+    blocked dates of their fill, so the next request refreshes them (one conditional write a week; a week nobody
+    cached is left alone). A copy being filled meanwhile read the blocks after its Cal.com call started: this
+    mark, later than that start, keeps it stale (dal/availability_cache.py)."""
+    now = clock_now()
+    weeks = availability_cache.weeks_covering(
+        _day_start(block.from_date), _day_start(block.to_date + timedelta(days=1))
+    )
+    for event_type_id in sorted({service.cal_event_type_id for service in get_catalog().services}):
+        for week in weeks:
+            availability_cache.mark_stale(event_type_id, week, now)
 
 
 # --- one run over the block's bookings -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from booking.clock import now as clock_now
 from booking.dal import bookings as store
+from booking.dal import manage_tokens
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 from booking.errors import (
@@ -35,6 +36,7 @@ from booking.errors import (
     CalendarError,
     CalendarUnavailable,
     ConfirmationInProgress,
+    TokenNotFound,
 )
 from booking.flows import lost_slot
 from booking.observability import logger, metrics
@@ -89,12 +91,27 @@ class Confirmation(BaseModel):
         )
 
 
-def confirm_booking(booking_id: str, *, actor: str, wait: bool = True) -> Confirmation:
-    """Confirm (or return the confirmation). `wait=False`: if another worker is on it, do not wait for it."""
+def confirm_booking(booking_id: str, *, actor: str, wait: bool = True, token_hash: str | None = None) -> Confirmation:
+    """Confirm (or return the confirmation). `wait=False`: if another worker is on it, do not wait for it.
+
+    `token_hash` (/bookings/verify): the booking must have issued that token (else 404 token_not_found), checked in
+    the write that takes the calendar lease, so the common case reads nothing first; a failed condition returns the
+    booking as it is, which says why (confirmed already, lost, another worker on it)."""
     settings = get_settings()
     deadline = time.monotonic() + settings.confirm_deadline_seconds
+    unchecked = token_hash
     while True:
-        booking = store.get_booking(booking_id)
+        now = clock_now()
+        until = now + timedelta(seconds=settings.confirm_lease_seconds)
+        if unchecked is not None:
+            booking, leased = store.lease_for_token(booking_id, unchecked, now=now, until=until)
+            if booking is None or unchecked not in booking.token_hashes:
+                raise TokenNotFound
+            unchecked = None  # the booking issued it: a later round reads and leases as any caller does
+            if leased:
+                return _book_in_calendar(booking, actor=actor, deadline=deadline)
+        else:
+            booking = store.get_booking(booking_id)
         if booking is None:
             raise BookingNotFound(booking_id)
         if booking.status in (S.CONFIRMED, S.COMPLETED) and booking.cal_booking_uid:
@@ -103,12 +120,10 @@ def confirm_booking(booking_id: str, *, actor: str, wait: bool = True) -> Confir
             raise lost_slot.unavailable(booking)
         if booking.status != S.PAID:
             raise BookingClosed(booking_id, booking.status.value)
-        now = clock_now()
-        leased = store.acquire_calendar_lease(
-            booking, now=now, until=now + timedelta(seconds=settings.confirm_lease_seconds)
-        )
-        if leased is not None:
-            return _book_in_calendar(leased, actor=actor, deadline=deadline)
+        if booking.cal_lease_until is None or booking.cal_lease_until <= now:
+            leased_booking = store.acquire_calendar_lease(booking, now=now, until=until)
+            if leased_booking is not None:
+                return _book_in_calendar(leased_booking, actor=actor, deadline=deadline)
         if not wait or time.monotonic() >= deadline:
             raise ConfirmationInProgress("Your booking is being confirmed; try again in a moment.")
         time.sleep(WAIT_STEP_SECONDS)
@@ -226,20 +241,15 @@ def _record_confirmation(booking: Booking, created: CalBooking, *, actor: str) -
     """CONFIRMED with the Cal.com uid (and our seat's uid in a seated booking), whether Cal.com answered it
     `accepted` or `pending` (see the module docstring)."""
     seat = f", seat {created.seat_uid}" if created.seat_uid else ""
+    fields: dict[str, object] = {
+        "cal_booking_uid": created.uid,
+        "cal_seat_uid": created.seat_uid,
+        "cal_lease_until": None,
+        "cal_last_error": None,
+    }
+    reason = f"Cal.com booking {created.uid} created ({created.status}{seat})"
     try:
-        confirmed = store.transition(
-            booking,
-            S.CONFIRMED,
-            actor=actor,
-            reason=f"Cal.com booking {created.uid} created ({created.status}{seat})",
-            now=clock_now(),
-            fields={
-                "cal_booking_uid": created.uid,
-                "cal_seat_uid": created.seat_uid,
-                "cal_lease_until": None,
-                "cal_last_error": None,
-            },
-        )
+        confirmed, manage_url = _confirm_with_link(booking, actor=actor, reason=reason, fields=fields)
     except store.StaleBooking:
         current = store.get_booking(booking.booking_id)
         if current is not None and current.status in (S.CONFIRMED, S.COMPLETED) and current.cal_booking_uid:
@@ -251,4 +261,33 @@ def _record_confirmation(booking: Booking, created: CalBooking, *, actor: str) -
         from booking.flows.party import seat_party  # a group booking's members: seats of the same Cal.com booking
 
         confirmed = seat_party(confirmed, actor=actor)
-    return Confirmation.of(confirmed)
+    return Confirmation.of(confirmed).model_copy(update={"manage_url": manage_url})
+
+
+def _confirm_with_link(
+    booking: Booking, *, actor: str, reason: str, fields: dict[str, object]
+) -> tuple[Booking, str | None]:
+    """PAID -> CONFIRMED, issuing the client's manage link in the same write when the booking has none (the
+    confirmation then carries it: /bookings/verify writes nothing more). A link issued or revoked meanwhile: the
+    transition alone, the link as `flows/manage.issue_link` gives it."""
+    now = clock_now()
+    if booking.manage_token_hash is None:
+        from booking.flows.manage import link_of  # manage builds on this module
+
+        link = link_of(booking)
+        try:
+            confirmed = store.transition(
+                booking,
+                S.CONFIRMED,
+                actor=actor,
+                reason=reason,
+                now=now,
+                fields=fields | {"manage_token_hash": link.token_hash},
+                condition=manage_tokens.unlinked_condition(booking),
+            )
+        except store.StaleBooking:
+            pass  # decided again below on the booking as it is (a failed write on a booking that moved on: rare)
+        else:
+            metrics.add_metric(name="ManageLinkIssued", unit="Count", value=1)
+            return confirmed, link.url
+    return store.transition(booking, S.CONFIRMED, actor=actor, reason=reason, now=now, fields=fields), None

@@ -8,15 +8,17 @@ reaches Stripe: it is held and paid at 0 in that transaction and answered with i
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from booking.clock import now as clock_now
 from booking.clock import to_utc
+from booking.dal import blocks
 from booking.dal import bookings as store
 from booking.dal import promos as promo_store
 from booking.dal import waitlist as waitlist_store
@@ -30,6 +32,7 @@ from booking.domain.pricing import list_price as price_of
 from booking.errors import (
     BookingClosed,
     BookingNotFound,
+    DomainError,
     IdempotencyKeyReused,
     InvalidRequest,
     InvalidSlot,
@@ -40,7 +43,7 @@ from booking.errors import (
     SlotTaken,
 )
 from booking.flows import series, tokens
-from booking.flows.availability import check_bookable
+from booking.flows.availability import blocked_date, business_date, check_bookable
 from booking.flows.packages import usable_package
 from booking.flows.party import check_party
 from booking.flows.series import Recurrence, SeriesStart
@@ -111,23 +114,78 @@ def new_booking_id() -> str:
     return f"bk_{secrets.token_hex(12)}"
 
 
+FINGERPRINT_CHARS = 32  # what a booking keeps of its request's fingerprint: 128 bits tell two requests apart
+MAX_KEY_GENERATIONS = 20  # holds one client key may make, each released after the payment provider failed
+
+
+def booking_id_for_key(idempotency_key: str, generation: int = 1) -> str:
+    """The id of the booking a client key makes: a replay's hold meets the booking already there (its failed
+    condition returns it), so nothing is read before the hold. A hold released because the payment provider
+    failed forgets its request: the retry holds under the next generation's id (and so its own Stripe keys)."""
+    scope = f"{OPERATION}:{idempotency_key}" + (f":{generation}" if generation > 1 else "")
+    return f"bk_{digest(scope)[:24]}"
+
+
+class Keyed(NamedTuple):
+    """A request with a client key: the key and the request's fingerprint."""
+
+    key: str
+    fingerprint: str
+
+
 def hash_key(idempotency_key: str) -> str:
     return digest(idempotency_key)
 
 
+class _Replayed(Exception):
+    """The hold met the booking the same request made before: answer with it."""
+
+    def __init__(self, booking: Booking) -> None:
+        super().__init__(booking.booking_id)
+        self.booking = booking
+
+
 def start_booking(request: BookingRequest, idempotency_key: str | None = None) -> PaymentStart:
     publishable_key = stripe_publishable_key()  # before anything is held: without it the client cannot pay
-    now = clock_now()
-    claim = (hash_key(idempotency_key), OPERATION, request.fingerprint()) if idempotency_key else None
-    if claim:
+    if idempotency_key is None:
+        return _start(request, None, None, publishable_key)
+    fingerprint = request.fingerprint()
+    if request.recurrence is not None:  # a series claims its key in a record of its own (flows/series.py)
+        claim = (hash_key(idempotency_key), OPERATION, fingerprint)
         recorded = store.idempotent_booking(claim[0], OPERATION)
         if recorded:
-            return _replay(recorded, claim[2], publishable_key)
+            return _replay(recorded, fingerprint, publishable_key)
+        return _start(request, claim, None, publishable_key)
+    keyed = Keyed(idempotency_key, fingerprint[:FINGERPRINT_CHARS])
+    try:
+        return _start(request, None, keyed, publishable_key)
+    except _Replayed as replay:
+        return _answer(replay.booking, publishable_key)
+    except (IdempotencyKeyReused, BookingClosed):
+        raise
+    except DomainError:
+        # Refused before anything was written (a slot no longer bookable, taken...): a replay of a request that
+        # made its booking earlier is still answered with it.
+        earlier = _made_before(keyed, publishable_key)
+        if earlier is None:
+            raise
+        return earlier
 
+
+def _start(
+    request: BookingRequest,
+    claim: tuple[str, str, str] | None,
+    keyed: Keyed | None,
+    publishable_key: str,
+) -> PaymentStart:
+    """Validate, price and hold. `claim`: a series' key record; `keyed`: a booking whose id derives from the
+    client's key."""
+    now = clock_now()
     service = get_catalog().service(request.service_id)
     check_phone(service, request.attendee, request.notify.sms)
     check_party(service, request.participants, request.party, request.attendee.email)
-    start = check_bookable(service, request.start, now, buffers=True)
+    # a series checks each date's block here (its preview's reasons); a single hold in its own transaction
+    start = check_bookable(service, request.start, now, buffers=True, check_blocks=request.recurrence is not None)
     backup_start = _backup_start(service, request, start, now)
     role = verified_role(request.role_token, service, now)  # signed by the site (seed 004), before anything is held
     if request.recurrence is not None:
@@ -139,11 +197,11 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         request.attendee,
         price,
         now,
-        booking_id=new_booking_id(),
+        booking_id=booking_id_for_key(keyed.key) if keyed else new_booking_id(),
         notify_email=request.notify.email,
         notify_sms=request.notify.sms,
         participants=request.participants,
-        idempotency_key_hash=claim[0] if claim else None,
+        request_fingerprint=keyed.fingerprint if keyed else None,
         promo_code=request.promo_code,
         discount=price.discount,
         package_id=request.package_id,
@@ -151,7 +209,7 @@ def start_booking(request: BookingRequest, idempotency_key: str | None = None) -
         party=request.party,
         role=role,
     )
-    booking = _hold(draft, service.capacity, claim, now)
+    booking = _hold(draft, service.capacity, claim, now, keyed)
     logger.append_keys(booking_id=booking.booking_id)
     metrics.add_metric(name="SlotHeld", unit="Count", value=1)
     return _answer(booking, publishable_key)
@@ -286,13 +344,30 @@ def _payment_start(
     )
 
 
-def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now: datetime) -> Booking:
+def _hold(
+    draft: Booking,
+    capacity: int,
+    claim: tuple[str, str, str] | None,
+    now: datetime,
+    keyed: Keyed | None = None,
+    generation: int = 1,
+) -> Booking:
     """Take `participants` free seats of the slot in one transaction (one seat unless a party books)."""
     try:
         return hold_seats(draft, capacity, claim, now)
     except store.IdempotencyKeyClaimed as exc:
-        assert claim is not None  # a concurrent retry of the same request won the race: answer as it will
-        return _booking_or_404(exc.booking_id)
+        if keyed is None:
+            assert claim is not None  # a concurrent retry of the same request won the race: answer as it will
+            return _booking_or_404(exc.booking_id)
+        existing = exc.existing or _await_booking(exc.booking_id)
+        if existing is None:  # the same request's hold in flight failed after all (its slot was taken)
+            raise SlotTaken from None
+        if _forgotten(existing):
+            if generation >= MAX_KEY_GENERATIONS:
+                raise BookingClosed(existing.booking_id, "EXPIRED", "Please start again with a new request.") from None
+            retry = draft.model_copy(update={"booking_id": booking_id_for_key(keyed.key, generation + 1)})
+            return _hold(retry, capacity, claim, now, keyed, generation + 1)
+        raise _Replayed(_replayed(existing, existing.request_fingerprint, keyed.fingerprint)) from None
     except store.PromoUnavailable:
         metrics.add_metric(name="PromoRefused", unit="Count", value=1)
         raise PromoUnavailable from None
@@ -301,6 +376,13 @@ def _hold(draft: Booking, capacity: int, claim: tuple[str, str, str] | None, now
     except store.SeatTaken:
         metrics.add_metric(name="SlotTaken", unit="Count", value=1)
         raise SlotTaken from None
+    except store.DateBlocked:
+        raise blocked_date() from None
+
+
+def _forgotten(booking: Booking) -> bool:
+    """A keyed hold released because the payment provider failed (release_seat removed its fingerprint)."""
+    return booking.request_fingerprint is None and booking.status == BookingStatus.EXPIRED
 
 
 def hold_seats(
@@ -315,15 +397,23 @@ def hold_seats(
     (every seat is still a conditional put). Raises store.SeatTaken when the party no longer fits.
 
     `extra`: more writes for the hold's transaction (a waitlist offer's). Without it, a hold of a waitlist service
-    checks that nobody waits for the slot (store.PeopleWaiting: the freed seats are theirs)."""
+    checks that nobody waits for the slot (store.PeopleWaiting: the freed seats are theirs). Every hold checks in
+    the same transaction that its business date is not blocked (store.DateBlocked): no Query of the blocks first,
+    and a block written meanwhile either refuses it or finds it among the date's bookings."""
     if extra is None and get_catalog().service(draft.service_id).waitlist:
         extra = partial(waitlist_store.check_nobody_waiting, event_type_id=draft.event_type_id, start=draft.slot_start)
+    day = business_date(draft.slot_start)
+
+    def writes(tx: Transaction) -> None:
+        blocks.check_open(tx, day)
+        if extra is not None:
+            extra(tx)
 
     def attempt(first: int, others: list[int]) -> Booking | None:
         """The draft written with these seats, or None when another booking took one of them meanwhile."""
         booking = draft.model_copy(update={"seat_number": first, "extra_seat_numbers": others})
         try:
-            store.create_held_booking(booking, idempotency=claim, now=now, extra=extra)
+            store.create_held_booking(booking, idempotency=claim, now=now, extra=writes)
         except store.PeopleWaiting:
             raise  # a SeatTaken too, but no other seat of the slot is free for this hold either
         except store.SeatTaken:
@@ -389,16 +479,53 @@ def _booking_or_404(booking_id: str) -> Booking:
     return booking
 
 
+def _await_booking(booking_id: str) -> Booking | None:
+    """The booking a concurrent transaction of the same request is writing (a transaction conflict): read until
+    it is there, briefly."""
+    for wait in (0.0, 0.05, 0.1, 0.2, 0.4):
+        time.sleep(wait)
+        if (booking := store.get_booking(booking_id)) is not None:
+            return booking
+    return None
+
+
+def _made_before(keyed: Keyed, publishable_key: str) -> PaymentStart | None:
+    """The answer to a request this key made a booking with before, or None when it made none (read only when a
+    keyed request is refused: a replay of a booking made meanwhile, or made before ids derived from keys)."""
+    for generation in range(1, MAX_KEY_GENERATIONS + 1):
+        booking = store.get_booking(booking_id_for_key(keyed.key, generation))
+        if booking is None:
+            break
+        if not _forgotten(booking):
+            return _answer(_replayed(booking, booking.request_fingerprint, keyed.fingerprint), publishable_key)
+    recorded = store.idempotent_booking(hash_key(keyed.key), OPERATION)
+    return _replay(recorded, keyed.fingerprint, publishable_key) if recorded else None
+
+
 def _replay(recorded: tuple[str, str], fingerprint: str, publishable_key: str) -> PaymentStart:
-    """The same client request again: answer as the first time, or say why it cannot be the same."""
+    """The same client request again (a key record): answer as the first time, or say why it cannot be the same."""
     booking_id, recorded_fingerprint = recorded
-    if recorded_fingerprint != fingerprint:
+    if not _same_request(recorded_fingerprint, fingerprint):
         raise IdempotencyKeyReused
-    booking = _booking_or_404(booking_id)
+    return _answer(_replayed(_booking_or_404(booking_id), recorded_fingerprint, fingerprint), publishable_key)
+
+
+def _same_request(recorded: str | None, fingerprint: str) -> bool:
+    """Whether a recorded fingerprint (a key record's whole one, or a booking's first FINGERPRINT_CHARS) is this
+    request's."""
+    return recorded is not None and recorded[:FINGERPRINT_CHARS] == fingerprint[:FINGERPRINT_CHARS]
+
+
+def _replayed(booking: Booking, recorded_fingerprint: str | None, fingerprint: str) -> Booking:
+    """The booking the same request made, if it may be answered again; else why not (422 another request with the
+    key, 409 the hold has ended)."""
+    if not _same_request(recorded_fingerprint, fingerprint):
+        raise IdempotencyKeyReused
+    booking_id = booking.booking_id
     logger.append_keys(booking_id=booking_id)
     if booking.status == BookingStatus.HELD and not booking.hold_is_live(clock_now()):
         raise BookingClosed(booking_id, "EXPIRED", "The hold on this slot has expired; please start again.")
     if booking.status in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
         raise BookingClosed(booking_id, booking.status.value)
     metrics.add_metric(name="IdempotentReplay", unit="Count", value=1)
-    return _answer(booking, publishable_key)
+    return booking

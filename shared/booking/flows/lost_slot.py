@@ -3,7 +3,7 @@ confirmation): the one place that decides between the rebook window and the refu
 
 The service's `rebook_window_hours` says how long the client may pick another time on the same payment
 (`flows/rebook.py`); the booking stays SLOT_UNAVAILABLE, flagged for the owner, its money kept, and due on the
-StatusIndex at the window's end. When the window ends with no new time chosen, the cleanup job records the full
+DueIndex at the window's end. When the window ends with no new time chosen, the cleanup job records the full
 refund (auto_refund_reason + OWED in one conditional write) and settles it like any refund. A window of 0 refunds at
 once (seed 001's rule). The window starts when the slot was lost: the history says when.
 """
@@ -87,7 +87,7 @@ def lose_slot(
 
 
 def close_window(booking: Booking, *, actor: str) -> Booking | None:
-    """A lost booking due on the StatusIndex: once its window has ended with no new time chosen, owe the full
+    """A lost booking due on the DueIndex: once its window has ended with no new time chosen, owe the full
     refund (one conditional write), tell the owner, and refund it. None while the window is still open."""
     now = clock_now()
     if booking.auto_refund_reason:

@@ -5,12 +5,14 @@ With it the client sees the booking and what cancelling now would refund, cancel
 slot. Both changes run the code Cal.com's own changes run (`flows/cancellation.cancel`, `calendar_sync.reschedule`
 and its `move_to`), so the webhook Cal.com sends afterwards finds the work done and changes nothing more.
 
-The token (256 bits) is stored only as its SHA-256, one per booking (`dal/manage_tokens.py`), and works until
-the booking's end + LINK_GRACE (checked here on the booking's current end; the TTL only cleans up). It is derived
-from the booking's id under the server's link signing key (`secrets.link_token`), so whoever may read that key
-names the same link without storing it: the verify page, the rebook page and the emails (`manage_url`), also for
-a booking confirmed by the webhooks or the cleanup job alone. The owner may revoke it; the link named after that
-is a new one (the count of revocations is part of the derivation), never the revoked one back.
+The token is `{booking_id}.{256 bits}`, stored only as its SHA-256 on its booking (`manage_token_hash`, one per
+booking: `dal/manage_tokens.py`), and works until the booking's end + LINK_GRACE (checked here on the booking's
+current end). Its secret part is derived from the booking's id under the server's link signing key
+(`secrets.link_token`), so whoever may read that key names the same link without storing it: the verify page, the
+rebook page and the emails (`manage_url`), also for a booking confirmed by the webhooks or the cleanup job alone.
+Links issued before tokens named their booking are the bare secret, found through their `MANAGE#` item. The owner
+may revoke a link; the link named after that is a new one (the count of revocations is part of the derivation),
+never the revoked one back.
 
 Policy (the service's catalog entry):
 - cancelling: refund by the cancellation policy on what was paid (`domain.policy.cancellation_terms`, as the
@@ -27,7 +29,7 @@ Policy (the service's catalog entry):
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -185,8 +187,27 @@ class ManageView(BaseModel):
 
 
 def with_manage_link(confirmation: Confirmation) -> Confirmation:
-    """The confirmation /bookings/verify (or /bookings/rebook) answers, with the booking's manage link."""
+    """The confirmation /bookings/verify (or /bookings/rebook) answers, with the booking's manage link (issued
+    already when the confirmation's own write issued it: flows/confirmation.py)."""
+    if confirmation.manage_url:
+        return confirmation
     return confirmation.model_copy(update={"manage_url": issue_link(confirmation.booking_id)})
+
+
+class Link(NamedTuple):
+    url: str
+    token_hash: str
+    keep_until: datetime  # a bare token's item is kept until then
+    bare: bool  # issued before tokens named their booking: found through its MANAGE# item
+
+
+def link_of(booking: Booking) -> Link:
+    """The booking's manage link as `issue_link` names it (a link issued in the bare form keeps it)."""
+    secret = _link_token(booking.booking_id, _revocations(booking))
+    bare = booking.manage_token_hash == digest(secret)
+    token = secret if bare else f"{booking.booking_id}.{secret}"
+    url = f"{str(get_settings().site_base_url).rstrip('/')}/book/manage?{urlencode({'token': token})}"
+    return Link(url, digest(token), _link_end(booking) + TTL_MARGIN, bare)
 
 
 def issue_link(booking_id: str) -> str | None:
@@ -195,22 +216,19 @@ def issue_link(booking_id: str) -> str | None:
     booking = store.get_booking(booking_id)  # as it is now: a revocation since an older read changes the link
     if booking is None or booking.status not in LINKED:
         return None
-    token = _link_token(booking_id, _revocations(booking))
-    token_hash = digest(token)
-    if booking.manage_token_hash not in (None, token_hash):
+    link = link_of(booking)
+    if booking.manage_token_hash not in (None, link.token_hash):
         return None  # a link issued before the key-derived ones (from a verify token): only its holder has it
     if booking.manage_token_hash is None:
         try:
-            issued = manage_tokens.issue(
-                booking_id, token_hash, now=clock_now(), keep_until=_link_end(booking) + TTL_MARGIN
-            )
+            issued = manage_tokens.issue(booking_id, link.token_hash)
         except manage_tokens.LinkTaken:
             return None  # revoked and issued again since the read: that newer link is not this one
         if issued:
             metrics.add_metric(name="ManageLinkIssued", unit="Count", value=1)
-    else:  # kept as long as the booking's current end needs (a rebook moves it later)
-        manage_tokens.keep_until(token_hash, _link_end(booking) + TTL_MARGIN)
-    return f"{str(get_settings().site_base_url).rstrip('/')}/book/manage?{urlencode({'token': token})}"
+    elif link.bare:  # its item kept as long as the booking's current end needs (a rebook moves it later)
+        manage_tokens.keep_until(link.token_hash, link.keep_until)
+    return link.url
 
 
 def manage_url(booking: Booking) -> str | None:
@@ -234,7 +252,8 @@ def _open(token: str) -> Booking:
     """The booking a live link opens: 404 token_not_found for a token never issued or revoked, 410 after the
     booking's end + LINK_GRACE."""
     token_hash = digest(token)
-    booking_id = manage_tokens.booking_id_of(token_hash)
+    named, dot, _ = token.partition(".")  # a bare token (base64url) has no dot
+    booking_id = named if dot else manage_tokens.booking_id_of(token_hash)
     if booking_id is None:
         raise TokenNotFound
     logger.append_keys(booking_id=booking_id)

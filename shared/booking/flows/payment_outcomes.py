@@ -24,12 +24,21 @@ S = BookingStatus
 MAX_ATTEMPTS = 5
 
 
-def record_payment(booking_id: str, intent: PaymentIntentView, *, actor: str) -> Booking:
-    """Record a succeeded PaymentIntent on its booking: HELD/EXPIRED -> PAID with the slot kept for good."""
+def record_payment(
+    booking_id: str,
+    intent: PaymentIntentView,
+    *,
+    actor: str,
+    read: Booking | None = None,
+    fields: dict[str, object] | None = None,
+) -> Booking:
+    """Record a succeeded PaymentIntent on its booking: HELD/EXPIRED -> PAID with the slot kept for good. `read`:
+    the booking as the caller just read it (tried first; a stale one costs a failed write, then a read). `fields`:
+    more for the same write (create-token's token)."""
     if intent.status != "succeeded":
         raise PaymentNotSucceeded(intent.status, intent.last_payment_error_message)
-    for _ in range(MAX_ATTEMPTS):
-        booking = store.get_booking(booking_id)
+    for attempt in range(MAX_ATTEMPTS):
+        booking = read if attempt == 0 and read is not None else store.get_booking(booking_id)
         if booking is None:
             raise BookingNotFound(booking_id)
         if booking.payment_intent_id and booking.payment_intent_id != intent.id:
@@ -42,13 +51,15 @@ def record_payment(booking_id: str, intent: PaymentIntentView, *, actor: str) ->
             flag(booking, "amount_mismatch", f"received {received}, expected {expected}")
             raise PaymentAmountMismatch(booking.amount_due_now, intent.amount_received, intent.currency)
         try:
-            return _apply_payment(booking, intent, actor=actor)
+            return _apply_payment(booking, intent, actor=actor, extra=fields or {})
         except store.StaleBooking:
             continue
     raise store.StaleBooking(booking_id)
 
 
-def _apply_payment(booking: Booking, intent: PaymentIntentView, *, actor: str) -> Booking:
+def _apply_payment(
+    booking: Booking, intent: PaymentIntentView, *, actor: str, extra: dict[str, object] | None = None
+) -> Booking:
     now = clock_now()
     fields: dict[str, object] = {
         "amount_paid": intent.amount_received,
@@ -57,6 +68,7 @@ def _apply_payment(booking: Booking, intent: PaymentIntentView, *, actor: str) -
         "payment_status": intent.status,
         "payment_error": None,
         "paid_at": now,
+        **(extra or {}),
     }
     if booking.status in (S.HELD, S.EXPIRED):
         late = booking.status == S.EXPIRED or not booking.hold_is_live(now)

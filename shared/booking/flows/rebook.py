@@ -71,7 +71,7 @@ class Rebooked(Confirmation):
 
 def rebook(token: str, start: datetime) -> Rebooked:
     """POST /bookings/rebook: the token create-token or verify gave out when the slot was lost."""
-    return rebook_booking(redeem_for_rebook(token).booking_id, start)
+    return rebook_booking(redeem_for_rebook(token), start)
 
 
 def rebook_booking(booking_id: str, start: datetime) -> Rebooked:

@@ -52,7 +52,7 @@ from booking.errors import (
     PaymentProviderUnavailable,
 )
 from booking.flows import payment_outcomes
-from booking.flows.availability import check_bookable
+from booking.flows.availability import business_date, check_bookable
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
@@ -179,7 +179,7 @@ def validate_recurrence(service: Service, recurrence: Recurrence, start: datetim
         )
     items = series_store.transaction_items(recurrence.count, participants, idempotency=True)
     if items > series_store.MAX_TRANSACTION_ITEMS:
-        most = (series_store.MAX_TRANSACTION_ITEMS - 2) // (1 + participants)
+        most = (series_store.MAX_TRANSACTION_ITEMS - 2) // (2 + participants)
         raise InvalidRequest(
             f"A series of {recurrence.count} for {participants} is too large to hold at once; at most {most} dates.",
             fields={"recurrence.count": f"at most {most} for {participants} participants"},
@@ -348,9 +348,10 @@ def _hold(
             for draft, (_, seats) in zip(drafts, checks, strict=True)
         ]
         try:
-            series_store.create_held_series(series, bookings, idempotency=claim, now=now)
-        except series_store.SeatsTaken:
-            continue
+            days = [business_date(b.slot_start) for b in bookings]
+            series_store.create_held_series(series, bookings, idempotency=claim, now=now, days=days)
+        except (series_store.SeatsTaken, store.DateBlocked):
+            continue  # read the dates again: a date blocked since is named by check_dates
         except store.IdempotencyKeyClaimed:
             return None
         return bookings

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from booking.clock import now as clock_now
+from booking.dal import blocks
 from booking.dal import bookings as store
+from booking.domain.catalog import get_catalog
 from booking.domain.lifecycle import BookingStatus
 from booking.domain.models import Booking
 from booking.errors import (
@@ -36,7 +38,7 @@ from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
 from booking.providers import payments
-from booking.webhooks import cal_events, stripe_events
+from booking.webhooks import cal_events, inbox, stripe_events
 
 S = BookingStatus
 PAGE = 100  # items per step per run
@@ -135,15 +137,15 @@ def close_rebook_window(booking: Booking, report: CleanupReport) -> None:
 
 
 def reprocess_inbox(now: datetime, budget: Budget, report: CleanupReport) -> None:
-    """Webhook events stored but not processed (handling failed) whose next attempt is due: Cal.com never sends
-    them again. Each failure pushes the event's next attempt back; the eighth sets it aside (flagged)."""
-    for source, _identity, raw in store.pending_events(now, PAGE):
+    """Webhook events kept because their handling failed, whose next attempt is due: Cal.com never sends them
+    again. Each failure pushes the event's next attempt back; the eighth sets it aside (flagged)."""
+    for source, _identity, raw in inbox.pending_events(now, PAGE):
         if not budget():
             return
         try:
             if source == "stripe":
                 event = stripe_events.StripeEvent.model_validate_json(raw)
-                stripe_events.handle(event, raw.encode())
+                stripe_events.handle(event, raw.encode(), stored=True)
             else:
                 cal_events.handle(cal_events.CalEvent.parse(raw.encode()), raw.encode(), stored=True)
             report.events_reprocessed += 1
@@ -213,11 +215,16 @@ def check_calendar(now: datetime, budget: Budget, report: CleanupReport) -> None
     """CONFIRMED bookings starting within CALENDAR_CHECK_AHEAD (or already over) whose Cal.com booking was not
     checked for CALENDAR_CHECK_EVERY: a lost cancellation, reschedule or meeting-ended webhook is repaired
     before the client arrives. At most CALENDAR_CHECKS_PER_RUN Cal.com reads a run (120 a minute is the limit)."""
-    for booking in store.bookings_due(S.CONFIRMED, now + CALENDAR_CHECK_AHEAD, PAGE):
-        if report.calendar_checked >= CALENDAR_CHECKS_PER_RUN or not budget():
+    due = store.bookings_due(
+        S.CONFIRMED,
+        now + CALENDAR_CHECK_AHEAD,
+        PAGE,
+        unchecked_since=now - CALENDAR_CHECK_EVERY,  # decided on the index entries: only those checked are read
+        read_at_most=CALENDAR_CHECKS_PER_RUN,
+    )
+    for booking in due:
+        if not budget():
             return
-        if booking.cal_checked_at and now - booking.cal_checked_at < CALENDAR_CHECK_EVERY:
-            continue
         logger.append_keys(booking_id=booking.booking_id)
         report.calendar_checked += 1
         try:
@@ -231,9 +238,20 @@ def check_calendar(now: datetime, budget: Budget, report: CleanupReport) -> None
     logger.remove_keys(["booking_id"])
 
 
+def _backfill_block_days(now: datetime) -> None:
+    """Day items for blocks written before holds checked them (dal/blocks.backfill_days): one Query of the
+    small BLOCKED partition a run, nothing written once every block has its days."""
+    from zoneinfo import ZoneInfo
+
+    backfilled = blocks.backfill_days(now.astimezone(ZoneInfo(get_catalog().business.time_zone)).date())
+    if backfilled:
+        logger.info("blocked dates given their day items", extra={"blocks": backfilled})
+
+
 def run(budget: Budget) -> CleanupReport:
     report = CleanupReport()
     now = clock_now()
+    _backfill_block_days(now)
     _each(store.bookings_due(S.HELD, now, PAGE), budget, report, lambda b: expire_hold(b, report))
     _each(store.bookings_due(S.PAID, now, PAGE), budget, report, lambda b: finish_paid(b, report))
     _each(store.rebook_windows_ended(now, PAGE), budget, report, lambda b: close_rebook_window(b, report))

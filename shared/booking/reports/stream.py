@@ -1,5 +1,6 @@
-"""The report aggregates kept from the table's stream: each booking or webhook-inbox change moves the days it
-touches by the difference of the item's contributions (new image - old image), once per stream record.
+"""The report aggregates kept from the table's stream: each booking or webhook-inbox change (the inbox keeps only
+events whose handling failed on delivery) moves the days it touches by the difference of the item's contributions
+(new image - old image), once per stream record.
 
 A record that cannot be applied (DynamoDB throttled, say) is reported as the batch's first failure: Lambda retries
 from it (ReportBatchItemFailures), records before it are not repeated, and those it redelivers anyway are skipped

@@ -72,9 +72,16 @@ class WebhookFigures(BaseModel):
     period: str
     start: date
     end: date
-    processed: int = Field(description="Webhook events (Stripe and Cal.com) received in the period and processed")
-    p50_ms: int | None = Field(description="Median processing time (received -> processed), to its bucket's bound")
-    p95_ms: int | None = Field(description="95th percentile, to its bucket's bound")
+    processed: int = Field(
+        description="Webhook events (Stripe and Cal.com) received in the period whose handling failed on delivery and "
+        "that a retry processed later (events handled on delivery are not stored: their processing time is the "
+        "WebhookProcessingMs metric)"
+    )
+    p50_ms: int | None = Field(
+        description="Median time of those events from the first delivery to the retry that processed them, to its "
+        "bucket's bound"
+    )
+    p95_ms: int | None = Field(description="95th percentile of the same, to its bucket's bound")
 
 
 class ServiceReport(BaseModel):

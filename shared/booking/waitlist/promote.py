@@ -112,6 +112,8 @@ def promote_slot(service: Service, start: datetime, now: datetime) -> int:
             break
         try:
             offer(service, fits, now)
+        except store.DateBlocked:
+            break  # the owner blocked the date: nobody is offered it (the block's run decides its bookings)
         except (EntryChanged, store.StaleBooking, store.SeatTaken):
             metrics.add_metric(name="WaitlistOfferRaceLost", unit="Count", value=1)
             continue  # another worker offered it or took a seat: read the line again

@@ -1,8 +1,9 @@
-"""Cal.com webhooks: verify the HMAC, dedupe, and keep our bookings true to the calendar.
+"""Cal.com webhooks: verify the HMAC and keep our bookings true to the calendar.
 
-Cal.com signs the raw body with no timestamp and sends once, without retry. We dedupe on the event's
-identity (trigger, uid, createdAt), refuse events too old to dedupe, and store every verified event before
-handling it, so a failure leaves it in the inbox for the cleanup job instead of losing it.
+Cal.com signs the raw body with no timestamp and sends once, without retry. Each handler compares the event with
+the booking as it is and changes it only if the event says something new, so a copy (a replay within the 7 days we
+accept) changes nothing; an event whose handling fails is kept in the inbox (identity: trigger, uid, createdAt)
+for the cleanup job instead of being lost.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
@@ -27,7 +28,7 @@ from booking.observability import logger, metrics
 from booking.owner.alerts import flag
 from booking.providers.calcom import is_attendee_of
 from booking.secrets import provider_secret, same_secret
-from booking.webhooks.inbox import process_once
+from booking.webhooks.inbox import process
 
 S = BookingStatus
 MAX_EVENT_AGE = timedelta(days=7)  # older events cannot be told apart from replays: ignored
@@ -106,13 +107,14 @@ def handle(event: CalEvent, raw: bytes, *, stored: bool = False) -> str:
     if clock_now() - event.created_at > MAX_EVENT_AGE and not stored:
         metrics.add_metric(name="WebhookStale", unit="Count", value=1)
         return "ignored: too old to be told apart from a replay"
-    return process_once(
+    return process(
         "cal",
         event.identity,
         event.trigger,
         raw.decode("utf-8"),
         lambda: handler(event),
         lambda: next(iter(_our_bookings(event, event.uid, str(event.body.get("rescheduleUid") or ""))), None),
+        stored=stored,
     )
 
 
@@ -144,11 +146,31 @@ def _our_booking(event: CalEvent, *uids: str) -> Booking | None:
     return found[0] if len(found) == 1 else None
 
 
+def _calendar_changed(event: CalEvent) -> None:
+    """Cal.com's slots of the event's week (and a reschedule's old week) changed: the availability cache asks
+    Cal.com again at the next visitor instead of within its freshness. Not for our own bookings being created:
+    our seats already hide those slots, and that event is on every booking's path."""
+    from booking.dal.availability_cache import mark_stale
+
+    try:
+        event_type_id = int(event.body.get("eventTypeId") or 0)
+    except (TypeError, ValueError):
+        return
+    for key in ("startTime", "rescheduleStartTime"):
+        if event_type_id and event.body.get(key):
+            try:
+                start = datetime.fromisoformat(str(event.body[key]))
+            except ValueError:
+                continue
+            mark_stale(event_type_id, start if start.tzinfo else start.replace(tzinfo=UTC))
+
+
 def booking_created(event: CalEvent) -> str:
     """Link the Cal.com uid and confirm the booking if our side had not yet (seed 000 step 8)."""
     for _ in range(store.MAX_OPTIMISTIC_ATTEMPTS):
         booking = _our_booking(event, event.uid)
         if booking is None:
+            _calendar_changed(event)
             return "ignored: not made through our flow"
         try:
             if booking.status in (S.PAID, S.SLOT_UNAVAILABLE):
@@ -180,6 +202,7 @@ def booking_created(event: CalEvent) -> str:
 
 
 def booking_cancelled(event: CalEvent) -> str:
+    _calendar_changed(event)
     bookings = _our_bookings(event, event.uid)
     if not bookings:
         return _members_left(event) or "ignored: not made through our flow"
@@ -222,6 +245,7 @@ def _members_left(event: CalEvent) -> str | None:
 
 
 def booking_rejected(event: CalEvent) -> str:
+    _calendar_changed(event)
     bookings = _our_bookings(event, event.uid)
     if not bookings:
         return "ignored: not made through our flow"
@@ -250,6 +274,7 @@ def _cancel(booking: Booking, event: CalEvent, *, by_business: bool, reason: str
 
 def booking_rescheduled(event: CalEvent) -> str:
     """The booking moved in Cal.com: new uid and time; the old slot is freed and the new one held."""
+    _calendar_changed(event)
     old_uid = str(event.body.get("rescheduleUid") or "")
     start, end = event.body.get("startTime"), event.body.get("endTime")
     booking = _our_booking(event, old_uid, event.uid)
@@ -257,6 +282,9 @@ def booking_rescheduled(event: CalEvent) -> str:
         return "ignored: not made through our flow"
     if not start or not end:
         return "ignored: no new time in the event"
+    if booking.cal_booking_uid not in (None, old_uid, event.uid) and superseded(event.uid):
+        # A copy or a late event of an earlier move: the booking followed a later one since (Cal.com says so).
+        return f"ignored: {event.uid} was rescheduled or cancelled since"
     return move_to(
         booking.booking_id,
         uid=event.uid,
@@ -268,6 +296,17 @@ def booking_rescheduled(event: CalEvent) -> str:
 
 
 def meeting_ended(event: CalEvent) -> str:
+    """CONFIRMED -> COMPLETED. With our booking id in the metadata: one conditional update straight from it (the
+    booking as the failed condition found it says why not); else the booking found by its uid, then the update."""
+    booking_id = str((event.body.get("metadata") or {}).get("booking_id") or "")
+    if booking_id:
+        found, completed = store.transition_by_id(
+            booking_id, S.CONFIRMED, S.COMPLETED, actor="cal.com", reason="meeting ended", now=clock_now()
+        )
+        if found is not None:
+            logger.append_keys(booking_id=found.booking_id)
+            return "completed" if completed else f"ignored: booking is {found.status.value}"
+        # no booking with that id: the uid may still name one of ours (as _our_bookings does)
     booking = _our_booking(event, event.uid)
     if booking is None:
         return "ignored: not made through our flow"
@@ -286,6 +325,8 @@ def no_show_updated(event: CalEvent) -> str:
         return "ignored: not made through our flow"
     absent = [str(a.get("email")) for a in event.body.get("attendees") or [] if a.get("noShow")]
     summary = ("no-show: " + ", ".join(absent)) if absent else "attendance confirmed"
+    if booking.no_show == summary:
+        return "already recorded"  # a copy: no second history line
     try:
         store.transition(
             booking, booking.status, actor="cal.com", reason=summary, now=clock_now(), fields={"no_show": summary}

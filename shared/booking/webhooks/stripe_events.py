@@ -6,6 +6,9 @@ current state and applies a conditional change, so a late, early or repeated eve
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,8 +42,8 @@ from booking.observability import logger, metrics
 from booking.owner.alerts import SUBJECTS, alert_about, flag, orphan_payment
 from booking.providers import payments
 from booking.providers.payments import PaymentIntentView
-from booking.secrets import provider_secret
-from booking.webhooks.inbox import process_once
+from booking.secrets import provider_secret, same_secret
+from booking.webhooks.inbox import process
 
 S = BookingStatus
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default: older signatures are replays
@@ -99,17 +102,23 @@ class RefundObject(StripeObject):
 
 
 def verify(raw: bytes, signature: str | None) -> StripeEvent:
-    """The event, if `Stripe-Signature` proves Stripe sent exactly these bytes recently; else InvalidSignature."""
-    import stripe
+    """The event, if `Stripe-Signature` proves Stripe sent exactly these bytes recently; else InvalidSignature.
 
+    Checked as Stripe documents it, without importing `stripe` (~15 ms of a cold start): the header's `t` and its
+    `v1` signatures (several while a secret is rolled); HMAC-SHA256 over `{t}.{raw body}` with the endpoint's
+    secret, compared in constant time with each; a timestamp more than 300 s from now is a replay."""
     if not signature:
         raise InvalidSignature("Missing Stripe-Signature header.")
-    try:
-        stripe.WebhookSignature.verify_header(
-            raw.decode("utf-8"), signature, provider_secret("stripe_webhook_secret"), SIGNATURE_TOLERANCE_SECONDS
-        )
-    except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
-        raise InvalidSignature("Stripe-Signature does not match this body, or is too old.") from exc
+    timestamp, candidates = _signature_parts(signature)
+    if timestamp is None or not candidates:
+        raise InvalidSignature("Stripe-Signature does not match this body, or is too old.")
+    secret = provider_secret("stripe_webhook_secret")
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    matched = False
+    for candidate in candidates:  # every one compared: the time taken says nothing about which matched
+        matched |= same_secret(candidate, expected)
+    if not matched or abs(time.time() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
+        raise InvalidSignature("Stripe-Signature does not match this body, or is too old.")
     try:
         event = StripeEvent.model_validate_json(raw)
         schema = OBJECT_SCHEMAS.get(event.type)
@@ -120,13 +129,34 @@ def verify(raw: bytes, signature: str | None) -> StripeEvent:
     return event
 
 
-def handle(event: StripeEvent, raw: bytes) -> str:
+def _signature_parts(header: str) -> tuple[str | None, list[str]]:
+    """(`t`, the `v1` signatures) of a `Stripe-Signature` value (`t=...,v1=...,v1=...,v0=...`); other schemes are
+    ignored, and a `t` that is not a plain number is no timestamp."""
+    timestamp: str | None = None
+    signatures: list[str] = []
+    for element in header.split(","):
+        key, _, value = element.partition("=")
+        if key == "t" and timestamp is None:
+            timestamp = value if value.isascii() and value.isdigit() and len(value) <= 12 else None
+        elif key == "v1":
+            signatures.append(value)
+    return timestamp, signatures
+
+
+def handle(event: StripeEvent, raw: bytes, *, stored: bool = False) -> str:
+    """Process a verified event now (`stored`: the cleanup job retrying one kept when it failed)."""
     handler = HANDLERS.get(event.type)
     if handler is None:
         return "ignored"
     obj = event.data.object
-    return process_once(
-        "stripe", event.id, event.type, raw.decode("utf-8"), lambda: handler(obj), lambda: _booking_of(obj)
+    return process(
+        "stripe",
+        event.id,
+        event.type,
+        raw.decode("utf-8"),
+        lambda: handler(obj),
+        lambda: _booking_of(obj),
+        stored=stored,
     )
 
 
@@ -301,7 +331,8 @@ def charge_refunded(obj: dict[str, Any]) -> str:
     if booking is None:
         return ignored
     status = "refunded" if obj.get("refunded") else "partially_refunded"
-    store.update_fields(booking.booking_id, {"payment_status": status})
+    if booking.payment_status != status:  # a redelivery finds it written already
+        store.update_fields(booking.booking_id, {"payment_status": status})
     return f"refunded total {booking.amount_refunded}"
 
 
@@ -321,9 +352,13 @@ def dispute_created(obj: dict[str, Any]) -> str:
     booking, ignored = _booking_named(booking_id)
     if booking is None:
         return ignored
-    if booking.dispute_status not in ("won", "lost"):
-        store.update_fields(booking.booking_id, {"dispute_id": obj.get("id"), "dispute_status": obj.get("status")})
+    if booking.dispute_id == obj.get("id"):
+        # Recorded already (a redelivery, or the dispute closed first): no second flag, even one the owner resolved.
+        return f"already recorded: dispute {booking.dispute_status}"
+    # Flagged before the dispute is written: the write marks the event done, so a retry after a failure between
+    # the two still flags (once per code).
     flag(booking, "disputed", f"dispute {obj.get('id')}: {obj.get('reason')} ({obj.get('amount')}); payout blocked")
+    store.update_fields(booking.booking_id, {"dispute_id": obj.get("id"), "dispute_status": obj.get("status")})
     metrics.add_metric(name="DisputeOpened", unit="Count", value=1)
     return "flagged: disputed, payout blocked"
 
@@ -355,14 +390,18 @@ def dispute_closed(obj: dict[str, Any]) -> str:
         return ignored
     booking_id = booking.booking_id
     status = str(obj.get("status"))
+    if booking.dispute_id == obj.get("id") and booking.dispute_status == status:
+        # Recorded already (a redelivery): only money the booking still owes is settled (nothing read otherwise).
+        settled = settle(booking)
+        return f"already recorded: dispute {status}; payout {settled.payout_state}"
+    if status == "lost":  # before the write that marks the event done, so a retry after a failure still flags
+        flag(booking, "dispute_lost", f"dispute {obj.get('id')} lost: {obj.get('amount')} returned to the cardholder")
     fields: dict[str, Any] = {"dispute_id": obj.get("id"), "dispute_status": status}
     if booking.payout_state == payouts.BLOCKED:
         # Won or lost, the payout is decided again: the provider's share of what the business still keeps (a lost
         # dispute's amount counts as returned; another payment of the booking may still be theirs to share).
         fields |= {"payout_state": payouts.DUE, "payout_due_at": clock_now(), "payout_error": None}
     store.update_fields(booking_id, fields)
-    if status == "lost":
-        flag(booking, "dispute_lost", f"dispute {obj.get('id')} lost: {obj.get('amount')} returned to the cardholder")
     metrics.add_metric(name=f"Dispute_{status}", unit="Count", value=1)
     settled = settle(store.get_booking(booking_id) or booking, stripe_changed=True)
     return f"dispute {status}; payout {settled.payout_state}; refunded total {settled.amount_refunded}"
