@@ -12,7 +12,7 @@ SITE_PORT ?= 8080
 API := http://127.0.0.1:$(PORT)
 
 .PHONY: venv browser-tools run token demo test lint format openapi openapi-check invoke fixtures sam-tools validate build deploy deploy-prod publish-site clean
-.PHONY: bench-coldstart bench-cost
+.PHONY: bench-coldstart bench-imports bench-cost bench-availability bench-readme
 .PHONY: bench-reminders
 .PHONY: bench bench-races fuzz chaos
 
@@ -97,10 +97,13 @@ deploy-prod: build
 publish-site: venv  ## upload site/ (+ site-config.json) to a stack deployed with HostSiteKit=true: make publish-site STACK=name
 	$(BIN)/python -m local publish-site --stack $(STACK)
 
-bench-coldstart: venv  ## cold start of every function beside `import boto3`, with and without bytecode; sizes
+bench-coldstart: venv  ## cold start of every function (Python 3.13, make build's bytecode, TLS), before/after interleaved, beside import boto3; sizes
 	LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(BIN)/python -m bench.cold_start $(ARGS)
 
-bench-cost: venv  ## DynamoDB, Stripe and Cal.com calls per flow and the AWS cost of 1,000 bookings
+bench-imports: venv  ## marginal import costs, before and after: each import alone on top of botocore, pydantic and requests
+	LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(BIN)/python -m bench.cold_start --imports $(ARGS)
+
+bench-cost: venv  ## DynamoDB requests and units per booking before/after (targets), item sizes, AWS cost per 1,000 bookings
 	$(BIN)/python -m bench.cost $(ARGS)
 
 bench-reminders: venv  ## reminders by the 5-minute sweep or by EventBridge Scheduler one-time schedules: measured, priced
@@ -109,7 +112,17 @@ bench-reminders: venv  ## reminders by the 5-minute sweep or by EventBridge Sche
 bench-races: venv  ## N clients race for M slots on a fresh local runner: bookings, double bookings (exit 1 if any), 409s, latency
 	$(BIN)/python -m bench.races $(ARGS)
 
-bench: bench-coldstart bench-cost bench-reminders bench-races  ## every benchmark, one after the other (each prints its figures)
+bench-availability: venv  ## 50 GET /availability a second for a minute, Cal.com double at its real 120/min: 503s, Cal.com calls, p95
+	$(BIN)/python -m bench.availability $(ARGS)
+
+bench-readme: venv  ## write the tables of the last benchmark runs (bench/results/) into README.md's Performance section
+	$(BIN)/python -m bench.readme
+
+# Cost reads the cold-start figures (its "all cold" rows), so it runs after them; the README is written last.
+bench: venv  ## every benchmark, one after the other (each prints its tables, targets beside the figures), then the README's tables
+	$(MAKE) bench-coldstart bench-imports bench-cost bench-reminders bench-races
+	$(MAKE) bench-availability ARGS=--before
+	$(MAKE) bench-readme
 
 fuzz: venv  ## the fuzz tests alone (schemathesis + hypothesis against a local runner); deeper: make fuzz FUZZ_EXAMPLES=300
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz $(ARGS)

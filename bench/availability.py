@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -45,7 +42,7 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from bench.tables import Table, print_table, save, target  # noqa: E402
-from local.spawn import clean_env, free_port  # noqa: E402
+from local.spawn import error_code, spawned_runner  # noqa: E402
 
 CAL_LIMIT_PER_MINUTE = 120
 TARGET_503 = 0
@@ -85,40 +82,10 @@ class Run:
 @contextlib.contextmanager
 def runner(root: Path, startup_timeout: float = 90.0) -> Iterator[dict[str, Any]]:
     """`python -m local serve` of the code under `root` (this checkout or an earlier commit's worktree), with the
-    Cal.com double's real limit, on a free port; stopped on exit. Its output goes to a file (an unread pipe blocks)."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="bench-availability-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "serve", "--port", str(port), "--site-port", "0", "--no-schedules"],
-        cwd=root,
-        env=clean_env({"LOCAL_CAL_RATE_LIMIT": str(CAL_LIMIT_PER_MINUTE)}),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = Path(log.name).read_text(encoding="utf-8", errors="replace")[-4000:]
-                raise RuntimeError(f"the local runner did not start (exit code {process.poll()}):\n{output}")
-            try:
-                info = requests.get(f"{api}/_local", timeout=1).json()
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        yield info
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        log.close()
-        with contextlib.suppress(OSError):
-            Path(log.name).unlink()
+    Cal.com double's real limit, on a free port; stopped on exit. Yields its GET /_local (where the doubles are)."""
+    extra = {"LOCAL_CAL_RATE_LIMIT": str(CAL_LIMIT_PER_MINUTE)}
+    with spawned_runner(extra, startup_timeout=startup_timeout, root=root) as spawned:
+        yield {**spawned.info, "api": spawned.api}
 
 
 # --- the load ----------------------------------------------------------------------------------------------------
@@ -129,15 +96,6 @@ def _slots_calls(cal_api: str) -> tuple[int, int]:
     log = requests.get(f"{cal_api}/_double/requests", timeout=30).json()
     slots = [entry for entry in log if entry["path"] == "/v2/slots"]
     return len(slots), sum(1 for entry in slots if entry["status"] == 429)
-
-
-def _error_code(response: requests.Response) -> str | None:
-    if response.ok:
-        return None
-    try:
-        return str(response.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def _today(api: str) -> date:
@@ -198,7 +156,7 @@ def run_load(
             run.add(Answer(service, week, 0, type(exc).__name__, time.perf_counter() - due, due - began))
             return
         elapsed = time.perf_counter() - due
-        run.add(Answer(service, week, response.status_code, _error_code(response), elapsed, due - began))
+        run.add(Answer(service, week, response.status_code, error_code(response), elapsed, due - began))
 
     stop_polling = threading.Event()
     began = time.perf_counter()

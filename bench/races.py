@@ -45,7 +45,7 @@ import requests  # noqa: E402
 from bench.tables import Table, print_table, save  # noqa: E402
 from local.dev_auth import DevSigner  # noqa: E402
 from local.runner import DOUBLE_STRIPE_KEY  # noqa: E402
-from local.spawn import spawned_runner  # noqa: E402
+from local.spawn import error_code, spawned_runner  # noqa: E402
 
 LIVE_STATUSES = ("HELD", "PAID", "CONFIRMED", "COMPLETED", "NO_SHOW")  # the statuses that occupy a seat
 CAL_DEAD_STATUSES = {"cancelled", "rejected"}
@@ -99,15 +99,6 @@ class Round:
     doubles: int = 0  # double bookings found on its slots (after the round)
 
 
-def _error_code(response: requests.Response) -> str | None:
-    if response.ok:
-        return None
-    try:
-        return str(response.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def _timed(
     recorder: Recorder, endpoint: str, session: requests.Session, method: str, url: str, **kwargs: Any
 ) -> requests.Response | None:
@@ -117,7 +108,7 @@ def _timed(
     except requests.RequestException as exc:
         recorder.add(Call(endpoint, 0, type(exc).__name__, time.perf_counter() - started, api=True))
         return None
-    recorder.add(Call(endpoint, response.status_code, _error_code(response), time.perf_counter() - started, True))
+    recorder.add(Call(endpoint, response.status_code, error_code(response), time.perf_counter() - started, True))
     return response
 
 

@@ -65,9 +65,14 @@ class SpawnedRunner:
 
 @contextlib.contextmanager
 def spawned_runner(
-    extra_env: Mapping[str, str] | None = None, *, startup_timeout: float = 60.0, site_port: int = 0
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    startup_timeout: float = 60.0,
+    site_port: int = 0,
+    root: Path = ROOT,
 ) -> Iterator[SpawnedRunner]:
-    """A runner on a free port without schedules (nothing moves unless the caller asks), stopped on exit.
+    """A runner of the code under `root` (this checkout, or an earlier commit's worktree for a benchmark's "before")
+    on a free port without schedules (nothing moves unless the caller asks), stopped on exit.
 
     Its output goes to a file, not a pipe: a fuzzed runner logs many stack traces, and an unread pipe would
     fill up and block it.
@@ -79,7 +84,7 @@ def spawned_runner(
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         # The site kit on `site_port` (0: any free one); SITE_BASE_URL follows it (GET /_local says where, as "site").
         [sys.executable, "-m", "local", "serve", "--port", str(port), "--site-port", str(site_port), "--no-schedules"],
-        cwd=ROOT,
+        cwd=root,
         env=clean_env(extra_env),
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -110,3 +115,13 @@ def spawned_runner(
         log_file.close()
         with contextlib.suppress(OSError):
             Path(log_file.name).unlink()
+
+
+def error_code(response: requests.Response) -> str | None:
+    """The `error.code` of an error answer of ours (None for a success or a body that is not ours)."""
+    if response.ok:
+        return None
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
