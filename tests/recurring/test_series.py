@@ -38,6 +38,7 @@ from tests.support import (
     Clock,
     Worker,
     booking,
+    deliver_cal,
     deliver_stripe,
     owner_headers,
     pay,
@@ -495,3 +496,33 @@ def test_the_owner_cancels_the_rest_of_a_series_each_occurrence_refunded_as_chos
         {"amount": CERAMICS_PRICE, "booking_id": ids[2]},
         {"amount": CERAMICS_PRICE, "booking_id": ids[3]},
     ]
+
+
+def test_the_preview_reads_calcom_from_the_shared_cache_not_once_per_date(
+    api: ApiClient, cal_double: CalDouble, monday: date
+) -> None:
+    from booking.domain.catalog import get_catalog
+
+    def slots_calls() -> int:
+        return sum(1 for entry in cal_double.request_log if entry.path == "/v2/slots")
+
+    # Given a weekly series of six dates
+    start = slot_on(api, COACHING, monday + timedelta(days=1), 10)
+    before = slots_calls()
+
+    # When five visitors preview it
+    previews = [
+        api.get("/availability/series", service_id=COACHING, start=iso(start), every_weeks=1, count=6) for _ in range(5)
+    ]
+
+    # Then every date is free for each, and Cal.com was asked once at most for all of them (the weeks not yet cached)
+    assert all(p.status == 200 and p.body["free"] == 6 for p in previews), previews[0].body
+    assert slots_calls() - before <= 1
+
+    # And a date taken at Cal.com since shows as not offered once its webhook marked the week stale
+    taken = start + timedelta(weeks=3)
+    event_type = get_catalog().service(COACHING).cal_event_type_id
+    uid = str(cal_double.take_slot(event_type, taken, emit_webhook=False)["uid"])
+    assert deliver_cal(api, cal_double, "BOOKING_CREATED", uid).status == 200
+    again = api.get("/availability/series", service_id=COACHING, start=iso(start), every_weeks=1, count=6)
+    assert [(d["free"], d["reason"]) for d in again.body["dates"]][3] == (False, "not_offered")

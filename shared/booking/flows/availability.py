@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time as monotonic_time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -314,13 +314,30 @@ def check_window(first_day: date, today: date) -> None:
         )
 
 
+def calendar_starts(service: Service, starts: Collection[datetime], now: datetime) -> frozenset[datetime]:
+    """Cal.com's slot starts in the weeks of `starts`, from the shared cache (one Query; the weeks that need it
+    refreshed as GET /availability refreshes them): what a series preview shows without asking Cal.com per date.
+    Booking itself still asks Cal.com (check_bookable without `listed`)."""
+    weeks = sorted({cache.week_start(start) for start in starts})
+    cached, _ = cache.read(service.cal_event_type_id, weeks[0], weeks[-1])
+    slots, _ = _cached_slots(service, weeks, cached, now)
+    return frozenset(slot_start for slot_start, _ in slots)
+
+
 def check_bookable(
-    service: Service, start: datetime, now: datetime, *, buffers: bool = False, check_blocks: bool = True
+    service: Service,
+    start: datetime,
+    now: datetime,
+    *,
+    buffers: bool = False,
+    check_blocks: bool = True,
+    listed: Collection[datetime] | None = None,
 ) -> datetime:
     """The requested start as a UTC instant, if the client may book it; else InvalidSlot naming why. `buffers`
     (create-intent): also refused inside the buffer of another live hold of the service (check_buffers).
     `check_blocks=False`: the caller's hold transaction checks the blocked date itself (dal/blocks.check_open, refused
-    as BLOCKED_DATE below), so no Query of the blocks here."""
+    as BLOCKED_DATE below), so no Query of the blocks here. `listed`: Cal.com's starts as a preview may know them
+    (calendar_starts), instead of asking Cal.com."""
     try:
         start = start.astimezone(UTC)
     except OverflowError:  # a start at the very ends of the calendar (year 1 or 9999) has no UTC instant
@@ -342,9 +359,11 @@ def check_bookable(
         raise blocked_date()
     if buffers and buffer_reach(service):  # before asking Cal.com: our holds are not in it yet
         check_buffers(service, start, now)
-    day_start = datetime.combine(start.date(), time.min, UTC)
-    offered = _calendar_slots(service, day_start, day_start + timedelta(days=1), "UTC")
-    if not any(slot_start == start for slot_start, _ in offered):
+    if listed is None:
+        day_start = datetime.combine(start.date(), time.min, UTC)
+        offered = _calendar_slots(service, day_start, day_start + timedelta(days=1), "UTC")
+        listed = {slot_start for slot_start, _ in offered}
+    if start not in listed:
         raise InvalidSlot(
             "The calendar does not offer this time; pick one of the available slots.", reason="not_offered"
         )

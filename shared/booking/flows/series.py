@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
@@ -52,7 +53,7 @@ from booking.errors import (
     PaymentProviderUnavailable,
 )
 from booking.flows import payment_outcomes
-from booking.flows.availability import business_date, check_bookable
+from booking.flows.availability import business_date, calendar_starts, check_bookable
 from booking.money.settlement import settle
 from booking.observability import logger, metrics
 from booking.owner.alerts import flag
@@ -121,16 +122,22 @@ class DateCheck(BaseModel):
 
 
 def check_dates(
-    service: Service, starts: list[datetime], participants: int, now: datetime
+    service: Service,
+    starts: list[datetime],
+    participants: int,
+    now: datetime,
+    *,
+    listed: Collection[datetime] | None = None,
 ) -> list[tuple[DateCheck, list[int]]]:
-    """Each start: free for the party or why not, with the seat numbers free now."""
+    """Each start: free for the party or why not, with the seat numbers free now. `listed`: Cal.com's starts from
+    the shared cache (a preview), else Cal.com is asked for each date (a hold: money follows it)."""
     zone = business_zone()
     checked = []
     for start in starts:
         reason: str | None = None
         free_seats: list[int] = []
         try:
-            check_bookable(service, start, now, buffers=True)
+            check_bookable(service, start, now, buffers=True, listed=listed)
         except InvalidSlot as exc:
             reason = str(exc.details.get("reason"))
         if reason is None:
@@ -211,7 +218,10 @@ def preview(service_id: str, start: datetime, every_weeks: int, count: int, part
         raise InvalidRequest(
             exc.message, fields={"service_id" if f == "recurrence" else f: w for f, w in fields.items()}
         ) from None
-    checks = [check for check, _ in check_dates(service, starts, participants, clock_now())]
+    now = clock_now()
+    # From the shared cache of Cal.com's weeks: a preview of 26 dates would otherwise be 26 Cal.com calls
+    listed = calendar_starts(service, starts, now)
+    checks = [check for check, _ in check_dates(service, starts, participants, now, listed=listed)]
     policy = service.recurrence
     assert policy is not None  # validate_recurrence refused a service without one
     return SeriesPreview(
