@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from local.spawn import SpawnedRunner, free_port, spawned_runner
 from local.template import ROOT
 
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+BROWSER_ZONE = "UTC"  # the zone Chromium shows times in (driver)
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 DESKTOP = (1280, 900)
@@ -154,7 +156,13 @@ def driver() -> Iterator[WebDriver]:
         pytest.fail("chromedriver is not installed: `make test` installs Debian's chromium-driver")
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         # The packaged driver, given explicitly: Selenium Manager never tries to download one.
-        browser = webdriver.Chrome(service=Service(chromedriver), options=_chromium_options(profile))
+        # Chromium shows times in TZ: one zone whatever the machine's, which the tests' own /availability calls
+        # name too (pages.first_free_start), so "today" and the weeks are the widget's (the server's default start is
+        # today in the asked zone, which is not the business's between its evening and UTC's midnight).
+        service = Service(chromedriver, env={**os.environ, "TZ": BROWSER_ZONE})
+        browser = webdriver.Chrome(service=service, options=_chromium_options(profile))
+        shown = browser.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone")
+        assert shown in (BROWSER_ZONE, f"Etc/{BROWSER_ZONE}"), f"Chromium shows times in {shown}, not {BROWSER_ZONE}"
         browser.set_script_timeout(30)
         try:
             yield browser

@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from local.runner import DOUBLE_STRIPE_KEY
-from tests.browser.conftest import SCREENSHOTS, Site, wait_css, wait_text
+from tests.browser.conftest import BROWSER_ZONE, SCREENSHOTS, Site, wait_css, wait_text
 
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -169,7 +169,7 @@ def hold_through_api(
 
 def first_free_start(site: Site, service_id: str, weeks_ahead: int) -> str:
     """The first free start of the service `weeks_ahead` weeks on, as /availability lists it."""
-    params: dict[str, Any] = {"service_id": service_id, "days": 7}
+    params: dict[str, Any] = {"service_id": service_id, "days": 7, "time_zone": BROWSER_ZONE}  # the widget's weeks
     week = site.get("/availability", params=params).json()
     for _ in range(weeks_ahead):
         params["start"] = (date.fromisoformat(week["days"][-1]["date"]) + timedelta(days=1)).isoformat()

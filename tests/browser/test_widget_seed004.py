@@ -68,7 +68,8 @@ def week_starts(site: Site, weeks_ahead: int) -> list[dict[str, Any]]:
     """The workshop's slots `weeks_ahead` weeks on, as /availability lists them."""
     first = pages.first_free_start(site, CERAMICS, weeks_ahead)
     day = first[:10]
-    week = site.get("/availability", params={"service_id": CERAMICS, "days": 7, "start": day}).json()
+    params = {"service_id": CERAMICS, "days": 7, "start": day, "time_zone": pages.BROWSER_ZONE}
+    week = site.get("/availability", params=params).json()
     return [slot for listed in week["days"] for slot in listed["slots"]]
 
 
