@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -56,9 +57,14 @@ def week_of_slots(site: Site, service_id: str, first_day: date) -> list[dict[str
     return list(answer.json()["days"])
 
 
+def business_today(site: Site) -> date:
+    return datetime.now(ZoneInfo(site.get("/config").json()["business"]["time_zone"])).date()
+
+
 def day_with_slots(site: Site, service_id: str, days_ahead: int, wanted: int) -> tuple[str, list[str]]:
-    """The first day from `days_ahead` on with `wanted` free starts: (its date, the starts)."""
-    first = datetime.now(UTC).date() + timedelta(days=days_ahead)
+    """The first day from `days_ahead` on with `wanted` free starts: (its date, the starts). Days are counted from
+    the business's today, as the API's booking window is (UTC's is a day ahead of it in the business's evening)."""
+    first = business_today(site) + timedelta(days=days_ahead)
     for week in range(4):
         for listed in week_of_slots(site, service_id, first + timedelta(days=7 * week)):
             if len(listed["slots"]) >= wanted:
@@ -194,9 +200,7 @@ def test_owner_creates_a_promo_code_and_deactivates_it(
 def blocked_day_bookings(site: Site) -> dict[str, Any]:
     """Two confirmed bookings on one day: one whose client gave a backup time on the next free day, one without."""
     day, starts = day_with_slots(site, BLOCK_SERVICE, BLOCK_DAYS_AHEAD, 2)
-    _, later_starts = day_with_slots(
-        site, BLOCK_SERVICE, (date.fromisoformat(day) - datetime.now(UTC).date()).days + 1, 1
-    )
+    _, later_starts = day_with_slots(site, BLOCK_SERVICE, (date.fromisoformat(day) - business_today(site)).days + 1, 1)
     return {
         "day": day,
         "backup": later_starts[0],
